@@ -1,0 +1,1 @@
+"""The archive: projects, subjects, sessions, scans, resources, files; roles, layout and audit."""

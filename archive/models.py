@@ -1,0 +1,341 @@
+"""The archive's data model, after XNAT's (xnat-spec.md §1): projects hold subjects, subjects hold
+image sessions, sessions hold scans; resources (folders of files) hang off any of them.
+
+Fields, constraints and small properties only; every write goes through archive/services.py.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+from archive import layout
+
+
+class Accessibility(models.TextChoices):
+    """What people without a role see (xnat-spec.md §2.3)."""
+
+    PRIVATE = "private", "Private: only project users see it"
+    PROTECTED = "protected", "Protected: everyone sees that it exists, only project users see data"
+    PUBLIC = "public", "Public: everyone signed in may read and download"
+
+
+class PrearchiveCode(models.IntegerChoices):
+    """What happens to a project's new sessions once received (xnat-spec.md §4)."""
+
+    MANUAL = 0, "Keep in the prearchive for review"
+    AUTO_ARCHIVE = 4, "Archive automatically, never overwrite"
+    AUTO_ARCHIVE_OVERWRITE = 5, "Archive automatically and overwrite existing files"
+
+
+class Role(models.TextChoices):
+    """A user's role in a project; each is a Django group `{project}_{role}` (xnat-spec.md §2.1)."""
+
+    OWNER = "owner", "Owner"
+    MEMBER = "member", "Member"
+    COLLABORATOR = "collaborator", "Collaborator"
+
+
+class Project(models.Model):
+    id = models.CharField(
+        "project ID", primary_key=True, max_length=layout.LABEL_MAX_LENGTH, validators=[layout.validate_label]
+    )
+    secondary_id = models.CharField("running title", max_length=255, blank=True)
+    name = models.CharField("project title", max_length=255)
+    description = models.TextField(blank=True)
+    keywords = models.CharField(max_length=255, blank=True)
+    pi = models.CharField("principal investigator", max_length=255, blank=True)
+    accessibility = models.CharField(
+        max_length=16, choices=Accessibility.choices, default=Accessibility.PRIVATE
+    )
+    prearchive_code = models.IntegerField(choices=PrearchiveCode.choices, default=PrearchiveCode.MANUAL)
+    unix_group = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="Unix group that owns the project's archive folder (with XNATLITE_PROJECT_GROUPS=true)",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["id"]
+        permissions = [
+            ("read_data", "Read and download the project's data"),
+            ("edit_data", "Create and modify the project's subjects, sessions, scans and prearchive"),
+            ("delete_data", "Delete the project's archived data"),
+            ("manage_project", "Change the project's settings and users"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def title(self) -> str:
+        return self.secondary_id or self.name or self.id
+
+
+class ProjectAlias(models.Model):
+    """Another ID that names a project wherever a project ID is looked up (routing, REST)."""
+
+    project = models.ForeignKey(Project, related_name="aliases", on_delete=models.CASCADE)
+    alias = models.CharField(
+        max_length=layout.LABEL_MAX_LENGTH, unique=True, validators=[layout.validate_label]
+    )
+
+    class Meta:
+        ordering = ["alias"]
+        verbose_name_plural = "project aliases"
+
+    def __str__(self) -> str:
+        return self.alias
+
+
+class AccessionCounter(models.Model):
+    """The last number handed out per accession prefix (`XNATLITE_S`); it only ever grows."""
+
+    prefix = models.CharField(max_length=80, primary_key=True)
+    last = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}{self.last:05d}"
+
+
+class Subject(models.Model):
+    project = models.ForeignKey(Project, related_name="subjects", on_delete=models.CASCADE)
+    label = models.CharField(max_length=layout.LABEL_MAX_LENGTH, validators=[layout.validate_label])
+    accession_id = models.CharField("accession ID", max_length=80, unique=True, editable=False)
+    group = models.CharField(max_length=255, blank=True)
+    src = models.CharField("source", max_length=255, blank=True)
+    gender = models.CharField(max_length=16, blank=True)
+    yob = models.PositiveIntegerField("year of birth", null=True, blank=True)
+    handedness = models.CharField(max_length=16, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project_id", "label"]
+        constraints = [
+            # XNAT finds subjects by label case-insensitively within a project (xnat-spec.md §1.3).
+            models.UniqueConstraint(Lower("label"), "project", name="subject_label_unique_in_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.label}"
+
+
+class SessionType(models.TextChoices):
+    """XNAT's image session types, chosen from the modalities in the study (xnat-spec.md §1.4)."""
+
+    MR = "xnat:mrSessionData", "MR"
+    CT = "xnat:ctSessionData", "CT"
+    PET = "xnat:petSessionData", "PET"
+    PETMR = "xnat:petmrSessionData", "PET/MR"
+    CR = "xnat:crSessionData", "CR"
+    DX = "xnat:dxSessionData", "DX"
+    MG = "xnat:mgSessionData", "MG"
+    US = "xnat:usSessionData", "US"
+    NM = "xnat:nmSessionData", "NM"
+    XA = "xnat:xaSessionData", "XA"
+    RF = "xnat:rfSessionData", "RF"
+    RT = "xnat:rtSessionData", "RT"
+    SR = "xnat:srSessionData", "SR"
+    ECG = "xnat:ecgSessionData", "ECG"
+    OPT = "xnat:optSessionData", "OPT"
+    SM = "xnat:smSessionData", "SM"
+    OTHER = "xnat:otherDicomSessionData", "Other DICOM"
+
+
+class ImageSession(models.Model):
+    project = models.ForeignKey(Project, related_name="sessions", on_delete=models.CASCADE)
+    subject = models.ForeignKey(Subject, related_name="sessions", on_delete=models.CASCADE)
+    label = models.CharField(max_length=layout.LABEL_MAX_LENGTH, validators=[layout.validate_label])
+    accession_id = models.CharField("accession ID", max_length=80, unique=True, editable=False)
+    xsi_type = models.CharField(
+        "XNAT type", max_length=64, choices=SessionType.choices, default=SessionType.OTHER
+    )
+    modality = models.CharField(max_length=16, blank=True)
+    date = models.DateField(null=True, blank=True)
+    time = models.TimeField(null=True, blank=True)
+    study_instance_uid = models.CharField("StudyInstanceUID", max_length=64, blank=True, db_index=True)
+    scanner = models.CharField(max_length=255, blank=True)
+    scanner_manufacturer = models.CharField(max_length=255, blank=True)
+    scanner_model = models.CharField(max_length=255, blank=True)
+    operator = models.CharField(max_length=255, blank=True)
+    acquisition_site = models.CharField(max_length=255, blank=True)
+    dcm_accession_number = models.CharField(max_length=64, blank=True)
+    dcm_patient_id = models.CharField(max_length=64, blank=True)
+    dcm_patient_name = models.CharField(max_length=255, blank=True)
+    visit_id = models.CharField(max_length=255, blank=True)
+    session_type = models.CharField(max_length=255, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project_id", "label"]
+        constraints = [
+            models.UniqueConstraint(Lower("label"), "project", name="session_label_unique_in_project"),
+        ]
+        indexes = [models.Index(fields=["project", "-date"]), models.Index(fields=["project", "modality"])]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.label}"
+
+    @property
+    def folder(self):
+        return layout.archive_session_dir(self.project_id, self.label)
+
+
+class ScanQuality(models.TextChoices):
+    USABLE = "usable", "usable"
+    QUESTIONABLE = "questionable", "questionable"
+    UNUSABLE = "unusable", "unusable"
+
+
+class Scan(models.Model):
+    session = models.ForeignKey(ImageSession, related_name="scans", on_delete=models.CASCADE)
+    scan_id = models.CharField(
+        "scan ID", max_length=layout.LABEL_MAX_LENGTH, validators=[layout.validate_label]
+    )
+    xsi_type = models.CharField("XNAT type", max_length=64, default="xnat:otherDicomScanData")
+    type = models.CharField(max_length=255, blank=True)
+    series_description = models.CharField(max_length=255, blank=True)
+    series_instance_uid = models.CharField("SeriesInstanceUID", max_length=64, blank=True, db_index=True)
+    modality = models.CharField(max_length=16, blank=True)
+    frames = models.PositiveIntegerField(default=0)
+    quality = models.CharField(max_length=16, choices=ScanQuality.choices, default=ScanQuality.USABLE)
+    condition = models.CharField(max_length=255, blank=True)
+    note = models.TextField(blank=True)
+    start_time = models.TimeField(null=True, blank=True)
+    sort_key = models.IntegerField(default=0, help_text="numeric part of the scan ID, for ordering")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["session_id", "sort_key", "scan_id"]
+        constraints = [models.UniqueConstraint("session", "scan_id", name="scan_id_unique_in_session")]
+
+    def __str__(self) -> str:
+        return f"{self.session}/{self.scan_id}"
+
+
+class Resource(models.Model):
+    """A labelled folder of files (DICOM, SNAPSHOTS, NIFTI, ...) on a project, subject, session or scan."""
+
+    label = models.CharField(max_length=layout.LABEL_MAX_LENGTH, validators=[layout.validate_label])
+    format = models.CharField(max_length=64, blank=True)
+    content = models.CharField(max_length=64, blank=True)
+    tags = models.CharField(max_length=255, blank=True)
+    description = models.TextField(blank=True)
+    project = models.ForeignKey(
+        Project, null=True, blank=True, related_name="resources", on_delete=models.CASCADE
+    )
+    subject = models.ForeignKey(
+        Subject, null=True, blank=True, related_name="resources", on_delete=models.CASCADE
+    )
+    session = models.ForeignKey(
+        ImageSession, null=True, blank=True, related_name="resources", on_delete=models.CASCADE
+    )
+    scan = models.ForeignKey(Scan, null=True, blank=True, related_name="resources", on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(project__isnull=False, subject__isnull=True, session__isnull=True, scan__isnull=True)
+                    | Q(project__isnull=True, subject__isnull=False, session__isnull=True, scan__isnull=True)
+                    | Q(project__isnull=True, subject__isnull=True, session__isnull=False, scan__isnull=True)
+                    | Q(project__isnull=True, subject__isnull=True, session__isnull=True, scan__isnull=False)
+                ),
+                name="resource_has_exactly_one_owner",
+            ),
+            models.UniqueConstraint(
+                "project", "label", condition=Q(project__isnull=False), name="resource_project_label"
+            ),
+            models.UniqueConstraint(
+                "subject", "label", condition=Q(subject__isnull=False), name="resource_subject_label"
+            ),
+            models.UniqueConstraint(
+                "session", "label", condition=Q(session__isnull=False), name="resource_session_label"
+            ),
+            models.UniqueConstraint(
+                "scan", "label", condition=Q(scan__isnull=False), name="resource_scan_label"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner}/{self.label}"
+
+    @property
+    def owner(self) -> Project | Subject | ImageSession | Scan:
+        return self.scan or self.session or self.subject or self.project  # type: ignore[return-value]
+
+    @property
+    def folder(self):
+        """The resource's folder in the archive layout."""
+        if self.scan_id:
+            scan = self.scan
+            return layout.scan_resource_dir(
+                scan.session.project_id, scan.session.label, scan.scan_id, self.label
+            )
+        if self.session_id:
+            return layout.session_resource_dir(self.session.project_id, self.session.label, self.label)
+        if self.subject_id:
+            return layout.subject_resource_dir(self.subject.project_id, self.subject.label, self.label)
+        return layout.project_resource_dir(self.project_id, self.label)
+
+
+class File(models.Model):
+    resource = models.ForeignKey(Resource, related_name="files", on_delete=models.CASCADE)
+    name = models.CharField(
+        max_length=layout.FILE_NAME_MAX_LENGTH, help_text="path inside the resource folder"
+    )
+    path = models.CharField(max_length=2048, help_text="path relative to the data root")
+    size = models.BigIntegerField(default=0)
+    md5 = models.CharField("MD5", max_length=32, blank=True)
+    format = models.CharField(max_length=64, blank=True)
+    content = models.CharField(max_length=64, blank=True)
+    tags = models.CharField(max_length=255, blank=True)
+    sop_class_uid = models.CharField("SOPClassUID", max_length=64, blank=True)
+    sop_instance_uid = models.CharField("SOPInstanceUID", max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["resource_id", "name"]
+        constraints = [models.UniqueConstraint("resource", "name", name="file_name_unique_in_resource")]
+
+    def __str__(self) -> str:
+        return self.path
+
+    @property
+    def absolute_path(self):
+        return layout.absolute_path(self.path)
+
+
+class AuditEvent(models.Model):
+    """Who did what to which object, when. Holds ids and labels, never DICOM header values."""
+
+    timestamp = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor_name = models.CharField(max_length=150, blank=True, help_text="kept when the account is deleted")
+    action = models.CharField(max_length=100, db_index=True)
+    object_type = models.CharField(max_length=50, blank=True)
+    object_id = models.CharField(max_length=255, blank=True)
+    object_label = models.CharField(max_length=512, blank=True)
+    project_id = models.CharField(max_length=layout.LABEL_MAX_LENGTH, blank=True, db_index=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.action} {self.object_label}"
+        )

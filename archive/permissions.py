@@ -1,0 +1,176 @@
+"""Who may do what: the one place that decides access (xnat-spec.md §2, DESIGN.md "Roles").
+
+Roles are django-guardian object permissions on a Project, granted to three groups per project
+(`{project}_owner`, `{project}_member`, `{project}_collaborator`). Actions:
+
+    see         know the project exists: ID, title, description (listing)
+    read        read its subjects, sessions, scans, resources and files; download them
+    edit        create and modify subjects, sessions, scans and resources; upload; use the prearchive
+    delete      delete archived data
+    manage      change the project's settings, users and anonymization script; delete the project
+
+Owners may do everything, members read and edit, collaborators read (xnat-spec.md §2.2). Protected
+projects let everyone signed in *see* them, public ones let everyone signed in *read* them (code
+behaviour, not the wiki's: §2.3). Site admins (superusers) may do everything, including the
+Unassigned prearchive. Someone who may not see a project gets NotFound, exactly as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+from guardian.core import ObjectPermissionChecker
+from guardian.shortcuts import get_objects_for_user
+
+from archive.models import Accessibility, File, ImageSession, Project, Resource, Role, Scan, Subject
+from xnatlite.errors import Forbidden, NotFound
+
+User = AbstractBaseUser | AnonymousUser
+
+ACTIONS = ("see", "read", "download", "create", "edit", "prearchive", "delete", "manage")
+
+# The guardian permission (codename on Project) each action needs.
+ACTION_PERMISSION = {
+    "see": "read_data",
+    "read": "read_data",
+    "download": "read_data",
+    "create": "edit_data",
+    "edit": "edit_data",
+    "prearchive": "edit_data",
+    "delete": "delete_data",
+    "manage": "manage_project",
+}
+
+# The permissions each role's group holds on its project (xnat-spec.md §2.2).
+ROLE_PERMISSIONS = {
+    Role.OWNER: ("read_data", "edit_data", "delete_data", "manage_project"),
+    Role.MEMBER: ("read_data", "edit_data"),
+    Role.COLLABORATOR: ("read_data",),
+}
+
+# What everyone signed in may do, by accessibility, without a role (xnat-spec.md §2.3).
+ACCESSIBILITY_ACTIONS = {
+    Accessibility.PRIVATE: frozenset(),
+    Accessibility.PROTECTED: frozenset({"see"}),
+    Accessibility.PUBLIC: frozenset({"see", "read", "download"}),
+}
+
+
+def role_group_name(project_id: str, role: str) -> str:
+    return f"{project_id}_{role}"
+
+
+def is_site_admin(user: User | None) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and user.is_superuser)
+
+
+def project_of(obj: Any) -> Project | None:
+    """The project an object belongs to; None for Unassigned prearchive data."""
+    if isinstance(obj, Project):
+        return obj
+    if isinstance(obj, (Subject, ImageSession)):
+        return obj.project
+    if isinstance(obj, Scan):
+        return obj.session.project
+    if isinstance(obj, Resource):
+        return project_of(obj.owner)
+    if isinstance(obj, File):
+        return project_of(obj.resource)
+    if hasattr(obj, "project"):  # prearchive sessions and anything else that names its project
+        return obj.project
+    raise TypeError(f"No project for {obj!r}")
+
+
+def _checker(user: AbstractBaseUser) -> ObjectPermissionChecker:
+    """One guardian checker per user object, so a request asks the database once per project."""
+    checker = getattr(user, "_xnatlite_permission_checker", None)
+    if checker is None:
+        checker = ObjectPermissionChecker(user)
+        user._xnatlite_permission_checker = checker  # type: ignore[attr-defined]
+    return checker
+
+
+def forget_cached_permissions(user: AbstractBaseUser) -> None:
+    """Drop the cached checker after a role change, so the next check reads the database."""
+    user.__dict__.pop("_xnatlite_permission_checker", None)
+
+
+def can(user: User | None, action: str, obj: Any) -> bool:
+    """May this user do this action on this object (a project or anything in one)?"""
+    if action not in ACTION_PERMISSION:
+        raise ValueError(f"Unknown action {action!r}")
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    project = project_of(obj)
+    if project is None:  # Unassigned prearchive: site admins only (xnat-spec.md §3.6)
+        return False
+    if action in ACCESSIBILITY_ACTIONS[Accessibility(project.accessibility)]:
+        return True
+    return _checker(user).has_perm(ACTION_PERMISSION[action], project)
+
+
+def require(user: User | None, action: str, obj: Any) -> None:
+    """Raise NotFound if the user may not even see the object's project, Forbidden if they may not act."""
+    if can(user, action, obj):
+        return
+    project = project_of(obj)
+    if project is None or not can(user, "see", project):
+        raise NotFound("Not found")
+    if not can(user, "read", project) and not isinstance(obj, Project):
+        # A protected project's data is hidden, not refused: its existence is all that is shown.
+        raise NotFound("Not found")
+    raise Forbidden(f"You may not {action} in project {project.id}")
+
+
+def role_of(user: User | None, project: Project) -> Role | None:
+    """The user's role in the project, or None (site admins have no role unless given one)."""
+    if user is None or not user.is_authenticated:
+        return None
+    names = {role_group_name(project.id, role): Role(role) for role in Role.values}
+    for name in user.groups.filter(name__in=names).values_list("name", flat=True):
+        return names[name]
+    return None
+
+
+def projects_for(user: User | None, action: str) -> QuerySet[Project]:
+    """Every project on which the user may do the action, as a queryset to filter further."""
+    if action not in ACTION_PERMISSION:
+        raise ValueError(f"Unknown action {action!r}")
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    by_role = get_objects_for_user(
+        user,
+        f"archive.{ACTION_PERMISSION[action]}",
+        klass=Project,
+        accept_global_perms=False,
+        with_superuser=False,
+    )
+    open_levels = [level for level, actions in ACCESSIBILITY_ACTIONS.items() if action in actions]
+    return Project.objects.filter(Q(pk__in=by_role.values("pk")) | Q(accessibility__in=open_levels))
+
+
+def get_project(user: User | None, project_id: str, action: str = "see") -> Project:
+    """The project named by ID or alias, if the user may do `action` on it; NotFound/Forbidden else."""
+    project = (
+        Project.objects.filter(Q(pk=project_id) | Q(aliases__alias=project_id)).distinct().first()
+        if project_id
+        else None
+    )
+    if project is None:
+        raise NotFound(f"Project '{project_id}' not found")
+    try:
+        require(user, action, project)
+    except NotFound:
+        raise NotFound(f"Project '{project_id}' not found") from None
+    return project
+
+
+def require_site_admin(user: User | None) -> None:
+    if not is_site_admin(user):
+        raise Forbidden("Only site administrators may do this")

@@ -1,0 +1,1 @@
+"""The DICOM receiver: C-ECHO and C-STORE SCP feeding the one ingest path."""

@@ -1,0 +1,1 @@
+"""The prearchive: where every arriving instance lands before review and archiving."""

@@ -1,0 +1,126 @@
+"""The whole role × accessibility × action matrix, with real rows, plus anonymous users and strangers."""
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+
+from archive import permissions, services
+from archive.models import Accessibility
+from tests.factories import ImageSessionFactory, UserFactory, make_project
+from xnatlite.errors import Forbidden, NotFound
+
+ROLE_ACTIONS = {
+    "owner": {"see", "read", "download", "create", "edit", "prearchive", "delete", "manage"},
+    "member": {"see", "read", "download", "create", "edit", "prearchive"},
+    "collaborator": {"see", "read", "download"},
+    "stranger": set(),
+    "anonymous": set(),
+    "admin": set(permissions.ACTIONS),
+}
+OPEN_ACTIONS = {  # what a signed-in stranger may do, by accessibility (xnat-spec.md §2.3)
+    "private": set(),
+    "protected": {"see"},
+    "public": {"see", "read", "download"},
+}
+
+
+def expected(who: str, accessibility: str, action: str) -> bool:
+    if who == "anonymous":
+        return False
+    if who == "admin":
+        return True
+    return action in ROLE_ACTIONS[who] or action in OPEN_ACTIONS[accessibility]
+
+
+@pytest.fixture
+def world(db):
+    owner, member, collaborator, stranger, admin = (
+        UserFactory(username=n) for n in ("owner", "member", "collab", "stranger", "admin")
+    )
+    admin.is_superuser = True
+    admin.save()
+    projects = {}
+    for level in Accessibility.values:
+        project = make_project(f"P_{level}", owner, accessibility=level)
+        services.set_project_role(project, member, "member", by=owner)
+        services.set_project_role(project, collaborator, "collaborator", by=owner)
+        projects[level] = project
+    users = {
+        "owner": owner,
+        "member": member,
+        "collaborator": collaborator,
+        "stranger": stranger,
+        "anonymous": AnonymousUser(),
+        "admin": admin,
+    }
+    return users, projects
+
+
+@pytest.mark.parametrize("accessibility", Accessibility.values)
+@pytest.mark.parametrize("who", list(ROLE_ACTIONS))
+def test_permission_matrix(world, who, accessibility):
+    users, projects = world
+    project = projects[accessibility]
+    session = ImageSessionFactory(project=project)
+    user = users[who]
+    for action in permissions.ACTIONS:
+        want = expected(who, accessibility, action)
+        for obj in (project, session.subject, session):
+            assert permissions.can(user, action, obj) is want, (
+                who,
+                accessibility,
+                action,
+                type(obj).__name__,
+            )
+        listed = project in permissions.projects_for(user, action)
+        assert listed is want, (who, accessibility, action, "projects_for")
+
+
+def test_private_project_is_not_found_for_stranger_not_forbidden(project_a, dave):
+    with pytest.raises(NotFound):
+        permissions.require(dave, "read", project_a)
+    with pytest.raises(NotFound):
+        permissions.get_project(dave, "A")
+
+
+def test_member_gets_forbidden_for_settings(project_a, bob):
+    with pytest.raises(Forbidden):
+        permissions.require(bob, "manage", project_a)
+
+
+def test_protected_project_hides_its_data_as_not_found(alice, dave):
+    project = make_project("PROT", alice, accessibility="protected")
+    session = ImageSessionFactory(project=project)
+    permissions.require(dave, "see", project)
+    with pytest.raises(NotFound):
+        permissions.require(dave, "read", session)
+    with pytest.raises(Forbidden):
+        permissions.require(dave, "edit", project)
+
+
+def test_unassigned_prearchive_data_is_for_site_admins_only(root, alice):
+    class UnassignedThing:
+        project = None
+
+    assert permissions.can(root, "prearchive", UnassignedThing())
+    assert not permissions.can(alice, "prearchive", UnassignedThing())
+    with pytest.raises(NotFound):
+        permissions.require(alice, "prearchive", UnassignedThing())
+
+
+def test_inactive_user_may_do_nothing(project_a, alice):
+    alice.is_active = False
+    alice.save()
+    assert not permissions.can(alice, "see", project_a)
+    assert not permissions.projects_for(alice, "see").exists()
+
+
+def test_project_found_by_alias(alice, project_a):
+    services.add_project_alias(project_a, "ALIAS_A", by=alice)
+    assert permissions.get_project(alice, "ALIAS_A") == project_a
+
+
+def test_role_change_takes_effect_for_the_same_user_object(project_a, alice, carol):
+    assert not permissions.can(carol, "edit", project_a)
+    services.set_project_role(project_a, carol, "member", by=alice)
+    assert permissions.can(carol, "edit", project_a)
+    assert permissions.role_of(carol, project_a) == "member"

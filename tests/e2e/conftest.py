@@ -1,0 +1,79 @@
+"""Helpers for end-to-end tests that start real xnatlite processes on free loopback ports."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def process_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a child xnatlite process: its own data root, the test run's database/broker."""
+    env = dict(os.environ)
+    env.update(
+        SECRET_KEY="e2e-secret",
+        XNATLITE_DATA_ROOT=str(tmp_path / "data"),
+        PYTHONUNBUFFERED="1",
+        XNATLITE_TESTING="false",
+    )
+    env.update(extra)
+    return env
+
+
+class Server:
+    def __init__(self, proc: subprocess.Popen, url: str, log: Path):
+        self.proc, self.url, self.log = proc, url, log
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+
+def start_serve(tmp_path: Path, *args: str, env: dict[str, str], timeout: float = 60) -> Server:
+    """Run `manage.py serve --port 0` and wait until it prints the address it listens on."""
+    log = tmp_path / "serve.log"
+    out = open(log, "w")  # noqa: SIM115 - the child writes to it for its whole life
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", "0", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = re.search(r"serving (http://\S+/)", log.read_text())
+        if match:
+            return Server(proc, match.group(1), log)
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited early:\n{log.read_text()}")
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"serve did not start in {timeout}s:\n{log.read_text()}")
+
+
+@pytest.fixture
+def serve_factory(tmp_path) -> Iterator:
+    servers: list[Server] = []
+
+    def start(*args: str, **env: str) -> Server:
+        server = start_serve(tmp_path, *args, env=process_env(tmp_path, **env))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

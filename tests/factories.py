@@ -1,0 +1,49 @@
+"""factory_boy factories for rows the tests need; files on disk come from the services themselves."""
+
+import factory
+from django.contrib.auth import get_user_model
+
+from archive import services
+from archive.models import ImageSession, Project, Subject
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
+    password = factory.PostGenerationMethodCall("set_password", "pw")
+
+    @factory.post_generation
+    def save_password(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+def make_project(project_id: str, owner, **fields) -> Project:
+    """A project made the way users make them: through the service, with its role groups."""
+    return services.create_project(
+        project_id, by=owner, name=fields.pop("name", f"Project {project_id}"), **fields
+    )
+
+
+def make_subject(project: Project, label: str) -> Subject:
+    return services.create_subject(project, label, by="tests")
+
+
+class ImageSessionFactory(factory.django.DjangoModelFactory):
+    """Session rows for listing and permission tests (archiving makes real ones with files)."""
+
+    class Meta:
+        model = ImageSession
+
+    subject = factory.LazyAttribute(
+        lambda o: make_subject(o.project, f"S{ImageSession.objects.count() + 1:04d}")
+    )
+    label = factory.Sequence(lambda n: f"E{n:05d}")
+    accession_id = factory.LazyFunction(lambda: services.next_accession_id("E"))
+    xsi_type = "xnat:mrSessionData"
+    modality = "MR"

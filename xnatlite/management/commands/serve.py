@@ -1,0 +1,90 @@
+"""`manage.py serve`: the all-in-one server of the embedded default.
+
+Applies migrations, creates the first admin from XNATLITE_ADMIN_* if set, starts the background
+companions other apps register (the DICOM receiver, the idle-session scheduler), and serves the web
+app with waitress, a production-grade pure-Python WSGI server, until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from importlib import import_module
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+log = logging.getLogger("xnatlite.serve")
+
+# Each entry names a function `start(stop: threading.Event) -> None` run in its own thread; it must
+# return soon after `stop` is set. Apps add theirs here as they land.
+COMPANIONS: list[str] = []
+
+
+def _load(dotted: str) -> Callable[[threading.Event], None]:
+    module, _, name = dotted.rpartition(".")
+    return getattr(import_module(module), name)
+
+
+class Command(BaseCommand):
+    help = "Run xnatlite in one process: web server plus the companions (receiver, scheduler)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=settings.HTTP_HOST)
+        parser.add_argument("--port", type=int, default=settings.HTTP_PORT)
+        parser.add_argument("--threads", type=int, default=int(os.environ.get("XNATLITE_HTTP_THREADS", "8")))
+        parser.add_argument("--no-migrate", action="store_true", help="skip applying migrations")
+        parser.add_argument("--web-only", action="store_true", help="do not start the companions")
+
+    def handle(self, *args, host: str, port: int, threads: int, no_migrate: bool, web_only: bool, **options):
+        from waitress.server import create_server
+
+        from xnatlite.wsgi import application
+
+        if not no_migrate:
+            call_command("migrate", interactive=False, verbosity=0)
+        if os.environ.get("XNATLITE_ADMIN_USERNAME") and os.environ.get("XNATLITE_ADMIN_PASSWORD"):
+            call_command("createadmin")
+        settings.DATA_ROOT.mkdir(parents=True, exist_ok=True)
+
+        stop = threading.Event()
+        workers = []
+        for dotted in [] if web_only else COMPANIONS:
+            thread = threading.Thread(target=_load(dotted), args=(stop,), name=dotted, daemon=True)
+            thread.start()
+            workers.append(thread)
+
+        server = create_server(
+            application,
+            host=host,
+            port=port,
+            threads=threads,
+            channel_timeout=300,
+            max_request_body_size=1 << 62,
+        )
+
+        def shut_down(signum, frame):
+            log.info("signal %s: stopping", signum)
+            stop.set()
+            server.close()
+
+        signal.signal(signal.SIGTERM, shut_down)
+        signal.signal(signal.SIGINT, shut_down)
+        self.stdout.write(
+            f"xnatlite serving http://{server.effective_host}:{server.effective_port}/ "
+            f"(data in {settings.DATA_ROOT})"
+        )
+        self.stdout.flush()
+        try:
+            server.run()
+        except (OSError, ValueError):  # the listening socket closed by shut_down
+            pass
+        finally:
+            stop.set()
+            for thread in workers:
+                thread.join(timeout=30)
+        self.stdout.write("xnatlite stopped")

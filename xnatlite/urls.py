@@ -1,0 +1,17 @@
+"""URLs: the browser UI, Django admin for site admins, and (as it lands) the XNAT-compatible API."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from archive import views as archive_views
+
+urlpatterns = [
+    path("", archive_views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("admin/", admin.site.urls),
+    path("", include("archive.urls")),
+]
