@@ -69,3 +69,105 @@ def project_d(dave):
 def cast(project_a, project_d, alice, bob, carol, dave, root):
     """Everyone at once, for tests that walk the roles."""
     return {"alice": alice, "bob": bob, "carol": carol, "dave": dave, "root": root}
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks(request):
+    """Tasks run in-process unless the test asks for a real worker (`celery_worker`)."""
+    from xnatlite.celery import app
+
+    eager = "celery_worker" not in request.fixturenames or not app.conf.broker_url
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = eager
+    yield
+    app.conf.task_always_eager = previous
+
+
+def database_url() -> str:
+    """A URL for the database this test run uses, for child processes (workers, receivers, servers)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def child_env(data_root, settings) -> dict:
+    """Environment for a child xnatlite process that shares this test's database, data and queue."""
+    import os
+
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url(),
+        SECRET_KEY="test-child-secret",
+        XNATLITE_DATA_ROOT=str(data_root),
+        XNATLITE_CELERY_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture
+def celery_worker(transactional_db, child_env, tmp_path):
+    """A real Celery worker process on this run's own queue, when a broker is configured.
+
+    With no broker (the embedded default) tasks run eagerly in-process, which is how that mode runs
+    in production too, and this yields None. Tests using it need committed data (transactional_db).
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    from xnatlite.celery import app
+
+    if not app.conf.broker_url:
+        yield None
+        return
+    queue = f"xnatlite-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    previous_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    child_env["XNATLITE_CELERY_QUEUE"] = queue
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "xnatlite",
+                "worker",
+                "-Q",
+                queue,
+                "--concurrency=2",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            env=child_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while "ready." not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"Celery worker did not start:\n{log.read_text()}")
+        time.sleep(0.2)
+    proc.log = log
+    yield proc
+    app.conf.task_default_queue = previous_queue
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
