@@ -1,0 +1,307 @@
+"""Run a compiled DicomEdit script on a pydicom dataset: the per-apply context, statements and the result."""
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from .elements import element_text, is_sequence, sequence_items, set_text
+from .errors import ScriptRuntimeError
+from .tagpath import ExactTag, TagPath
+
+log = logging.getLogger(__name__)
+
+# Coding scheme of the codes xnatlite writes into De-identification Method Code Sequence: a private "99"
+# scheme (PS3.16 8.2), since the code value is our script's id, not a CID 7050 code (xnat-spec.md §6.1).
+CODING_SCHEME = "99XNATLITE"
+
+
+class Rejected(Exception):
+    """Raised by ``reject`` inside a run; Script.apply turns it into ``ApplyResult.rejected``."""
+
+
+class Context:
+    """State of one application of a script to one dataset."""
+
+    def __init__(self, root: Dataset, variables: Mapping[str, str]) -> None:
+        self.root = root
+        self.variables = dict(variables)
+        self.echoes: list[str] = []
+        self.warnings: list[str] = []
+        # The element an assignment is writing: a tag path in the value that spells the assigned path
+        # names this element, so ``*/(0008,1155) ?= hashUID[*/(0008,1155)]`` maps each one in place.
+        self.target: tuple[Dataset, int] | None = None
+        self.target_path = ""
+        self._items: list[tuple[int, Dataset]] | None = None
+
+    def walk(self, ds: Dataset) -> list[tuple[int, Dataset]]:
+        """Every item dataset below ``ds`` with its depth; the root's walk is cached until a sequence goes."""
+        if ds is not self.root:
+            return _walk(ds, 1)
+        if self._items is None:
+            self._items = _walk(ds, 1)
+        return self._items
+
+    def resolve(self, path: TagPath) -> list[tuple[Dataset, int]]:
+        """Existing elements a path names, honouring the element being assigned."""
+        if self.target is not None and path.text == self.target_path:
+            return [self.target]
+        return path.find(self.root, self.walk)
+
+    def text_of(self, path: TagPath) -> str:
+        """Value of the first element the path names, '' if none."""
+        found = self.resolve(path)
+        if not found:
+            return ""
+        ds, tag = found[0]
+        return element_text(ds[tag])
+
+    def delete(self, ds: Dataset, tag: int) -> None:
+        """Remove an element, forgetting the cached walk when it was a sequence."""
+        if self._items is not None and is_sequence(ds, tag):
+            self._items = None
+        del ds[tag]
+
+    def structure_changed(self) -> None:
+        """Forget the cached walk after sequences or items were added."""
+        self._items = None
+
+    def warn(self, message: str) -> None:
+        """Record a warning the caller can show; the run goes on."""
+        log.warning("%s", message)
+        self.warnings.append(message)
+
+
+def _walk(ds: Dataset, depth: int) -> list[tuple[int, Dataset]]:
+    found: list[tuple[int, Dataset]] = []
+    for tag in list(ds.keys()):
+        for item in sequence_items(ds, tag):
+            found.append((depth, item))
+            found.extend(_walk(item, depth + 1))
+    return found
+
+
+Expr = Callable[[Context], str]
+Action = Callable[[Context], None]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A compiled statement with its place in the script, for error messages."""
+
+    line: int
+    text: str
+    run: Action
+
+
+@dataclass(frozen=True)
+class TagRule:
+    """A statement on one exact tag, at the top level or at every depth (``*/``), that can run in a batch.
+
+    Default scripts are hundreds of such lines; a batch looks each dataset's keys up once against all
+    of their tags instead of once per line (bench/anonymize_site_script.py).
+    """
+
+    tag: int
+    deep: bool
+    transform: Callable[[str], str] | None  # new text from the old one; None deletes the element
+    line: int = 0
+    text: str = ""
+
+
+def batch(rules: list[TagRule]) -> Action:
+    """Run consecutive TagRules (on distinct tags) in one pass over the datasets they reach."""
+    by_tag = {rule.tag: rule for rule in rules}
+    top_tags = frozenset(by_tag)
+    deep_tags = frozenset(rule.tag for rule in rules if rule.deep)
+
+    def run(ctx: Context) -> None:
+        root = ctx.root
+        containers = [root, *(item for _, item in ctx.walk(root))] if deep_tags else [root]
+        changed = False
+        for ds in containers:
+            for tag in ds.keys() & (top_tags if ds is root else deep_tags):
+                rule = by_tag[tag]
+                try:
+                    if rule.transform is None:
+                        changed = changed or is_sequence(ds, tag)
+                        del ds[tag]
+                    else:
+                        elem = ds[tag]
+                        set_text(ds, tag, rule.transform(element_text(elem)))
+                        changed = changed or elem.VR == "SQ"
+                except ScriptRuntimeError as exc:
+                    raise ScriptRuntimeError(exc.message, rule.line, rule.text) from exc
+                except Exception as exc:
+                    raise ScriptRuntimeError(str(exc) or type(exc).__name__, rule.line, rule.text) from exc
+        if changed:
+            ctx.structure_changed()
+
+    return run
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A variable the script declares with ``describe``: what a client prompts for."""
+
+    name: str
+    prompt: str
+    hidden: bool
+
+
+@dataclass(frozen=True)
+class RecordInfo:
+    """How an applied script is recorded in the headers (PS3.15 E.1.1 and xnat-spec.md §6.1)."""
+
+    code_value: str
+    meaning: str
+    deidentifying: bool
+
+
+@dataclass
+class ApplyResult:
+    """What a run produced besides the edited dataset."""
+
+    rejected: bool = False
+    echoes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Script:
+    """A parsed DicomEdit 6 script; parse once with ``parse_script`` and apply to any number of datasets."""
+
+    version: str
+    statements: tuple[Statement, ...]
+    variables: tuple[Variable, ...]
+
+    def apply(
+        self, ds: Dataset, variables: Mapping[str, str], *, record: RecordInfo | None = None
+    ) -> ApplyResult:
+        """Run every statement on ``ds`` in place; on failure raise ScriptRuntimeError naming the statement."""
+        ctx = Context(ds, variables)
+        result = ApplyResult(echoes=ctx.echoes, warnings=ctx.warnings)
+        for statement in self.statements:
+            try:
+                statement.run(ctx)
+            except Rejected:
+                log.info("script rejected the object at line %d", statement.line)
+                result.rejected = True
+                return result
+            except ScriptRuntimeError as exc:
+                if exc.line:
+                    raise
+                raise ScriptRuntimeError(exc.message, statement.line, statement.text) from exc
+            except Exception as exc:  # a pydicom or value error inside one statement
+                raise ScriptRuntimeError(
+                    str(exc) or type(exc).__name__, statement.line, statement.text
+                ) from exc
+        if record is not None:
+            add_record(ds, record)
+        return result
+
+
+def add_record(ds: Dataset, record: RecordInfo) -> None:
+    """Append the script to (0012,0064); for a de-identifying script also set (0012,0062) and (0012,0063)."""
+    item = Dataset()
+    item.CodeValue = record.code_value
+    item.CodingSchemeDesignator = CODING_SCHEME
+    item.CodeMeaning = record.meaning
+    if "DeidentificationMethodCodeSequence" not in ds:
+        ds.DeidentificationMethodCodeSequence = Sequence()
+    ds.DeidentificationMethodCodeSequence.append(item)
+    if record.deidentifying:
+        ds.PatientIdentityRemoved = "YES"
+        # De-identification Method is LO, VM 1-n: keep what earlier tools wrote and add ours once.
+        previous = element_text(ds["DeidentificationMethod"]) if "DeidentificationMethod" in ds else ""
+        methods = [method for method in previous.split("\\") if method]
+        if record.meaning not in methods:
+            methods.append(record.meaning)
+        ds.DeidentificationMethod = methods[0] if len(methods) == 1 else methods
+
+
+def assign(path: TagPath, value: Expr, *, if_exists: bool, self_referencing: bool) -> Action:
+    """``path := value`` (create or replace) or ``path ?= value`` (replace only)."""
+
+    def run(ctx: Context) -> None:
+        if if_exists or not path.creates:
+            targets = path.find(ctx.root, ctx.walk)
+        else:
+            targets = path.targets(ctx.root, ctx.walk)
+            if path.steps:
+                ctx.structure_changed()
+        constant: str | None = None
+        for ds, tag in targets:
+            if self_referencing:
+                ctx.target, ctx.target_path = (ds, tag), path.text
+                try:
+                    text = value(ctx)
+                finally:
+                    ctx.target = None
+            else:
+                if constant is None:
+                    constant = value(ctx)
+                text = constant
+            set_text(ds, tag, text)
+            if ds[tag].VR == "SQ":
+                ctx.structure_changed()  # its old items are gone from the walk
+
+    return run
+
+
+def delete(path: TagPath) -> Action:
+    """``- path``: remove every element the path names."""
+    if not path.steps and isinstance(path.last, ExactTag):
+        tag = path.last.tag
+
+        def run_simple(ctx: Context) -> None:
+            if tag in ctx.root:
+                ctx.delete(ctx.root, tag)
+
+        return run_simple
+
+    def run(ctx: Context) -> None:
+        for ds, tag in path.find(ctx.root, ctx.walk):
+            if tag in ds:
+                ctx.delete(ds, tag)
+
+    return run
+
+
+def set_variable(name: str, value: Expr) -> Action:
+    """``name := value``."""
+
+    def run(ctx: Context) -> None:
+        ctx.variables[name] = value(ctx)
+
+    return run
+
+
+def echo(values: list[Expr]) -> Action:
+    """``echo value, ...``: log the values joined by spaces and keep them for the caller."""
+
+    def run(ctx: Context) -> None:
+        message = " ".join(value(ctx) for value in values)
+        log.info("echo: %s", message)
+        ctx.echoes.append(message)
+
+    return run
+
+
+def conditional(test: Callable[[Context], bool], then: Action, otherwise: Action | None) -> Action:
+    """``value OP value ? action [: action]``."""
+
+    def run(ctx: Context) -> None:
+        if test(ctx):
+            then(ctx)
+        elif otherwise is not None:
+            otherwise(ctx)
+
+    return run
+
+
+def reject(ctx: Context) -> None:
+    """``reject``: stop here; the caller drops the object."""
+    raise Rejected
