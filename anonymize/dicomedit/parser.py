@@ -217,6 +217,8 @@ class _Parser:
             if not allow_conditional:
                 raise self.error(f"expected an action, found {_describe(tok)}")
             return self.conditional(self.value())
+        if self.is_op(*PATH_START):
+            raise self.error(f"expected '/' and a tag after '{tok.value}'", self.peek())
         raise self.error(f"expected a statement, found {_describe(tok)}")
 
     def name_statement(self, allow_conditional: bool) -> Action:
