@@ -71,5 +71,6 @@ def record(
         project_id=str(details.pop("project_id", project_id) or ""),
         details=_plain(details),
     )
-    log.info("%s %s %s %s", actor_name, action, label, event.details or "")
+    shown = repr(event.details) if event.details else ""
+    log.info("%s %s %s %s", actor_name, action, label, shown if len(shown) <= 300 else shown[:300] + "...")
     return event
