@@ -40,9 +40,9 @@ def dry_run(
 def _diff(before: Dataset, after: Dataset, prefix: str, changes: list[Change]) -> None:
     for tag in sorted(set(before.keys()) | set(after.keys())):
         path = prefix + _tag_text(tag)
-        old_seq = tag in before and is_sequence(before, tag)
-        new_seq = tag in after and is_sequence(after, tag)
-        if old_seq and new_seq:
+        old_seq = is_sequence(before, tag) if tag in before else tag in after and is_sequence(after, tag)
+        new_seq = is_sequence(after, tag) if tag in after else old_seq
+        if old_seq and new_seq:  # report item by item, also when the whole sequence came or went
             old_items, new_items = sequence_items(before, tag), sequence_items(after, tag)
             for index in range(max(len(old_items), len(new_items))):
                 old = old_items[index] if index < len(old_items) else Dataset()
