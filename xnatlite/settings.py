@@ -62,6 +62,10 @@ HTTP_PORT = env_int("XNATLITE_HTTP_PORT", 8000)
 AE_TITLE = env("XNATLITE_AE_TITLE", "XNATLITE")
 DICOM_PORT = env_int("XNATLITE_DICOM_PORT", 8104)
 SESSION_IDLE_SECONDS = env_int("XNATLITE_SESSION_IDLE_SECONDS", 300)
+# How often the idle-session builder looks for idle sessions (docs/prearchive.md).
+SESSION_CHECK_SECONDS = env_int("XNATLITE_SESSION_CHECK_SECONDS", 60)
+# Receiver processes `manage.py dicom_receiver` runs, sharing its ports; 0 = one per CPU core (docs/receiver.md).
+RECEIVER_PROCESSES = env_int("XNATLITE_RECEIVER_PROCESSES", 0)
 PROJECT_GROUPS = env_bool("XNATLITE_PROJECT_GROUPS", False)
 
 # --- Django -------------------------------------------------------------------------------------
@@ -187,6 +191,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers an unacknowledged task after this many seconds; it must exceed the longest task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
+# `celery -A xnatlite beat`: the idle-session builder of the PostgreSQL/Redis deployment.
+CELERY_BEAT_SCHEDULE = {
+    "build-idle-sessions": {
+        "task": "prearchive.tasks.build_idle_sessions",
+        "schedule": float(SESSION_CHECK_SECONDS),
+        "options": {"expires": float(SESSION_CHECK_SECONDS)},
+    },
+}
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env("XNATLITE_LOG_LEVEL", "INFO")
