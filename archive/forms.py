@@ -3,7 +3,7 @@
 from django import forms
 
 from archive import layout
-from archive.models import Accessibility, PrearchiveCode, Role
+from archive.models import Accessibility, PrearchiveCode, Role, ScanQuality
 
 
 class ProjectCreateForm(forms.Form):
@@ -31,3 +31,76 @@ class ProjectUserForm(forms.Form):
 
 class RoleChangeForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class ProjectSettingsForm(forms.Form):
+    """The project fields an owner may change (the ID never changes: it names the folder)."""
+
+    name = forms.CharField(label="Project title", max_length=255)
+    secondary_id = forms.CharField(label="Running title", max_length=255, required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    keywords = forms.CharField(max_length=255, required=False)
+    pi = forms.CharField(label="Principal investigator", max_length=255, required=False)
+    accessibility = forms.ChoiceField(choices=Accessibility.choices, widget=forms.RadioSelect)
+    prearchive_code = forms.TypedChoiceField(
+        label="New data", choices=PrearchiveCode.choices, coerce=int, widget=forms.RadioSelect
+    )
+
+
+class AliasForm(forms.Form):
+    alias = forms.CharField(
+        label="New alias",
+        max_length=layout.LABEL_MAX_LENGTH,
+        validators=[layout.validate_label],
+        help_text="Another ID routing and the REST API accept for this project.",
+    )
+
+
+class SessionFilterForm(forms.Form):
+    """The project page's search; every field optional, bad values are ignored, not fatal."""
+
+    q = forms.CharField(label="Label or accession ID", required=False, max_length=100)
+    modality = forms.ChoiceField(required=False, choices=[("", "any")])
+    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, data, modalities: list[str]):
+        super().__init__(data)
+        self.fields["modality"].choices = [("", "any"), *((m, m) for m in modalities)]
+
+
+class SubjectFilterForm(forms.Form):
+    q = forms.CharField(label="Label or accession ID", required=False, max_length=100)
+
+
+BLANK = [("", "—")]
+
+
+class SubjectEditForm(forms.Form):
+    group = forms.CharField(max_length=255, required=False)
+    src = forms.CharField(label="Source", max_length=255, required=False)
+    gender = forms.ChoiceField(
+        required=False, choices=BLANK + [(v, v) for v in ("female", "male", "other", "unknown")]
+    )
+    yob = forms.IntegerField(label="Year of birth", required=False)
+    handedness = forms.ChoiceField(
+        required=False, choices=BLANK + [(v, v) for v in ("right", "left", "ambidextrous", "unknown")]
+    )
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class SessionEditForm(forms.Form):
+    visit_id = forms.CharField(label="Visit", max_length=255, required=False)
+    session_type = forms.CharField(label="Session type", max_length=255, required=False)
+    date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    time = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time", "step": 1}))
+    acquisition_site = forms.CharField(label="Acquisition site", max_length=255, required=False)
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class ScanEditForm(forms.Form):
+    type = forms.CharField(max_length=255, required=False)
+    series_description = forms.CharField(label="Series description", max_length=255, required=False)
+    quality = forms.ChoiceField(choices=ScanQuality.choices)
+    condition = forms.CharField(max_length=255, required=False)
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import datetime
+from dataclasses import dataclass
+
+import pydicom
 from django.contrib.auth import get_user_model
-from django.db.models import Count, IntegerField, Max, OuterRef, QuerySet, Subquery
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 from django.db.models.functions import Coalesce
 
 from archive import permissions
-from archive.models import ImageSession, Project, Role, Subject
+from archive.models import AuditEvent, File, ImageSession, Project, Resource, Role, Scan, Subject
+from xnatlite.errors import NotFound
+
+SNAPSHOTS = "SNAPSHOTS"  # the scan resource holding preview images (xnat-spec.md §1.6)
+BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 
 
 def _count(model, **outer) -> Coalesce:
@@ -43,3 +63,203 @@ def project_users(project: Project) -> list[tuple[object, Role]]:
     # A user is in one role group per project (services keep it so), so the annotated name is theirs.
     rows = [(user, names[user.group_name]) for user in users]
     return sorted(rows, key=lambda row: (order[row[1]], row[0].get_username()))
+
+
+# --- project page, subject and session pages (the browser UI) --------------------------------------
+SESSION_SORTS = {
+    "label": "label",
+    "subject": "subject__label",
+    "date": "date",
+    "modality": "modality",
+    "type": "xsi_type",
+    "accession": "accession_id",
+    "scans": "scan_count",
+    "created": "created_at",
+}
+SUBJECT_SORTS = {
+    "label": "label",
+    "accession": "accession_id",
+    "group": "group",
+    "sessions": "session_count",
+    "last": "last_session_date",
+    "created": "created_at",
+}
+
+
+def _ordered(qs: QuerySet, sorts: dict[str, str], sort: str) -> QuerySet:
+    """Order by a whitelisted column (`date`, `-date`), empty values last, ties broken by label and pk."""
+    key = sort.lstrip("-")
+    field = sorts.get(key, "label")
+    expr = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
+    return qs.order_by(expr, "label", "pk")
+
+
+def session_listing(
+    project: Project,
+    *,
+    search: str = "",
+    modality: str = "",
+    date_from: datetime.date | None = None,
+    date_to: datetime.date | None = None,
+    subject: Subject | None = None,
+    sort: str = "-date",
+) -> QuerySet[ImageSession]:
+    """A project's sessions with subject and scan count, filtered and sorted; slice it to paginate."""
+    qs = (
+        ImageSession.objects.filter(project=project)
+        .select_related("subject")
+        .annotate(scan_count=_count(Scan, session=OuterRef("pk")))
+    )
+    if subject is not None:
+        qs = qs.filter(subject=subject)
+    if search:
+        qs = qs.filter(
+            Q(label__icontains=search)
+            | Q(accession_id__icontains=search)
+            | Q(subject__label__icontains=search)
+        )
+    if modality:
+        qs = qs.filter(modality__iexact=modality)
+    if date_from:
+        qs = qs.filter(date__gte=date_from)
+    if date_to:
+        qs = qs.filter(date__lte=date_to)
+    return _ordered(qs, SESSION_SORTS, sort)
+
+
+def project_modalities(project: Project) -> list[str]:
+    """The modalities of a project's sessions, for the filter menu."""
+    rows = ImageSession.objects.filter(project=project).exclude(modality="").order_by("modality")
+    return list(rows.values_list("modality", flat=True).distinct())
+
+
+def subject_listing(project: Project, *, search: str = "", sort: str = "label") -> QuerySet[Subject]:
+    """A project's subjects with their session count and latest session date."""
+    last = ImageSession.objects.filter(subject=OuterRef("pk")).order_by().values("subject")
+    qs = Subject.objects.filter(project=project).annotate(
+        session_count=_count(ImageSession, subject=OuterRef("pk")),
+        last_session_date=Subquery(last.annotate(m=Max("date")).values("m")),
+    )
+    if search:
+        qs = qs.filter(Q(label__icontains=search) | Q(accession_id__icontains=search))
+    return _ordered(qs, SUBJECT_SORTS, sort)
+
+
+def get_session(project: Project, label_or_id: str) -> ImageSession:
+    """A project's session by label (case-insensitive) or accession ID, or NotFound."""
+    session = (
+        ImageSession.objects.filter(project=project)
+        .filter(Q(label__iexact=label_or_id) | Q(accession_id=label_or_id))
+        .select_related("subject")
+        .first()
+    )
+    if session is None:
+        raise NotFound(f"No session '{label_or_id}' in project {project.id}")
+    session.project = project  # already loaded and permission-checked by the caller
+    session.subject.project = project
+    return session
+
+
+def _with_file_totals(qs: QuerySet[Resource]) -> QuerySet[Resource]:
+    files = File.objects.filter(resource=OuterRef("pk")).order_by().values("resource")
+    return qs.annotate(
+        file_count=_count(File, resource=OuterRef("pk")),
+        total_size=Coalesce(
+            Subquery(files.annotate(s=Sum("size")).values("s"), output_field=BigIntegerField()), 0
+        ),
+    )
+
+
+def session_scans(session: ImageSession) -> QuerySet[Scan]:
+    """A session's scans in scan order, each with `.resources` (file count and size) and `.snapshots`."""
+    snapshots = Resource.objects.filter(label=SNAPSHOTS).prefetch_related("files")
+    return (
+        Scan.objects.filter(session=session)
+        .order_by("sort_key", "scan_id")
+        .prefetch_related(
+            Prefetch("resources", queryset=_with_file_totals(Resource.objects.order_by("label"))),
+            Prefetch("resources", queryset=snapshots, to_attr="snapshot_resources"),
+        )
+    )
+
+
+def session_resources(session: ImageSession) -> QuerySet[Resource]:
+    """Session-level resources (RESOURCES/...) with file count and size."""
+    return _with_file_totals(Resource.objects.filter(session=session).order_by("label"))
+
+
+def scan_resources(scan: Scan) -> QuerySet[Resource]:
+    return _with_file_totals(Resource.objects.filter(scan=scan).order_by("label"))
+
+
+def scan_files(scan: Scan) -> QuerySet[File]:
+    """Every file of a scan's resources, resource by resource."""
+    return (
+        File.objects.filter(resource__scan=scan)
+        .select_related("resource")
+        .order_by("resource__label", "name")
+    )
+
+
+def session_history(session: ImageSession, limit: int = 100) -> QuerySet[AuditEvent]:
+    """Audit events on the session and its scans, newest first."""
+    scan_ids = [str(pk) for pk in Scan.objects.filter(session=session).values_list("pk", flat=True)]
+    return AuditEvent.objects.filter(
+        Q(object_type="imagesession", object_id=session.accession_id)
+        | Q(object_type="scan", object_id__in=scan_ids, project_id=session.project_id)
+    )[:limit]
+
+
+def subject_history(subject: Subject, limit: int = 100) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(object_type="subject", object_id=subject.accession_id)[:limit]
+
+
+def project_history(project: Project) -> QuerySet[AuditEvent]:
+    """Every audit event of a project, newest first; slice it to paginate."""
+    return AuditEvent.objects.filter(project_id=project.id)
+
+
+def dicom_header(path) -> list[HeaderRow]:
+    """The header of a DICOM file as rows (meta group first, sequences indented); pixel data is not read."""
+    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    rows: list[HeaderRow] = []
+    if getattr(ds, "file_meta", None) is not None:
+        _header_rows(ds.file_meta, 0, rows)
+    _header_rows(ds, 0, rows)
+    return rows
+
+
+@dataclass(frozen=True)
+class HeaderRow:
+    depth: int  # 0 for the top level, +1 inside each sequence item
+    tag: str  # "(0010,0010)"
+    keyword: str  # "PatientName", or the name of a private/unknown element
+    vr: str
+    value: str  # shortened for display; binary values give their length
+
+
+HEADER_VALUE_MAX = 200
+
+
+def _header_value(elem) -> str:
+    if elem.VR in BINARY_VRS:
+        length = len(elem.value) if isinstance(elem.value, bytes | bytearray) else 0
+        return f"<{length} bytes>"
+    if elem.VM > 1:  # shown as DICOM writes it: values separated by backslashes
+        text = "\\".join(str(v) for v in elem.value)
+    else:
+        text = "" if elem.value is None else str(elem.value)
+    return text if len(text) <= HEADER_VALUE_MAX else text[: HEADER_VALUE_MAX - 1] + "…"
+
+
+def _header_rows(ds, depth: int, rows: list[HeaderRow]) -> None:
+    for elem in ds:
+        tag = f"({elem.tag.group:04X},{elem.tag.element:04X})"
+        name = elem.keyword or elem.name
+        if elem.VR == "SQ":
+            rows.append(HeaderRow(depth, tag, name, "SQ", f"{len(elem.value)} item(s)"))
+            for number, item in enumerate(elem.value, start=1):
+                rows.append(HeaderRow(depth + 1, "", f"Item {number}", "", ""))
+                _header_rows(item, depth + 2, rows)
+        else:
+            rows.append(HeaderRow(depth, tag, name, str(elem.VR), _header_value(elem)))

@@ -1,57 +1,12 @@
-"""Fixtures for the UI tests: an archived session with real DICOM files in the archive layout.
-
-Until every test can archive through the prearchive, `archived_session` lays files out exactly where
-archive/layout.py says they live and registers the rows, as the archive service does.
-"""
+"""Fixtures for the UI tests: an archived session with real DICOM files in the archive layout."""
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-
-import pydicom
 import pytest
 from django.test import Client
 
-from archive import layout
-from archive.models import File, ImageSession, Resource, Scan
-from tests.conftest import pydicom_test_file
 from tests.factories import ImageSessionFactory, make_subject
-
-
-def add_dicom_scan(session: ImageSession, scan_id: str, source_name: str, copies: int = 1) -> Scan:
-    """A scan whose DICOM resource holds `copies` copies of a pydicom test file, rows and files."""
-    source = pydicom_test_file(source_name)
-    ds = pydicom.dcmread(source, stop_before_pixels=True)
-    scan = Scan.objects.create(
-        session=session,
-        scan_id=scan_id,
-        type=str(ds.get("SeriesDescription", "")) or "T1",
-        series_description=str(ds.get("SeriesDescription", "")),
-        series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
-        modality=str(ds.get("Modality", "")),
-        frames=copies,
-        sort_key=int(scan_id) if scan_id.isdigit() else 0,
-    )
-    resource = Resource.objects.create(scan=scan, label="DICOM", format="DICOM", content="RAW")
-    folder = layout.scan_resource_dir(session.project_id, session.label, scan_id, "DICOM")
-    folder.mkdir(parents=True, exist_ok=True)
-    for n in range(copies):
-        name = f"{scan_id}-{n + 1}.dcm"
-        target = folder / name
-        shutil.copyfile(source, target)
-        File.objects.create(
-            resource=resource,
-            name=name,
-            path=layout.relative_path(target),
-            size=target.stat().st_size,
-            md5=hashlib.md5(target.read_bytes()).hexdigest(),
-            format="DICOM",
-            content="RAW",
-            sop_class_uid=str(ds.SOPClassUID),
-            sop_instance_uid=f"{ds.SOPInstanceUID}.{n}",
-        )
-    return scan
+from tests.ui.builders import add_dicom_scan
 
 
 @pytest.fixture
