@@ -15,15 +15,24 @@ SEQUENCE_TAGS = frozenset(tag for tag, entry in DicomDictionary.items() if entry
 INT_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV"})
 FLOAT_VRS = frozenset({"FL", "FD"})
 BYTES_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
+# Text VRs whose raw bytes are the ASCII text itself (PS3.5 6.2), when the text is ASCII.
+RAW_TEXT_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UT"}
+)
 # VRs whose value is never split on backslash (PS3.5 6.2: these have VM 1 by definition).
 SINGLE_VALUED_VRS = frozenset({"LT", "ST", "UT", "UR"})
 
 
 def is_sequence(ds: Dataset, tag: int) -> bool:
     """Tell whether an element is a sequence without decoding it when it is still raw."""
-    elem = ds.get_item(tag)
+    return holds_sequence(ds.get_item(tag))
+
+
+def holds_sequence(elem: DataElement | RawDataElement | None) -> bool:
+    """is_sequence for an element taken from ``Dataset.values()`` (raw or not)."""
     if elem is None:
         return False
+    tag = elem.tag
     if isinstance(elem, RawDataElement):
         if elem.VR == "SQ":
             return True
@@ -55,9 +64,12 @@ def element_text(elem: DataElement) -> str:
     return str(value)
 
 
-def value_of(ds: Dataset, tag: int) -> str:
-    """Text of the element ``tag`` in ``ds`` ('' when absent)."""
-    return element_text(ds[tag]) if tag in ds else ""
+def text_at(ds: Dataset, tag: int) -> str:
+    """Text of an existing element; a still-raw UID is decoded without building a DataElement."""
+    elem = ds.get_item(tag)
+    if isinstance(elem, RawDataElement) and elem.VR == "UI" and isinstance(elem.value, bytes):
+        return elem.value.decode("ascii", errors="replace").rstrip("\x00 ")
+    return element_text(ds[tag])
 
 
 def vr_for(ds: Dataset, tag: int, text: str) -> str:
@@ -82,12 +94,18 @@ def vr_for(ds: Dataset, tag: int, text: str) -> str:
 
 def set_text(ds: Dataset, tag: int, text: str) -> None:
     """Write text into element ``tag`` of ``ds``, creating it with a dictionary VR when absent."""
-    if tag in ds:
-        elem = ds[tag]
-        elem.value = _convert(elem.VR, text, tag)
-    else:
-        vr = vr_for(ds, tag, text)
-        ds.add(DataElement(tag, vr, _convert(vr, text, tag)))
+    elem = ds.get_item(tag)
+    if isinstance(elem, RawDataElement) and (text == "" or (elem.VR in RAW_TEXT_VRS and text.isascii())):
+        # Still raw: write the new bytes raw too, so the element is neither decoded nor re-encoded. ASCII
+        # is the same bytes in every DICOM character set; an empty value is empty in every VR.
+        encoded = text.encode("ascii")
+        if len(encoded) % 2:
+            encoded += b"\x00" if elem.VR == "UI" else b" "
+        ds[tag] = elem._replace(value=encoded, length=len(encoded))
+        return
+    # A raw element keeps its VR (implicit VR files leave it to the dictionary).
+    vr = elem.VR if elem is not None and elem.VR else vr_for(ds, tag, text)
+    ds[tag] = DataElement(tag, vr, _convert(vr, text, tag))
 
 
 def blank(ds: Dataset, tag: int) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from .elements import element_text, is_sequence, sequence_items, set_text
+from .elements import element_text, holds_sequence, is_sequence, set_text, text_at
 from .errors import ScriptRuntimeError
 from .tagpath import ExactTag, TagPath
 
@@ -76,8 +76,8 @@ class Context:
 
 def _walk(ds: Dataset, depth: int) -> list[tuple[int, Dataset]]:
     found: list[tuple[int, Dataset]] = []
-    for tag in list(ds.keys()):
-        for item in sequence_items(ds, tag):
+    for tag in [elem.tag for elem in ds.values() if holds_sequence(elem)]:
+        for item in ds[tag].value:
             found.append((depth, item))
             found.extend(_walk(item, depth + 1))
     return found
@@ -107,6 +107,7 @@ class TagRule:
     tag: int
     deep: bool
     transform: Callable[[str], str] | None  # new text from the old one; None deletes the element
+    reads_old: bool = True  # False for a constant: the old value is not even decoded
     line: int = 0
     text: str = ""
 
@@ -122,16 +123,16 @@ def batch(rules: list[TagRule]) -> Action:
         containers = [root, *(item for _, item in ctx.walk(root))] if deep_tags else [root]
         changed = False
         for ds in containers:
-            for tag in ds.keys() & (top_tags if ds is root else deep_tags):
+            # Plain ints on both sides: BaseTag's Python-level __eq__ made set intersections slow.
+            for tag in (top_tags if ds is root else deep_tags).intersection(map(int, ds.keys())):
                 rule = by_tag[tag]
                 try:
                     if rule.transform is None:
                         changed = changed or is_sequence(ds, tag)
                         del ds[tag]
                     else:
-                        elem = ds[tag]
-                        set_text(ds, tag, rule.transform(element_text(elem)))
-                        changed = changed or elem.VR == "SQ"
+                        set_text(ds, tag, rule.transform(text_at(ds, tag) if rule.reads_old else ""))
+                        changed = changed or is_sequence(ds, tag)
                 except ScriptRuntimeError as exc:
                     raise ScriptRuntimeError(exc.message, rule.line, rule.text) from exc
                 except Exception as exc:

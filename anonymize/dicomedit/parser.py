@@ -37,6 +37,7 @@ Decisions where the references leave the language open (also in docs/anonymizati
   ``describe``d variable nobody supplied is ''.
 """
 
+import dataclasses
 import re
 from collections.abc import Callable
 
@@ -142,9 +143,7 @@ class _Parser:
                 self.rule = None
                 run = self.statement(allow_conditional=True)
                 text = self.lines[start.line - 1].strip()
-                rule = self.rule and TagRule(
-                    self.rule.tag, self.rule.deep, self.rule.transform, start.line, text
-                )
+                rule = self.rule and dataclasses.replace(self.rule, line=start.line, text=text)
                 statements.append((Statement(start.line, text, run), rule))
             self.expect_end("after the statement")
         return Script(version, _batched(statements), tuple(self.described.values()))
@@ -206,7 +205,7 @@ class _Parser:
                 first = self.pos
                 value = self.value()
                 if if_exists:
-                    self.rule = _rule(path, self.simple_transform(path, self.tokens[first : self.pos]))
+                    self.rule = self.batch_rule(path, self.tokens[first : self.pos])
                 return assign(
                     path, value, if_exists=if_exists, self_referencing=path.text in self.paths_in_value
                 )
@@ -265,18 +264,18 @@ class _Parser:
             raise self.error(f"expected ':=' or a comparison after {name}, found {_describe(self.tok)}")
         return self.conditional(left)
 
-    def simple_transform(self, path: TagPath, tokens: list[Token]) -> Callable[[str], str] | None:
-        """For ``?=``: the value as a plain text function when it is a literal or ``hashUID[same path]``."""
+    def batch_rule(self, path: TagPath, tokens: list[Token]) -> TagRule | None:
+        """For ``?=``: a TagRule when the value is a literal or ``hashUID[same path]``."""
         if len(tokens) == 1 and tokens[0].kind in ("STRING", "NUMBER"):
             constant = str(tokens[0].value)
-            return lambda old: constant
+            return _rule(path, lambda old: constant, reads_old=False)
         if (
             tokens[0].kind == "IDENT"
             and tokens[0].value == "hashUID"
             and self.paths_in_value == [path.text]
             and not any(tok.kind == "OP" and tok.value == "," for tok in tokens)
         ):
-            return hash_uid_values
+            return _rule(path, hash_uid_values)
         return None
 
     def conditional(self, left: Expr) -> Action:
@@ -446,11 +445,11 @@ class _Parser:
             self.advance()  # the '/'
 
 
-def _rule(path: TagPath, transform: Callable[[str], str] | None) -> TagRule | None:
+def _rule(path: TagPath, transform: Callable[[str], str] | None, reads_old: bool = True) -> TagRule | None:
     """A TagRule for ``(tag)`` or ``*/(tag)`` with an exact tag, else None."""
     if not isinstance(path.last, ExactTag) or path.steps not in ((), (DepthStep(0, None),)):
         return None
-    return TagRule(path.last.tag, bool(path.steps), transform)
+    return TagRule(path.last.tag, bool(path.steps), transform, reads_old)
 
 
 def _batched(statements: list[tuple[Statement, TagRule | None]]) -> tuple[Statement, ...]:

@@ -3,7 +3,7 @@
 import pytest
 from pydicom.dataset import Dataset
 
-from anonymize.dicomedit import ScriptRuntimeError, parse_script
+from anonymize.dicomedit import RecordInfo, ScriptRuntimeError, parse_script
 from tests.anonymize.dicomedit.datasets import item, run, seq
 
 
@@ -170,10 +170,10 @@ def test_depth_wildcard_assignment_replaces_but_never_creates():
 
 
 def test_self_reference_maps_each_element_in_place(ds):
-    run("*/(0008,1155) ?= lowercase[concatenate[(0010,0020), */(0008,1155)]]", ds)
+    run('*/(0008,1155) ?= concatenate[replace[(0010,0020), "MRN", ""], ".", */(0008,1155)]', ds)
     assert [i.ReferencedSOPInstanceUID for i in ds.ReferencedImageSequence] == [
-        "mrn1231.2.3.4.6",
-        "mrn1231.2.3.4.7",
+        "123.1.2.3.4.6",
+        "123.1.2.3.4.7",
     ]
 
 
@@ -331,3 +331,22 @@ def test_script_is_reusable_across_datasets(ds):
     script.apply(other, {"subject": "B"})
     assert ds.PatientName == "A" and other.PatientName == "B"
     assert "ReferencedSOPInstanceUID" not in other.ReferencedImageSequence[0]
+
+
+def test_record_appends_to_earlier_de_identification(ds):
+    ds.DeidentificationMethod = "scanner export"
+    script = parse_script('version "6.3"')
+    script.apply(ds, {}, record=RecordInfo("site", "site script", deidentifying=True))
+    script.apply(ds, {}, record=RecordInfo("site", "site script", deidentifying=True))
+    script.apply(ds, {}, record=RecordInfo("P1", "project script", deidentifying=False))
+    assert list(ds.DeidentificationMethod) == ["scanner export", "site script"]
+    assert ds.PatientIdentityRemoved == "YES"
+    codes = [
+        (c.CodeValue, c.CodingSchemeDesignator, c.CodeMeaning) for c in ds.DeidentificationMethodCodeSequence
+    ]
+    assert codes == [("site", "99XNATLITE", "site script")] * 2 + [("P1", "99XNATLITE", "project script")]
+
+
+def test_rejected_object_gets_no_record(ds):
+    parse_script('version "6.6"\nreject').apply(ds, {}, record=RecordInfo("site", "site", deidentifying=True))
+    assert "DeidentificationMethodCodeSequence" not in ds
