@@ -14,4 +14,5 @@ urlpatterns = [
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("admin/", admin.site.urls),
     path("", include("archive.urls")),
+    path("", include("anonymize.urls")),
 ]

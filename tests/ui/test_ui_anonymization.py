@@ -1,0 +1,75 @@
+"""The project anonymization script page: owners save (validated) and dry-run; nobody else may."""
+
+import pytest
+from django.urls import reverse
+
+from anonymize import services
+from anonymize.defaults import default_project_script_text
+from archive.models import AuditEvent, File
+
+URL = reverse("project-script", args=["A"])
+SCRIPT = 'version "6.3"\n(0008,1030) := format["Study of {0}", project]\n'
+
+
+def test_owner_sees_the_default_script(as_user, project_a, alice):
+    response = as_user(alice).get(URL)
+    assert response.status_code == 200
+    assert response.context["form"]["text"].value() == default_project_script_text()
+    assert "shipped default script" in response.content.decode()
+
+
+def test_owner_saves_a_script_and_a_version_is_kept(as_user, project_a, alice):
+    client = as_user(alice)
+    response = client.post(URL, {"text": SCRIPT, "enabled": "on", "save": "1"})
+    assert response.status_code == 302
+    state = services.get_project_script(project_a)
+    assert (state.text, state.enabled, state.version) == (SCRIPT, True, 1)
+    assert AuditEvent.objects.filter(action="anonymize.project_script.saved", actor=alice).exists()
+    page = client.get(URL)
+    assert "Version 1" in page.content.decode()
+    assert [v.version for v in page.context["versions"]] == [1]
+
+
+def test_a_script_that_does_not_parse_is_refused_with_line_and_column(as_user, project_a, alice):
+    bad = 'version "6.3"\n(0008,1030) := \n(0010,0010 := "x"\n'
+    response = as_user(alice).post(URL, {"text": bad, "enabled": "on", "save": "1"})
+    assert response.status_code == 200
+    errors = " ".join(response.context["form"].errors["text"])
+    assert "line" in errors and "column" in errors
+    assert services.get_project_script(project_a).is_default  # nothing stored
+    assert not AuditEvent.objects.filter(action="anonymize.project_script.saved").exists()
+
+
+def test_dry_run_of_an_unsaved_edit_on_an_archived_instance(as_user, session_a, alice):
+    response = as_user(alice).post(
+        URL, {"text": SCRIPT, "enabled": "on", "session": "SESS1", "scan": "2", "dry_run": "1"}
+    )
+    assert response.status_code == 200
+    changes = {c.keyword: c for c in response.context["changes"]}
+    assert changes["StudyDescription"].after == "Study of A"
+    assert response.context["instance"]["file"].name == "2-1.dcm"
+    assert "Study of A" in response.content.decode()
+    assert services.get_project_script(session_a.project).is_default  # a dry run saves nothing
+    file = File.objects.get(name="2-1.dcm")
+    assert b"Study of A" not in file.absolute_path.read_bytes()  # and writes nothing
+
+
+def test_dry_run_names_a_missing_scan(as_user, session_a, alice):
+    response = as_user(alice).post(URL, {"text": SCRIPT, "session": "SESS1", "scan": "77", "dry_run": "1"})
+    assert "No scan &#x27;77&#x27;" in response.content.decode()
+    assert response.context["changes"] is None
+
+
+@pytest.mark.parametrize("who", ["bob", "carol"])
+def test_members_and_collaborators_cannot_see_or_save_the_script(as_user, project_a, cast, who):
+    client = as_user(cast[who])
+    assert client.get(URL).status_code == 403
+    assert client.post(URL, {"text": SCRIPT, "enabled": "on", "save": "1"}).status_code == 403
+    assert services.get_project_script(project_a).is_default
+
+
+def test_stranger_gets_404(as_user, project_a, dave):
+    client = as_user(dave)
+    assert client.get(URL).status_code == 404
+    assert client.post(URL, {"text": SCRIPT, "save": "1"}).status_code == 404
+    assert services.get_project_script(project_a).is_default
