@@ -66,6 +66,8 @@ SESSION_IDLE_SECONDS = env_int("XNATLITE_SESSION_IDLE_SECONDS", 300)
 SESSION_CHECK_SECONDS = env_int("XNATLITE_SESSION_CHECK_SECONDS", 60)
 # Receiver processes `manage.py dicom_receiver` runs, sharing its ports; 0 = one per CPU core (docs/receiver.md).
 RECEIVER_PROCESSES = env_int("XNATLITE_RECEIVER_PROCESSES", 0)
+# The address the DICOM receivers listen on (all interfaces by default; their ports are in the database).
+DICOM_HOST = env("XNATLITE_DICOM_HOST", "0.0.0.0")
 PROJECT_GROUPS = env_bool("XNATLITE_PROJECT_GROUPS", False)
 
 # --- Django -------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from .dryrun import Change, dry_run
 from .errors import InvalidDicomFile, ScriptRuntimeError, ScriptSyntaxError
 from .evaluator import ApplyResult, RecordInfo, Script, Variable, add_record
-from .files import apply_to_file
+from .files import apply_to_file, read_dicom
 from .functions import FUNCTIONS, hash_uid, new_uid
 from .parser import parse_script, parse_tag_path
 
@@ -24,4 +24,5 @@ __all__ = [
     "new_uid",
     "parse_script",
     "parse_tag_path",
+    "read_dicom",
 ]
