@@ -69,6 +69,12 @@ RECEIVER_PROCESSES = env_int("XNATLITE_RECEIVER_PROCESSES", 0)
 # The address the DICOM receivers listen on (all interfaces by default; their ports are in the database).
 DICOM_HOST = env("XNATLITE_DICOM_HOST", "0.0.0.0")
 PROJECT_GROUPS = env_bool("XNATLITE_PROJECT_GROUPS", False)
+# REST API (docs/rest-api.md): alias token lifetime, and the caps on uploaded archives.
+ALIAS_TOKEN_HOURS = env_int("XNATLITE_ALIAS_TOKEN_HOURS", 48)
+UPLOAD_MAX_BYTES = env_int("XNATLITE_UPLOAD_MAX_BYTES", 64 * 1024**3)
+UPLOAD_MAX_RATIO = env_int("XNATLITE_UPLOAD_MAX_RATIO", 200)
+UPLOAD_MAX_MEMBERS = env_int("XNATLITE_UPLOAD_MAX_MEMBERS", 200_000)
+UPLOAD_MAX_DEPTH = env_int("XNATLITE_UPLOAD_MAX_DEPTH", 3)
 
 # --- Django -------------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -85,6 +91,7 @@ INSTALLED_APPS = [
     "prearchive",
     "anonymize",
     "dicom_receiver",
+    "xnatapi",
 ]
 
 MIDDLEWARE = [
@@ -94,6 +101,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "xnatapi.auth.BasicAuthMiddleware",  # HTTP basic auth on /data/, /REST/, /xapi/ and / (XNAT clients)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -138,6 +146,10 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# XNAT clients expect the session cookie to be called JSESSIONID and to equal the token that
+# `PUT /data/services/auth` returns (xnat-rest-api.md §2); the browser UI shares the same session.
+SESSION_COOKIE_NAME = "JSESSIONID"
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",

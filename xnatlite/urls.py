@@ -13,6 +13,7 @@ urlpatterns = [
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("admin/", admin.site.urls),
+    path("", include("xnatapi.urls")),  # /data/, /REST/, /xapi/: the XNAT-compatible API
     path("", include("archive.urls")),
     path("", include("anonymize.urls")),
 ]

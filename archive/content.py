@@ -1,0 +1,422 @@
+"""Creating and deleting archive content together with its files on disk (the REST API and the UI).
+
+Sessions, scans, resources and files made by hand (not by archiving from the prearchive), their
+deletion, and relabelling of subjects and sessions, which renames folders. Files are streamed to a
+temporary name inside their resource folder, hashed on the way, and renamed into place; folders are
+moved aside before their rows are deleted, so a failure leaves rows and files agreeing.
+Descriptive fields change through archive/editing.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat, Substr
+
+from archive import audit, layout, permissions, services
+from archive.models import File, ImageSession, Project, Resource, Scan, SessionType, Subject
+from xnatlite.errors import ArchiveConflict, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+Owner = Project | Subject | ImageSession | Scan
+SESSION_FIELDS = ("date", "time", "modality", "visit_id", "session_type", "note", "scanner", "operator")
+SCAN_FIELDS = ("type", "series_description", "quality", "note", "modality", "frames", "condition")
+
+
+def _actor_may(by: AbstractBaseUser | str, action: str, obj: Any) -> None:
+    if not isinstance(by, str):  # a string names a system actor (archiving, tests)
+        permissions.require(by, action, obj)
+
+
+def _sort_key(scan_id: str) -> int:
+    match = re.match(r"\d+", scan_id)
+    return int(match.group()) if match else 0
+
+
+# --- sessions and scans ---------------------------------------------------------------------------
+@transaction.atomic
+def create_session(
+    subject: Subject,
+    label: str,
+    *,
+    by: AbstractBaseUser | str,
+    xsi_type: str = SessionType.MR,
+    **fields: Any,
+) -> ImageSession:
+    """An empty image session with a new accession ID (members and owners); no folder until files come."""
+    _actor_may(by, "create", subject.project)
+    layout.check_label(label, "Session label")
+    if xsi_type not in SessionType.values:
+        raise InvalidInput(f"Unknown session type '{xsi_type}'; one of {', '.join(SessionType.values)}")
+    unknown = set(fields) - set(SESSION_FIELDS)
+    if unknown:
+        raise InvalidInput(f"Unknown session field(s): {', '.join(sorted(unknown))}")
+    if ImageSession.objects.filter(project=subject.project, label__iexact=label).exists():
+        raise ArchiveConflict(f"Session '{label}' already exists in project {subject.project_id}")
+    default_modality = "" if xsi_type == SessionType.OTHER else SessionType(xsi_type).label.split("/")[0]
+    session = ImageSession(
+        project=subject.project,
+        subject=subject,
+        label=label,
+        accession_id=services.next_accession_id("E"),
+        xsi_type=xsi_type,
+        modality=fields.pop("modality", "") or default_modality,
+    )
+    session.full_clean(exclude=["accession_id"], validate_unique=False, validate_constraints=False)
+    session.save()
+    if fields:
+        from archive import editing
+
+        editing.update_session(session, by=by, **fields)
+    audit.record(by, "archive.session.created", session, subject=subject.label, xsi_type=xsi_type)
+    return session
+
+
+@transaction.atomic
+def create_scan(
+    session: ImageSession,
+    scan_id: str,
+    *,
+    by: AbstractBaseUser | str,
+    xsi_type: str = "xnat:mrScanData",
+    **fields: Any,
+) -> Scan:
+    """An empty scan in a session (members and owners); its ID becomes a folder name."""
+    _actor_may(by, "create", session)
+    layout.scan_folder_name(scan_id)
+    if not re.fullmatch(r"xnat:\w+ScanData", xsi_type or ""):
+        raise InvalidInput(f"Unknown scan type '{xsi_type}'; for example xnat:mrScanData")
+    unknown = set(fields) - set(SCAN_FIELDS)
+    if unknown:
+        raise InvalidInput(f"Unknown scan field(s): {', '.join(sorted(unknown))}")
+    if Scan.objects.filter(session=session, scan_id=scan_id).exists():
+        raise ArchiveConflict(f"Scan '{scan_id}' already exists in session {session.label}")
+    scan = Scan.objects.create(
+        session=session,
+        scan_id=scan_id,
+        xsi_type=xsi_type,
+        modality=fields.pop("modality", "") or session.modality,
+        frames=int(fields.pop("frames", 0) or 0),
+        sort_key=_sort_key(scan_id),
+    )
+    if fields:
+        from archive import editing
+
+        editing.update_scan(scan, by=by, **fields)
+    audit.record(by, "archive.scan.created", scan, session=session.label, scan_id=scan_id)
+    return scan
+
+
+# --- resources and files --------------------------------------------------------------------------
+def _owner_field(owner: Owner) -> str:
+    for model, name in (
+        (Scan, "scan"),
+        (ImageSession, "session"),
+        (Subject, "subject"),
+        (Project, "project"),
+    ):
+        if isinstance(owner, model):
+            return name
+    raise TypeError(f"A resource cannot belong to {owner!r}")
+
+
+@transaction.atomic
+def create_resource(
+    owner: Owner,
+    label: str,
+    *,
+    by: AbstractBaseUser | str,
+    format: str = "",
+    content: str = "",
+    tags: str = "",
+    description: str = "",
+) -> Resource:
+    """A new, empty resource (folder of files) on a project, subject, session or scan."""
+    _actor_may(by, "edit", owner)
+    layout.check_label(label, "Resource label")
+    field = _owner_field(owner)
+    if Resource.objects.filter(**{field: owner, "label": label}).exists():
+        raise ArchiveConflict(f"Resource '{label}' already exists on {owner}")
+    resource = Resource.objects.create(
+        **{field: owner},
+        label=label,
+        format=format[:64],
+        content=content[:64],
+        tags=tags[:255],
+        description=description,
+    )
+    audit.record(by, "archive.resource.created", resource, owner=str(owner), label=label)
+    return resource
+
+
+def _write_stream(stream: BinaryIO, folder: Path) -> tuple[Path, int, str]:
+    """Stream into a temporary file inside `folder`; (temp path, size, MD5). Removed on failure."""
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f".upload-{uuid.uuid4().hex}.part"  # a dot name: never a stored file name
+    digest, size = hashlib.md5(usedforsecurity=False), 0
+    try:
+        with open(temp, "wb") as out:
+            while chunk := stream.read(CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp, size, digest.hexdigest()
+
+
+def _store_one(
+    resource: Resource,
+    name: str,
+    stream: BinaryIO,
+    *,
+    overwrite: bool,
+    format: str,
+    content: str,
+    tags: str,
+) -> tuple[File, bool]:
+    """Write one file into a resource and upsert its row; (file, replaced an existing one)."""
+    layout.check_file_name(name)
+    folder = Path(resource.folder)
+    target = folder / name
+    if not target.resolve().is_relative_to(folder.resolve()):
+        raise InvalidInput(f"File name '{name}' leaves its resource")
+    existing = File.objects.filter(resource=resource, name=name).first()
+    if (existing is not None or target.exists()) and not overwrite:
+        raise ArchiveConflict(
+            f"File '{name}' already exists in resource {resource.label}; use overwrite=true"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp, size, md5 = _write_stream(stream, target.parent)
+    try:
+        with transaction.atomic():
+            file = existing or File(resource=resource, name=name)
+            file.path = layout.relative_path(target)
+            file.size, file.md5 = size, md5
+            file.format, file.content, file.tags = format[:64], content[:64], tags[:255]
+            file.save()
+            os.replace(temp, target)  # last step inside the transaction: row and file appear together
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return file, existing is not None
+
+
+def store_file(
+    resource: Resource,
+    name: str,
+    stream: BinaryIO,
+    *,
+    by: AbstractBaseUser | str,
+    overwrite: bool = False,
+    format: str = "",
+    content: str = "",
+    tags: str = "",
+    extract: bool = False,
+) -> list[File]:
+    """Put a file into a resource (members and owners); with `extract`, unpack a zip/tar into it.
+
+    An existing file is an ArchiveConflict unless `overwrite`. The bytes are streamed to disk with
+    their size and MD5 computed on the way, so memory stays flat whatever the size.
+    """
+    _actor_may(by, "edit", resource)
+    if not extract:
+        file, replaced = _store_one(
+            resource, name, stream, overwrite=overwrite, format=format, content=content, tags=tags
+        )
+        audit.record(by, "archive.file.stored", resource, file=name, size=file.size, replaced=replaced)
+        return [file]
+
+    from prearchive import uploads
+
+    stored: list[File] = []
+    with uploads.upload_folder() as workdir:
+        archive_path = workdir / "upload"
+        uploads.save_stream(stream, archive_path)
+        base = str(Path(name).parent) if name and "/" in name else ""
+        for member in uploads.iter_archive(archive_path, workdir):
+            member_name = f"{base}/{member.name}" if base and base != "." else member.name
+            with open(member.path, "rb") as src:
+                file, _ = _store_one(
+                    resource,
+                    member_name,
+                    src,
+                    overwrite=overwrite,
+                    format=format,
+                    content=content,
+                    tags=tags,
+                )
+            stored.append(file)
+    audit.record(by, "archive.file.extracted", resource, archive=name, files=len(stored))
+    return stored
+
+
+# --- deleting -------------------------------------------------------------------------------------
+def _move_aside(folder: Path) -> Path | None:
+    """Move a folder to the cache's trash so rows can be deleted before the bytes are; None if absent."""
+    if not folder.exists():
+        return None
+    trash = layout.cache_root() / "deleted" / uuid.uuid4().hex
+    trash.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(folder, trash)
+    return trash
+
+
+@transaction.atomic
+def _delete_with_folders(obj: Any, folders: list[Path], action: str, by, **details: Any) -> None:
+    """Delete rows and folders together: folders go aside first, come back if the rows cannot go."""
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for folder in folders:
+            trash = _move_aside(folder)
+            if trash is not None:
+                moved.append((folder, trash))
+        audit.record(by, action, obj, **details)
+        obj.delete()
+    except BaseException:
+        for folder, trash in reversed(moved):
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(trash, folder)
+        raise
+    transaction.on_commit(lambda: [shutil.rmtree(trash, ignore_errors=True) for _, trash in moved])
+
+
+def delete_file(file: File, *, by: AbstractBaseUser | str) -> None:
+    """Remove one file from a resource (owners: deleting archived data)."""
+    _actor_may(by, "delete", file)
+    path = file.absolute_path
+    with transaction.atomic():
+        trash = layout.cache_root() / "deleted" / uuid.uuid4().hex
+        moved = False
+        if path.exists():
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, trash)
+            moved = True
+        try:
+            audit.record(by, "archive.file.deleted", file.resource, file=file.name, size=file.size)
+            file.delete()
+        except BaseException:
+            if moved:
+                os.replace(trash, path)
+            raise
+        if moved:
+            transaction.on_commit(lambda: trash.unlink(missing_ok=True))
+
+
+def delete_resource(resource: Resource, *, by: AbstractBaseUser | str) -> None:
+    """Remove a resource, its files and its folder (owners)."""
+    _actor_may(by, "delete", resource)
+    _delete_with_folders(
+        resource, [Path(resource.folder)], "archive.resource.deleted", by, owner=str(resource.owner)
+    )
+
+
+def delete_scan(scan: Scan, *, by: AbstractBaseUser | str) -> None:
+    """Remove a scan with its resources and folder (owners)."""
+    _actor_may(by, "delete", scan)
+    folder = layout.archive_scan_dir(scan.session.project_id, scan.session.label, scan.scan_id)
+    _delete_with_folders(scan, [folder], "archive.scan.deleted", by, session=scan.session.label)
+
+
+def delete_session(session: ImageSession, *, by: AbstractBaseUser | str) -> None:
+    """Remove a session with its scans, resources and folder (owners)."""
+    _actor_may(by, "delete", session)
+    folder = layout.archive_session_dir(session.project_id, session.label)
+    _delete_with_folders(session, [folder], "archive.session.deleted", by, subject=session.subject.label)
+
+
+def delete_subject(subject: Subject, *, by: AbstractBaseUser | str) -> None:
+    """Remove a subject with all its sessions, resources and folders (owners)."""
+    _actor_may(by, "delete", subject)
+    folders = [layout.archive_session_dir(subject.project_id, s.label) for s in subject.sessions.all()]
+    folders.append(layout.archive_project_dir(subject.project_id) / "subjects" / subject.label)
+    _delete_with_folders(subject, folders, "archive.subject.deleted", by, sessions=len(folders) - 1)
+
+
+# --- relabelling ----------------------------------------------------------------------------------
+def _repoint_files(old: Path, new: Path) -> int:
+    """Rewrite the stored paths of every file under `old` to lie under `new`."""
+    old_prefix = layout.relative_path(old) + "/"
+    new_prefix = layout.relative_path(new) + "/"
+    return File.objects.filter(path__startswith=old_prefix).update(
+        path=Concat(Value(new_prefix), Substr(F("path"), len(old_prefix) + 1))
+    )
+
+
+def _relabel(obj: Any, label: str, old_folder: Path, new_folder: Path, action: str, by) -> Any:
+    """Rename the folder and update rows in one transaction; the rename is undone if the rows fail."""
+    renamed = False
+    with transaction.atomic():
+        old_label = obj.label
+        obj.label = label
+        obj.save(update_fields=["label", "updated_at"])
+        if old_folder.exists():
+            if new_folder.exists():
+                raise ArchiveConflict(f"Folder for '{label}' already exists on disk")
+            new_folder.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(old_folder, new_folder)  # atomic within one filesystem
+            renamed = True
+        try:
+            _repoint_files(old_folder, new_folder)
+            audit.record(by, action, obj, old_label=old_label, label=label)
+        except BaseException:
+            if renamed:
+                os.rename(new_folder, old_folder)
+            raise
+    return obj
+
+
+def relabel_subject(subject: Subject, label: str, *, by: AbstractBaseUser | str) -> Subject:
+    """Give a subject a new label; its resource folder follows (members and owners)."""
+    _actor_may(by, "edit", subject)
+    layout.check_label(label, "Subject label")
+    if label == subject.label:
+        return subject
+    if Subject.objects.filter(project=subject.project, label__iexact=label).exclude(pk=subject.pk).exists():
+        raise ArchiveConflict(f"Subject '{label}' already exists in project {subject.project_id}")
+    base = layout.archive_project_dir(subject.project_id) / "subjects"
+    return _relabel(subject, label, base / subject.label, base / label, "archive.subject.relabelled", by)
+
+
+def relabel_session(session: ImageSession, label: str, *, by: AbstractBaseUser | str) -> ImageSession:
+    """Give a session a new label; its folder is renamed in one step (members and owners)."""
+    _actor_may(by, "edit", session)
+    layout.check_label(label, "Session label")
+    if label == session.label:
+        return session
+    if (
+        ImageSession.objects.filter(project=session.project, label__iexact=label)
+        .exclude(pk=session.pk)
+        .exists()
+    ):
+        raise ArchiveConflict(f"Session '{label}' already exists in project {session.project_id}")
+    old = layout.archive_session_dir(session.project_id, session.label)
+    new = layout.archive_session_dir(session.project_id, label)
+    return _relabel(session, label, old, new, "archive.session.relabelled", by)
+
+
+def find_resource(owner: Owner, label_or_id: str) -> Resource:
+    """A resource of this owner by label, or by its numeric ID as XNAT clients also address it."""
+    field = _owner_field(owner)
+    resources = Resource.objects.filter(**{field: owner})
+    resource = resources.filter(label=label_or_id).first()
+    if resource is None and label_or_id.isdigit():
+        resource = resources.filter(pk=int(label_or_id)).first()
+    if resource is None:
+        raise NotFound(f"Resource '{label_or_id}' not found")
+    return resource

@@ -1,0 +1,54 @@
+"""Fixtures for the REST API tests: clients signed in with basic auth, and an archived session with
+real DICOM files on disk, made through archive/content.py (the way the API itself makes content)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from archive import content
+from tests.conftest import pydicom_test_file
+from tests.factories import make_subject
+
+DICOM_FILES = ["MR_small.dcm", "CT_small.dcm"]
+
+
+def basic(username: str, password: str = "pw") -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+@pytest.fixture
+def api():
+    """api(user) -> a Django test client that sends basic auth for that user on every request."""
+
+    def make(user=None, password: str = "pw") -> Client:
+        if user is None:
+            return Client()
+        return Client(HTTP_AUTHORIZATION=basic(user.get_username(), password))
+
+    return make
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def session_with_files(project_a):
+    """Project A / subject S1 / session MR1 with scan 1 (DICOM: two bundled files) and a session
+    resource NOTES holding notes.txt."""
+    subject = make_subject(project_a, "S1")
+    session = content.create_session(subject, "MR1", by="tests", xsi_type="xnat:mrSessionData")
+    scan = content.create_scan(session, "1", by="tests", xsi_type="xnat:mrScanData", type="T1w")
+    dicom = content.create_resource(scan, "DICOM", by="tests", format="DICOM", content="RAW")
+    for name in DICOM_FILES:
+        with open(pydicom_test_file(name), "rb") as src:
+            content.store_file(dicom, name, src, by="tests", format="DICOM")
+    notes = content.create_resource(session, "NOTES", by="tests")
+    content.store_file(notes, "notes.txt", io.BytesIO(b"hello\n"), by="tests")
+    return {"subject": subject, "session": session, "scan": scan, "dicom": dicom, "notes": notes}

@@ -1,0 +1,87 @@
+"""Signing in XNAT's way: HTTP basic auth (password or alias token) and the JSESSIONID cookie.
+
+On API paths (`/data/`, `/REST/`, `/xapi/`) and on the site root (xnatpy's alias-token login GETs `/`
+with basic auth and keeps the JSESSIONID it gets back, xnat-rest-api.md §2.1), a request with basic
+credentials signs the user in and so gets a session cookie, which clients then send instead. A request
+whose session already belongs to the same credentials skips the (deliberately slow) password hash.
+Views answer 401 themselves (`xnatapi.views.common.api_view`), never a redirect to the login page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+
+from django.contrib.auth import authenticate, login
+from django.http import HttpRequest, HttpResponse
+
+from xnatapi import services
+
+log = logging.getLogger(__name__)
+
+API_PREFIXES = ("/data/", "/REST/", "/xapi/")
+SESSION_BASIC_NAME = "xnatapi_basic_name"
+AUTH_REQUIRED = "The request requires user authentication"
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES) or path in ("/data", "/REST", "/xapi")
+
+
+def unauthorized(message: str = AUTH_REQUIRED) -> HttpResponse:
+    """XNAT's 401: a plain-text body pyxnat recognises, and a basic-auth challenge."""
+    response = HttpResponse(message, status=401, content_type="text/plain; charset=utf-8")
+    response["WWW-Authenticate"] = 'Basic realm="XNAT"'
+    return response
+
+
+def basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
+    """(name, secret) from an `Authorization: Basic` header, or None."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    kind, _, encoded = header.partition(" ")
+    if kind.lower() != "basic" or not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    name, sep, secret = decoded.partition(":")
+    return (name, secret) if sep else None
+
+
+def user_for_credentials(request: HttpRequest, name: str, secret: str):
+    """The user a password or an alias token names, or None."""
+    user = services.authenticate_alias(name, secret)
+    if user is None:
+        user = authenticate(request, username=name, password=secret)
+    return user
+
+
+def sign_in(request: HttpRequest, user, name: str) -> str:
+    """Start a session for the user and return its key (the JSESSIONID value)."""
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    request.session[SESSION_BASIC_NAME] = name
+    request.session.save()
+    return request.session.session_key
+
+
+class BasicAuthMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        api = is_api_path(request.path)
+        if api or request.path == "/":
+            credentials = basic_credentials(request)
+            if credentials is not None:
+                name, secret = credentials
+                same = request.user.is_authenticated and request.session.get(SESSION_BASIC_NAME) == name
+                if not same:
+                    user = user_for_credentials(request, name, secret)
+                    if user is not None:
+                        sign_in(request, user, name)
+                    elif api:
+                        log.info("basic auth refused for %r from %s", name, request.META.get("REMOTE_ADDR"))
+                        return unauthorized()
+        return self.get_response(request)

@@ -1,0 +1,101 @@
+"""The API's edge: sign-in check, CSRF exemption and the ONE mapping of errors to XNAT's answers.
+
+XNAT clients need plain-text error bodies (pyxnat's parser breaks on HTML; it maps any body containing
+"Not Found" to its own not-found error), 401 with a basic-auth challenge, and DELETE answered 200
+(xnat-rest-api.md §1 rules 7-9).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from urllib.parse import parse_qsl
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from xnatapi.auth import unauthorized
+from xnatlite.errors import (
+    ArchiveConflict,
+    Forbidden,
+    InvalidInput,
+    InvalidStatus,
+    NotFound,
+    XnatliteError,
+)
+
+log = logging.getLogger("xnatlite.api")
+
+TEXT = "text/plain; charset=utf-8"
+
+
+def text(body: str = "", status: int = 200, content_type: str = TEXT) -> HttpResponse:
+    return HttpResponse(body, status=status, content_type=content_type)
+
+
+def error_response(exc: Exception) -> HttpResponse:
+    """XNAT's status and a plain-text body for an error a service raised."""
+    if isinstance(exc, (NotFound, Http404)):
+        message = str(exc)
+        body = "Not Found" if not message or message.lower() == "not found" else f"Not Found: {message}"
+        return text(body, 404)
+    if isinstance(exc, Forbidden):
+        return text(exc.message, 403)
+    if isinstance(exc, (ArchiveConflict, InvalidStatus)):
+        return text(exc.message, 409)
+    if isinstance(exc, (InvalidInput, XnatliteError)):
+        return text(exc.message, 400)
+    raise TypeError(exc)
+
+
+def api_view(view: Callable | None = None, *, anonymous: bool = False):
+    """Wrap an API view: CSRF exempt, 401 unless signed in, errors mapped to XNAT's statuses."""
+
+    def decorate(func: Callable) -> Callable:
+        @csrf_exempt
+        @wraps(func)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not anonymous and not request.user.is_authenticated:
+                return unauthorized()
+            try:
+                return func(request, *args, **kwargs)
+            except (XnatliteError, Http404) as exc:
+                if not isinstance(exc, (NotFound, Http404)):
+                    log.info("%s %s -> %s: %s", request.method, request.path, type(exc).__name__, exc)
+                return error_response(exc)
+            except Exception:
+                log.exception("%s %s failed", request.method, request.path)
+                return text("Internal Server Error", 500)
+
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
+
+
+def params(request: HttpRequest) -> dict[str, str]:
+    """Query-string parameters, plus form fields of a form-encoded body (XNAT accepts both).
+
+    Django fills request.POST for POST only; clients also send form bodies with PUT
+    (`/data/services/auth`) so those are parsed here. Raw uploads are never read this way.
+    """
+    values = {key: request.GET.get(key, "") for key in request.GET}
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        if request.method == "POST":
+            values.update({key: request.POST.get(key, "") for key in request.POST})
+        else:
+            body = request.read(1024 * 1024).decode("utf-8", "replace")
+            values.update(dict(parse_qsl(body, keep_blank_values=True)))
+    return values
+
+
+def flag(value: str | None, default: bool = False) -> bool:
+    """XNAT's boolean parameters: true/false, 1/0, yes/no."""
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("true", "1", "yes", "y", "on")
+
+
+def method_not_allowed(request: HttpRequest) -> HttpResponse:
+    return text(f"Method {request.method} is not allowed here", 405)

@@ -1,0 +1,30 @@
+"""Alias tokens: a pair (alias, secret) a user issues to sign in scripts without their password.
+
+XNAT's tokens (`/data/services/tokens/issue`) are used by xnatpy as a user name that looks like a UUID
+with the secret as password (xnat-rest-api.md §2.1). Only a hash of the secret is stored.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class AliasToken(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="alias_tokens", on_delete=models.CASCADE)
+    alias = models.CharField(max_length=36, unique=True)
+    secret_hash = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.alias} ({self.user})"
+
+    @property
+    def is_valid(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
