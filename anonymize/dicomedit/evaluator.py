@@ -133,10 +133,8 @@ def batch(rules: list[TagRule]) -> Action:
                     else:
                         set_text(ds, tag, rule.transform(text_at(ds, tag) if rule.reads_old else ""))
                         changed = changed or is_sequence(ds, tag)
-                except ScriptRuntimeError as exc:
-                    raise ScriptRuntimeError(exc.message, rule.line, rule.text) from exc
                 except Exception as exc:
-                    raise ScriptRuntimeError(str(exc) or type(exc).__name__, rule.line, rule.text) from exc
+                    raise failure(exc, rule.line, rule.text) from exc
         if changed:
             ctx.structure_changed()
 
@@ -191,17 +189,18 @@ class Script:
                 log.info("script rejected the object at line %d", statement.line)
                 result.rejected = True
                 return result
-            except ScriptRuntimeError as exc:
-                if exc.line:
-                    raise
-                raise ScriptRuntimeError(exc.message, statement.line, statement.text) from exc
             except Exception as exc:  # a pydicom or value error inside one statement
-                raise ScriptRuntimeError(
-                    str(exc) or type(exc).__name__, statement.line, statement.text
-                ) from exc
+                raise failure(exc, statement.line, statement.text) from exc
         if record is not None:
             add_record(ds, record)
         return result
+
+
+def failure(exc: Exception, line: int, text: str) -> ScriptRuntimeError:
+    """The error to raise for ``exc`` in the statement at ``line``; one that already names a line stays."""
+    if isinstance(exc, ScriptRuntimeError):
+        return ScriptRuntimeError(exc.message, exc.line or line, exc.statement or text)
+    return ScriptRuntimeError(str(exc) or type(exc).__name__, line, text)
 
 
 def add_record(ds: Dataset, record: RecordInfo) -> None:

@@ -10,10 +10,9 @@ import pydicom
 from pydicom.dataset import FileDataset
 from pydicom.errors import InvalidDicomError
 
+from .elements import UNDEFINED_LENGTH
 from .errors import InvalidDicomFile
 from .evaluator import ApplyResult, RecordInfo, Script
-
-UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
 def read_dicom(path: str | os.PathLike[str]) -> FileDataset:

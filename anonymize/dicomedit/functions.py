@@ -106,11 +106,13 @@ def format_(ctx: Context, args: list[Arg]) -> str:
 
 @register("lowercase", "value")
 def lowercase(ctx: Context, args: list[Arg]) -> str:
+    """``lowercase[s]``."""
     return str(args[0]).lower()
 
 
 @register("uppercase", "value")
 def uppercase(ctx: Context, args: list[Arg]) -> str:
+    """``uppercase[s]``."""
     return str(args[0]).upper()
 
 
@@ -131,6 +133,7 @@ def substring(ctx: Context, args: list[Arg]) -> str:
 
 @register("concatenate", variadic="value")
 def concatenate(ctx: Context, args: list[Arg]) -> str:
+    """``concatenate[a, b, ...]``: the values joined with nothing between them."""
     return "".join(str(a) for a in args)
 
 
@@ -148,6 +151,7 @@ def match(ctx: Context, args: list[Arg]) -> str:
 
 @register("ismatch", "value", "value", regex=1)
 def ismatch(ctx: Context, args: list[Arg]) -> str:
+    """``ismatch[s, regex]``: "true" when the regex matches the whole value, else "false"."""
     return "true" if re.fullmatch(str(args[1]), str(args[0])) else "false"
 
 
@@ -180,6 +184,7 @@ def hash_uid_values(text: str, algorithm: str = "SHA-1") -> str:
 
 @register("hashUID", "path_or_value", "value", optional=1)
 def hash_uid_function(ctx: Context, args: list[Arg]) -> str:
+    """``hashUID[uid {, algorithm}]``: see hash_uid_values."""
     return hash_uid_values(_text(ctx, args[0]), str(args[1]) if len(args) > 1 else "SHA-1")
 
 
@@ -190,6 +195,7 @@ def new_uid() -> str:
 
 @register("newUID")
 def new_uid_function(ctx: Context, args: list[Arg]) -> str:
+    """``newUID[]``: a different UID on every call."""
     return new_uid()
 
 

@@ -35,6 +35,7 @@ def item(**keywords: object) -> Dataset:
 
 
 def seq(*items: Dataset) -> Sequence:
+    """A sequence of the given items."""
     return Sequence(list(items))
 
 

@@ -2,12 +2,15 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from pydicom.dataset import Dataset
 
 from anonymize.dicomedit import ScriptRuntimeError, hash_uid
 from tests.anonymize.dicomedit.datasets import item, run, seq
+
+REPOSITORY = Path(__file__).resolve().parents[3]
 
 
 def value(expression: str, ds: Dataset | None = None) -> str:
@@ -70,7 +73,9 @@ def test_hash_uid_is_a_deterministic_2_25_uid():
 
 def test_hash_uid_is_the_same_in_another_process():
     code = "from anonymize.dicomedit import hash_uid; print(hash_uid('1.2.840.113619.2.55.3.1'))"
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    other = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPOSITORY
+    )
     assert other.stdout.strip() == hash_uid("1.2.840.113619.2.55.3.1")
 
 
