@@ -1,0 +1,195 @@
+"""The browser UI in a real headless Chromium (Debian's /usr/bin/chromium) against a live server.
+
+Playwright drives the browser; pages are served by pytest-django's live server in this process,
+so the test sees the same database and data folder. Screenshots of the main pages are saved under
+test-artifacts/screenshots/. Every request the browser makes must go to the live server: the UI
+loads nothing from the internet.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from archive.models import Project
+from tests.factories import ImageSessionFactory, UserFactory, make_project, make_subject
+from tests.ui.builders import add_dicom_scan
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"{CHROMIUM} is missing (apt install chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are synchronous.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+class Visit:
+    """A browser page on the live server that remembers every host it asked for."""
+
+    def __init__(self, browser, base_url: str, **context_options):
+        self.base = base_url.rstrip("/")
+        options = {"viewport": {"width": 1280, "height": 900}, **context_options}
+        self.context = browser.new_context(**options)
+        self.context.set_default_timeout(15_000)
+        self.page = self.context.new_page()
+        self.hosts: set[str] = set()
+        self.page.on("request", lambda request: self.hosts.add(urlsplit(request.url).netloc))
+
+    def go(self, path: str):
+        response = self.page.goto(self.base + path)
+        assert response is not None
+        return response
+
+    def sign_in(self, username: str, password: str = "pw") -> None:
+        self.go("/")
+        self.page.fill("#id_username", username)
+        self.page.fill("#id_password", password)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_selector("text=Sign out")
+
+    def shot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    def only_local_requests(self) -> bool:
+        return self.hosts == {urlsplit(self.base).netloc}
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser, live_server):
+    visits: list[Visit] = []
+
+    def open_visit(**options) -> Visit:
+        v = Visit(browser, live_server.url, **options)
+        visits.append(v)
+        return v
+
+    yield open_visit
+    for v in visits:
+        v.close()
+
+
+@pytest.fixture
+def archived(transactional_db, cast, project_a):
+    """Project A with one archived session of two scans of real DICOM files."""
+    session = ImageSessionFactory(project=project_a, subject=make_subject(project_a, "SUBJ1"), label="SESS1")
+    add_dicom_scan(session, "1", "MR_small.dcm", copies=2)
+    add_dicom_scan(session, "2", "CT_small.dcm")
+    return session
+
+
+def test_sign_in_create_a_project_and_sign_out(visit, transactional_db):
+    UserFactory(username="erin")
+    v = visit()
+    v.go("/")
+    v.shot("sign-in")
+    v.sign_in("erin")
+    v.page.click("text=New project")
+    v.page.fill("#id_project_id", "BRAIN_1")
+    v.page.fill("#id_name", "Brain study")
+    v.page.click("button:has-text('Create project')")
+    v.page.wait_for_selector("text=Project BRAIN_1 created")
+    assert Project.objects.filter(pk="BRAIN_1", name="Brain study").exists()
+    v.shot("project-new")
+    v.page.click("nav[aria-label='Main'] >> text=Projects")
+    assert v.page.locator("table.listing >> text=BRAIN_1").count() == 1
+    v.shot("projects")
+    v.page.click("text=Sign out")
+    v.page.wait_for_selector("#id_password")
+    assert v.only_local_requests(), v.hosts
+
+
+def test_member_browses_and_edits_a_session(visit, archived):
+    v = visit()
+    v.sign_in("bob")
+    v.go("/projects/A/")
+    v.shot("project")
+    v.page.click("table.listing >> text=SESS1")
+    v.page.wait_for_selector("h2:has-text('Session SESS1')")
+    v.page.select_option("#quality-1", "questionable")
+    v.page.fill("#note-1", "motion in the last volumes")
+    v.page.click("button:has-text('Save scans')")
+    v.page.wait_for_selector("text=Scans saved.")
+    scan = archived.scans.get(scan_id="1")
+    assert (scan.quality, scan.note) == ("questionable", "motion in the last volumes")
+    v.shot("session")
+    v.page.click("table.scans >> a:text-is('2')")
+    v.page.wait_for_selector("text=DICOM header of 2-1.dcm")
+    assert v.page.locator("table.dicom-header >> text=(0008,0060)").count() == 1
+    v.shot("scan")
+    assert v.only_local_requests(), v.hosts
+
+
+def test_collaborator_sees_no_edit_controls(visit, archived):
+    v = visit()
+    v.sign_in("carol")
+    v.go("/projects/A/sessions/SESS1/")
+    assert v.page.locator("button:has-text('Save scans')").count() == 0
+    assert v.page.locator("#quality-1").count() == 0
+    assert v.page.locator("text=Edit session").count() == 0
+
+
+def test_reading_pages_work_without_javascript(visit, archived, live_server):
+    v = visit(java_script_enabled=False)
+    v.sign_in("carol")
+    for path, expected in [
+        ("/projects/A/", "SESS1"),
+        ("/projects/A/subjects/", "SUBJ1"),
+        ("/projects/A/sessions/SESS1/", "Series description"),
+        ("/projects/A/sessions/SESS1/scans/1/", "DICOM header of 1-1.dcm"),
+    ]:
+        response = v.go(path)
+        assert response.status == 200
+        assert expected in v.page.content(), path
+    v.go("/projects/A/?sort=-label")
+    assert v.page.locator("th[aria-sort=descending]").count() == 1
+
+
+def test_owner_changes_settings(visit, archived):
+    v = visit()
+    v.sign_in("alice")
+    v.go("/projects/A/settings/")
+    v.page.check("input[name=accessibility][value=protected]")
+    v.page.click("button:has-text('Save settings')")
+    v.page.wait_for_selector("text=Settings of A saved.")
+    assert Project.objects.get(pk="A").accessibility == "protected"
+    v.shot("project-settings")
+    v.go("/projects/A/users/")
+    v.shot("project-users")
+    v.go("/projects/A/anonymization/")
+    v.shot("project-anonymization")
+
+
+def test_small_screens_get_the_same_pages(visit, archived):
+    v = visit(viewport={"width": 390, "height": 844})
+    v.sign_in("bob")
+    v.go("/projects/A/sessions/SESS1/")
+    assert v.page.locator("h2:has-text('Session SESS1')").is_visible()
+    v.shot("session-phone")
+
+
+def test_someone_elses_project_is_not_found_in_the_browser(visit, archived):
+    make_project("D2", UserFactory(username="frank"))
+    v = visit()
+    v.sign_in("dave")
+    assert v.go("/projects/A/").status == 404
+    assert v.go("/projects/A/sessions/SESS1/").status == 404
