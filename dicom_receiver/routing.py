@@ -1,0 +1,284 @@
+"""The routing chain as pure functions of a dataset: which project, subject and session an instance
+belongs to (xnat-spec.md §5.4, DESIGN.md "Routing"), plus the rule and whitelist syntaxes.
+
+Each of project, subject and session is decided on its own by an ordered chain; the first non-empty
+value wins, except that a project value only counts if it names an existing project ID or alias
+(otherwise the next link is tried):
+
+    1 explicit request parameters (upload, import; checked by the caller)
+    2 the receiver's routing expressions
+    3 the site routing rules
+    4 `Project:` / `Subject:` / `Session:` in Patient Comments (0010,4000), Study Comments (0032,4000),
+      Additional Patient History (0010,21B0), in that order
+    5 project: Study Description (0008,1030), then Accession Number (0008,0050);
+      subject: Patient Name (0010,0010); session: Patient ID (0010,0020)
+    6 no project: Unassigned; no session: `dicom_upload`; no subject: empty
+
+Subject and session values become label characters: anything outside [A-Za-z0-9_-] becomes `_`.
+The auto-archive flag comes from the site `aa` rules, then `AA:` in the three comment fields.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+
+from anonymize.dicomedit.elements import element_text
+from archive import layout
+from xnatlite.errors import InvalidInput
+
+DEFAULT_SESSION_LABEL = "dicom_upload"  # xnat-spec.md §5.3 step 5
+RULE_VALUE_MAX = 64  # XNAT truncates the tag value before matching (§5.5)
+
+STUDY_DESCRIPTION = 0x00081030
+ACCESSION_NUMBER = 0x00080050
+PATIENT_NAME = 0x00100010
+PATIENT_ID = 0x00100020
+# Patient Comments, Study Comments, Additional Patient History, in XNAT's order (§5.4).
+COMMENT_TAGS = (0x00104000, 0x00324000, 0x001021B0)
+ROUTING_TAGS = (STUDY_DESCRIPTION, ACCESSION_NUMBER, PATIENT_NAME, PATIENT_ID, *COMMENT_TAGS)
+
+_RULE_RE = re.compile(r"\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\):(.+?)(?::(\d+))?(?: t:(.*) r:(.*))?", re.DOTALL)
+_AE_RE = re.compile(r"[\x20-\x5b\x5d-\x7e]{1,16}")  # printable ASCII without backslash
+_comment_patterns: dict[str, re.Pattern] = {}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`(gggg,eeee):regex[:group][ t:target r:replacement]`: the regex must match the whole value."""
+
+    tag: int
+    pattern: re.Pattern
+    group: int = 1
+    target: re.Pattern | None = None
+    replacement: str = ""
+    text: str = ""
+
+    def extract(self, ds: Dataset) -> str:
+        """The rule's value for this dataset, '' when the tag is absent or the regex does not match."""
+        value = tag_text(ds, self.tag)[:RULE_VALUE_MAX]
+        match = self.pattern.fullmatch(value)
+        if match is None:
+            return ""
+        result = match.group(self.group) or ""
+        if self.target is not None:
+            result = self.target.sub(self.replacement, result)
+        return result
+
+
+def parse_rules(text: str, what: str = "Routing rule") -> list[Rule]:
+    """Rules, one per line (blank lines ignored); InvalidInput names the first bad line."""
+    rules = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        match = _RULE_RE.fullmatch(line)
+        if match is None:
+            raise InvalidInput(
+                f"{what} on line {number} is not of the form (gggg,eeee):regex[:group]: {line!r}"
+            )
+        group_text, regex = match.group(4), match.group(3)
+        try:
+            pattern = re.compile(regex)
+            target = re.compile(match.group(5)) if match.group(5) is not None else None
+        except re.error as exc:
+            raise InvalidInput(f"{what} on line {number} has a bad regular expression: {exc}") from None
+        group = int(group_text) if group_text else 1
+        if group > pattern.groups:
+            raise InvalidInput(
+                f"{what} on line {number} uses group {group} but its regex has {pattern.groups}"
+            )
+        rules.append(
+            Rule(
+                tag=int(match.group(1) + match.group(2), 16),
+                pattern=pattern,
+                group=group,
+                target=target,
+                replacement=match.group(6) or "",
+                text=line,
+            )
+        )
+    return rules
+
+
+def tag_text(ds: Dataset, tag: int) -> str:
+    """A top-level element's value as text ('' when absent), multiple values joined by backslash."""
+    elem = ds.get(tag)
+    return element_text(elem).strip() if elem is not None else ""
+
+
+def comment_value(ds: Dataset, key: str) -> str:
+    """`Key:value` from the first comment field that holds it (ContainedAssignmentExtractor, §5.4)."""
+    pattern = _comment_patterns.get(key)
+    if pattern is None:
+        # The whole field must match; `.` does not cross lines; values are word characters and `-`.
+        pattern = re.compile(
+            rf"(?:.*[\s,;])?{re.escape(key)}\s*:\s*([\w\-]*)(?:[\s,;].*)?", re.IGNORECASE | re.ASCII
+        )
+        _comment_patterns[key] = pattern
+    for tag in COMMENT_TAGS:
+        elem = ds.get(tag)
+        if elem is None:
+            continue
+        match = pattern.fullmatch(element_text(elem))
+        if match and match.group(1):
+            return match.group(1)
+    return ""
+
+
+def aa_value(text: str) -> bool | None:
+    """`t`/`true` -> True, `f`/`false` -> False (any case), anything else -> None (project decides)."""
+    value = (text or "").strip().lower()
+    if value in ("t", "true"):
+        return True
+    if value in ("f", "false"):
+        return False
+    return None
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The receiver's expressions and the site's rules that apply to one instance."""
+
+    receiver_project: list[Rule] = field(default_factory=list)
+    receiver_subject: list[Rule] = field(default_factory=list)
+    receiver_session: list[Rule] = field(default_factory=list)
+    site_project: list[Rule] = field(default_factory=list)
+    site_subject: list[Rule] = field(default_factory=list)
+    site_session: list[Rule] = field(default_factory=list)
+    site_aa: list[Rule] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an instance goes: project ID (None = Unassigned), subject and session labels, AA flag."""
+
+    project_id: str | None
+    subject: str
+    session: str
+    auto_archive: bool | None = None
+
+
+def _rule_values(rules: Iterable[Rule], ds: Dataset) -> list[str]:
+    return [value for value in (rule.extract(ds) for rule in rules) if value]
+
+
+def project_candidates(ds: Dataset, rules: RuleSet) -> list[str]:
+    """Every value the project chain offers, in order; the first that names a project wins."""
+    values = [*_rule_values(rules.receiver_project, ds), *_rule_values(rules.site_project, ds)]
+    values.append(comment_value(ds, "Project"))
+    values.append(tag_text(ds, STUDY_DESCRIPTION))
+    values.append(tag_text(ds, ACCESSION_NUMBER))
+    return [v for v in values if v]
+
+
+def _first_label(values: Iterable[str]) -> str:
+    for value in values:
+        label = layout.clean_label(value)
+        if label:
+            return label
+    return ""
+
+
+def route_instance(
+    ds: Dataset,
+    rules: RuleSet,
+    find_projects: Callable[[list[str]], dict[str, str]],
+    *,
+    project_id: str | None = None,
+    subject: str = "",
+    session: str = "",
+) -> Route:
+    """Route one instance. `find_projects(values)` maps the values naming a project ID or alias to
+    that project's ID; explicit `project_id`/`subject`/`session` come first (the caller checked them)."""
+    if project_id is None:
+        candidates = project_candidates(ds, rules)
+        found = find_projects(candidates) if candidates else {}
+        project_id = next((found[v] for v in candidates if v in found), None)
+    subject = subject or _first_label(
+        (
+            *_rule_values(rules.receiver_subject, ds),
+            *_rule_values(rules.site_subject, ds),
+            comment_value(ds, "Subject"),
+            tag_text(ds, PATIENT_NAME),
+        )
+    )
+    session = (
+        session
+        or _first_label(
+            (
+                *_rule_values(rules.receiver_session, ds),
+                *_rule_values(rules.site_session, ds),
+                comment_value(ds, "Session"),
+                tag_text(ds, PATIENT_ID),
+            )
+        )
+        or DEFAULT_SESSION_LABEL
+    )
+    aa_text = next(iter(_rule_values(rules.site_aa, ds)), "") or comment_value(ds, "AA")
+    return Route(project_id=project_id, subject=subject, session=session, auto_archive=aa_value(aa_text))
+
+
+# --- receiver configuration syntax ----------------------------------------------------------------
+def check_ae_title(value: str) -> str:
+    """An AE title: 1-16 printable ASCII characters without backslash, not only spaces (§5.2)."""
+    if not isinstance(value, str) or not _AE_RE.fullmatch(value) or not value.strip():
+        raise InvalidInput(
+            f"AE title {value!r} must be 1 to 16 printable ASCII characters, no backslash, not blank"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class WhitelistEntry:
+    """`AE`, `IP` or CIDR network, or `AE@IP`: who may open associations with a receiver."""
+
+    ae_title: str | None
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network | None
+
+    def allows(self, calling_ae: str, address: str) -> bool:
+        if self.ae_title is not None and self.ae_title != calling_ae.strip():
+            return False
+        if self.network is not None:
+            try:
+                return ipaddress.ip_address(address) in self.network
+            except ValueError:
+                return False
+        return True
+
+
+def _network(text: str):
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def parse_whitelist(text: str) -> list[WhitelistEntry]:
+    """Entries separated by newlines or commas; InvalidInput names a bad one."""
+    entries = []
+    for raw in re.split(r"[\n,]", text or ""):
+        item = raw.strip()
+        if not item:
+            continue
+        ae, sep, address = item.rpartition("@")
+        if sep:
+            network = _network(address)
+            if network is None:
+                raise InvalidInput(f"Whitelist entry {item!r}: {address!r} is not an IP address or network")
+            entries.append(WhitelistEntry(check_ae_title(ae), network))
+        elif (network := _network(item)) is not None:
+            entries.append(WhitelistEntry(None, network))
+        else:
+            entries.append(WhitelistEntry(check_ae_title(item), None))
+    return entries
+
+
+def whitelist_allows(entries: list[WhitelistEntry], calling_ae: str, address: str) -> bool:
+    """An empty whitelist allows everyone; otherwise some entry must allow the peer."""
+    return not entries or any(entry.allows(calling_ae, address) for entry in entries)
