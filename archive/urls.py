@@ -17,6 +17,7 @@ urlpatterns = [
     path(SESSION + "scans/", views.session_scans_edit, name="session-scans-edit"),
     path(SESSION + "scans/<str:scan_id>/", views.scan_detail, name="scan-detail"),
     path(SESSION + "files/<int:file_id>/", views.file_download, name="file-download"),
+    path(SESSION + "download/", views.session_download, name="session-download"),
     path(P + "settings/", views.project_settings, name="project-settings"),
     path(P + "settings/aliases/", views.project_alias, name="project-alias"),
     path(P + "history/", views.project_history, name="project-history"),

@@ -6,6 +6,7 @@ query, and show the result. Access is decided by archive/permissions.py only; er
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 from collections.abc import Callable
 
@@ -15,11 +16,12 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.paginator import Page, Paginator
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from archive import editing, forms, permissions, queries, services
+from archive import downloads, editing, forms, permissions, queries, services
 from archive.models import File, ImageSession, Project, Scan
 from xnatlite.errors import Forbidden, InvalidInput, NotFound, XnatliteError
 
@@ -241,6 +243,7 @@ def session_detail(request: HttpRequest, project_id: str, session: str) -> HttpR
         history=history_rows(queries.session_history(found)),
         qualities=forms.ScanEditForm.base_fields["quality"].choices,
         can_download=permissions.can(request.user, "download", project),
+        download_url=reverse("session-download", args=[project.id, found.label]),
     )
     return render(request, "archive/session_detail.html", context)
 
@@ -336,6 +339,28 @@ def file_download(request: HttpRequest, project_id: str, session: str, file_id: 
     if image_type:
         return FileResponse(open(path, "rb"), content_type=image_type, filename=name)  # noqa: SIM115
     return FileResponse(open(path, "rb"), as_attachment=True, filename=name)  # noqa: SIM115
+
+
+@page
+def session_download(request: HttpRequest, project_id: str, session: str) -> HttpResponse:
+    """The session as a zip in XNAT's layout, or only the scans named by `?scan=` (streamed)."""
+    project, found = _session(request, project_id, session)
+    permissions.require(request.user, "download", project)
+    wanted = request.GET.getlist("scan")
+    if wanted:
+        scans = list(Scan.objects.filter(session=found, scan_id__in=wanted))
+        missing = sorted(set(wanted) - {s.scan_id for s in scans})
+        if missing:
+            raise NotFound(f"No scan {', '.join(missing)} in session {found.label}")
+        entries = downloads.session_entries(found, scans=scans)
+        name = f"{found.label}_scans_{'_'.join(s.scan_id for s in scans)}"[:120]
+    else:
+        entries = itertools.chain(downloads.session_entries(found), downloads.session_resource_entries(found))
+        name = found.label
+    log.info("%s downloads %s/%s %s", request.user, project.id, found.label, wanted or "all scans")
+    response = StreamingHttpResponse(downloads.stream_zip(entries), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}.zip"'
+    return response
 
 
 # --- project settings, users, history ------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -45,7 +46,7 @@ class Visit:
     def __init__(self, browser, base_url: str, **context_options):
         self.base = base_url.rstrip("/")
         options = {"viewport": {"width": 1280, "height": 900}, **context_options}
-        self.context = browser.new_context(**options)
+        self.context = browser.new_context(accept_downloads=True, **options)
         self.context.set_default_timeout(15_000)
         self.page = self.context.new_page()
         self.hosts: set[str] = set()
@@ -132,6 +133,16 @@ def test_member_browses_and_edits_a_session(visit, archived):
     scan = archived.scans.get(scan_id="1")
     assert (scan.quality, scan.note) == ("questionable", "motion in the last volumes")
     v.shot("session")
+    with v.page.expect_download() as download:
+        v.page.click("text=Download session (zip)")
+    with zipfile.ZipFile(download.value.path()) as archive:
+        assert sorted(archive.namelist())[0] == "SESS1/scans/1-T1/resources/DICOM/files/1-1.dcm"
+        assert len(archive.namelist()) == 3
+    v.page.check("#dl-2")
+    with v.page.expect_download() as download:
+        v.page.click("text=Download chosen scans (zip)")
+    with zipfile.ZipFile(download.value.path()) as archive:
+        assert archive.namelist() == ["SESS1/scans/2-T1/resources/DICOM/files/2-1.dcm"]
     v.page.click("table.scans >> a:text-is('2')")
     v.page.wait_for_selector("text=DICOM header of 2-1.dcm")
     assert v.page.locator("table.dicom-header >> text=(0008,0060)").count() == 1

@@ -2,6 +2,7 @@
 
 import datetime
 import io
+import zipfile
 
 import pytest
 from django.urls import reverse
@@ -502,3 +503,40 @@ def test_owner_manages_users_from_the_users_tab(as_user, project_a, alice, dave)
     assert permissions.role_of(dave, project_a) == "member"
     services.set_project_role(project_a, dave, "collaborator", by=alice)
     assert permissions.role_of(dave, project_a) == "collaborator"
+
+
+# --- downloads ----------------------------------------------------------------------------------------
+def _zip(response) -> zipfile.ZipFile:
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+
+
+def test_collaborator_downloads_the_session_zip_in_xnat_layout(as_user, session_a, carol):
+    response = as_user(carol).get(session_url("session-download", session_a))
+    assert 'filename="SESS1.zip"' in response["Content-Disposition"]
+    archive = _zip(response)
+    names = sorted(archive.namelist())
+    assert names == [
+        "SESS1/scans/1-T1/resources/DICOM/files/1-1.dcm",
+        "SESS1/scans/1-T1/resources/DICOM/files/1-2.dcm",
+        "SESS1/scans/2-T1/resources/DICOM/files/2-1.dcm",
+    ]
+    for file in File.objects.filter(resource__scan__session=session_a):
+        member = next(n for n in names if n.endswith("/" + file.name))
+        assert archive.read(member) == file.absolute_path.read_bytes()
+
+
+def test_download_of_chosen_scans_only(as_user, session_a, alice):
+    response = as_user(alice).get(session_url("session-download", session_a), {"scan": ["2"]})
+    assert _zip(response).namelist() == ["SESS1/scans/2-T1/resources/DICOM/files/2-1.dcm"]
+
+
+def test_download_of_an_unknown_scan_is_404_and_strangers_get_404(as_user, session_a, alice, dave):
+    assert as_user(alice).get(session_url("session-download", session_a), {"scan": ["9"]}).status_code == 404
+    assert as_user(dave).get(session_url("session-download", session_a)).status_code == 404
+
+
+def test_session_page_offers_the_downloads(as_user, session_a, carol):
+    html = as_user(carol).get(session_url("session-detail", session_a)).content.decode()
+    assert f'href="{session_url("session-download", session_a)}"' in html
+    assert 'name="scan" value="1" form="download-scans"' in html
