@@ -14,6 +14,14 @@ PIXEL_DATA = 0x7FE00010
 SEQUENCE_TAGS = frozenset(tag for tag, entry in DicomDictionary.items() if entry[0] == "SQ")
 INT_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV"})
 FLOAT_VRS = frozenset({"FL", "FD"})
+INT_RANGES = {
+    "US": (0, 0xFFFF),
+    "SS": (-0x8000, 0x7FFF),
+    "UL": (0, 0xFFFFFFFF),
+    "SL": (-0x80000000, 0x7FFFFFFF),
+    "UV": (0, 0xFFFFFFFFFFFFFFFF),
+    "SV": (-0x8000000000000000, 0x7FFFFFFFFFFFFFFF),
+}
 BYTES_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
 # Text VRs whose raw bytes are the ASCII text itself (PS3.5 6.2), when the text is ASCII.
 RAW_TEXT_VRS = frozenset(
@@ -141,5 +149,12 @@ def _convert(vr: str, text: str, tag: int) -> object:
 
 def _number(vr: str, part: str) -> int | float:
     if vr == "AT":
-        return int(part.strip().strip("()").replace(",", ""), 16)
-    return float(part) if vr in FLOAT_VRS else int(part)
+        number = int(part.strip().strip("()").replace(",", ""), 16)
+    elif vr in FLOAT_VRS:
+        return float(part)
+    else:
+        number = int(part)
+    low, high = INT_RANGES.get(vr, (0, 0xFFFFFFFF))
+    if not low <= number <= high:  # else the value only fails later, when the file is written
+        raise ValueError(part)
+    return number

@@ -350,3 +350,10 @@ def test_record_appends_to_earlier_de_identification(ds):
 def test_rejected_object_gets_no_record(ds):
     parse_script('version "6.6"\nreject').apply(ds, {}, record=RecordInfo("site", "site", deidentifying=True))
     assert "DeidentificationMethodCodeSequence" not in ds
+
+
+def test_out_of_range_numbers_fail_at_the_statement(ds):
+    with pytest.raises(
+        ScriptRuntimeError, match=r"line 2 .*'70000' is not a valid US value for \(0028,0010\)"
+    ):
+        run("(0028,0010) := 70000", ds)
