@@ -38,11 +38,10 @@ def md5(path: Path) -> str:
     return hashlib.md5(Path(path).read_bytes()).hexdigest()
 
 
-@pytest.fixture
-def session_with_files(project_a):
-    """Project A / subject S1 / session MR1 with scan 1 (DICOM: two bundled files) and a session
-    resource NOTES holding notes.txt."""
-    subject = make_subject(project_a, "S1")
+def make_session_with_files(project):
+    """{project} / subject S1 / session MR1 with scan 1 (type T1w; DICOM resource with two bundled
+    files) and a session resource NOTES holding notes.txt."""
+    subject = make_subject(project, "S1")
     session = content.create_session(subject, "MR1", by="tests", xsi_type="xnat:mrSessionData")
     scan = content.create_scan(session, "1", by="tests", xsi_type="xnat:mrScanData", type="T1w")
     dicom = content.create_resource(scan, "DICOM", by="tests", format="DICOM", content="RAW")
@@ -52,3 +51,8 @@ def session_with_files(project_a):
     notes = content.create_resource(session, "NOTES", by="tests")
     content.store_file(notes, "notes.txt", io.BytesIO(b"hello\n"), by="tests")
     return {"subject": subject, "session": session, "scan": scan, "dicom": dicom, "notes": notes}
+
+
+@pytest.fixture
+def session_with_files(project_a):
+    return make_session_with_files(project_a)
