@@ -314,3 +314,30 @@ def ingest_upload(
         len(result.skipped),
     )
     return result
+
+
+def build_sessions(sessions) -> None:
+    """Build uploaded sessions now instead of after the idle timeout: XNAT's import commits its
+    sessions when the upload ends (xnat-spec.md §9.1), so they are READY when the answer comes."""
+    from prearchive.builder import BuildReport, build_session
+    from prearchive.models import Status, change_status
+
+    for session in sessions:
+        session.refresh_from_db()
+        if session.status == Status.RECEIVING and change_status(session, Status.BUILDING):
+            build_session(session, BuildReport())
+
+
+def archive_sessions(sessions, *, by, overwrite: str = "none") -> list[str]:
+    """Archive uploaded sessions right away (`dest=/archive...`, Direct-Archive, auto-archive) through
+    the one archive service; returns the archived sessions' `/data/archive/...` URIs."""
+    from prearchive import operations
+
+    uris = []
+    for session in sessions:
+        archived = operations.archive_session(session, by=by, overwrite=overwrite, wait=True)
+        uris.append(
+            f"/data/archive/projects/{archived.project_id}/subjects/{archived.subject.label}"
+            f"/experiments/{archived.label}"
+        )
+    return uris

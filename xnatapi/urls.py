@@ -4,7 +4,7 @@ use both; APPEND_SLASH would answer 301); `/data/archive/X` is `/data/X`, and `/
 
 from django.urls import re_path
 
-from xnatapi.views import archive, site
+from xnatapi.views import archive, imports, prearchive, site
 from xnatapi.views import session as auth_views
 
 DATA = r"^(?:data|REST)/(?:archive/)?"
@@ -25,6 +25,15 @@ urlpatterns = [
         DATA + r"services/tokens/validate/(?P<alias>[^/]+)/(?P<secret>[^/]+)" + END,
         auth_views.token_validate,
         name="api-token-validate",
+    ),
+    re_path(DATA + r"services/import" + END, imports.import_service, name="api-import"),
+    re_path(r"^(?:data|REST)/prearchive/projects" + END, prearchive.listing, name="api-prearchive"),
+    re_path(r"^(?:data|REST)/prearchive/projects/(?P<projects>[^/]+)" + END, prearchive.listing),
+    re_path(
+        r"^(?:data|REST)/prearchive/projects/(?P<project>[^/]+)/(?P<timestamp>[^/]+)/(?P<folder>[^/]+)"
+        r"(?P<rest>/.*)?$",
+        prearchive.session_view,
+        name="api-prearchive-session",
     ),
     re_path(DATA + r"search/elements" + END, site.search_elements, name="api-search-elements"),
     re_path(DATA + r"search/elements/(?P<name>[^/]+)" + END, site.search_element_fields),

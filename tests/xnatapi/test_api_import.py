@@ -1,0 +1,218 @@
+"""`POST /data/services/import`: DICOM zips into the prearchive through the one ingest path, and
+every hostile archive refused with a clear answer, nothing written outside the upload folder and
+nothing already ingested lost."""
+
+from __future__ import annotations
+
+import io
+import stat
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from prearchive.models import PrearchiveFile, PrearchiveSession, Status
+from tests.dicomgen import make_study
+
+
+def dicom_bytes(ds) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def make_zip(members: list[tuple[str, bytes]], *, symlink: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, "/etc/passwd")
+    return buffer.getvalue()
+
+
+def study_members(n: int = 3, **kwargs) -> tuple[list, list[tuple[str, bytes]]]:
+    datasets = make_study(n_series=1, n_instances=n, **kwargs)
+    return datasets, [(f"study/{i:03d}.dcm", dicom_bytes(ds)) for i, ds in enumerate(datasets)]
+
+
+def post_import(client, body: bytes, query: str = "project=A&subject=S9&session=E9", **extra):
+    return client.post(f"/data/services/import?{query}", body, content_type="application/zip", **extra)
+
+
+def files_outside(data_root: Path) -> list[Path]:
+    """Every file under the data root except prearchive/archive content (uploads must leave nothing)."""
+    return [
+        p
+        for p in data_root.rglob("*")
+        if p.is_file() and p.relative_to(data_root).parts[0] not in ("prearchive", "archive")
+    ]
+
+
+def test_it_imports_a_zip_into_the_prearchive_and_answers_the_uri(api, alice, project_a, data_root):
+    datasets, members = study_members(3)
+    response = post_import(api(alice), make_zip(members))
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("text/plain")
+    session = PrearchiveSession.objects.get(project=project_a)
+    assert response.content.decode() == f"/data/prearchive/projects/A/{session.timestamp}/E9\r\n"
+    assert (session.label, session.subject_label, session.status) == ("E9", "S9", Status.READY)
+    assert session.file_count == 3 and session.source == "import"
+    # The default site script replaces UIDs (hashUID), so compare what it keeps: the pixels.
+    stored = [pydicom.dcmread(f.absolute_path) for f in PrearchiveFile.objects.filter(session=session)]
+    assert sorted(ds.PixelData for ds in stored) == sorted(ds.PixelData for ds in datasets)
+    assert {str(ds.SOPInstanceUID) for ds in stored} == set(
+        PrearchiveFile.objects.values_list("sop_instance_uid", flat=True)
+    )
+    assert files_outside(data_root) == []
+
+
+def test_it_reads_the_row_back_as_xnatpy_does(api, alice, project_a):
+    _, members = study_members(2)
+    client = api(alice)
+    uri = post_import(client, make_zip(members)).content.decode().strip()
+    row = client.get(uri + "?format=json").json()["ResultSet"]["Result"]
+    assert len(row) == 1 and row[0]["name"] == "E9" and row[0]["status"] == "READY"
+    assert row[0]["url"] == uri.removeprefix("/data")
+    scans = client.get(uri + "/scans?format=json").json()["ResultSet"]["Result"]
+    assert [s["ID"] for s in scans] == ["1"]
+    files = client.get(uri + "/scans/1/resources/DICOM/files?format=json").json()["ResultSet"]["Result"]
+    assert len(files) == 2
+    assert client.get(files[0]["URI"]).status_code == 200
+
+
+def test_it_accepts_multipart_and_tar_gz(api, alice, project_a):
+    _, members = study_members(2)
+    client = api(alice)
+    response = client.post(
+        "/data/services/import?project=A&subject=S1&session=M1",
+        {"file": io.BytesIO(make_zip(members)), "inbody": "false"},
+    )
+    assert response.status_code == 200, response.content
+    buffer = io.BytesIO()
+    _, more = study_members(2)
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in more:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    response = client.post(
+        "/data/services/import?project=A&subject=S2&session=T1",
+        buffer.getvalue(),
+        content_type="application/x-tar",
+    )
+    assert response.status_code == 200, response.content
+    assert set(PrearchiveSession.objects.values_list("label", flat=True)) == {"M1", "T1"}
+
+
+def test_someone_elses_project_is_not_found_and_nothing_is_stored(api, dave, project_a, data_root):
+    _, members = study_members(2)
+    response = post_import(api(dave), make_zip(members))
+    assert response.status_code == 404
+    assert not PrearchiveSession.objects.exists()
+    assert files_outside(data_root) == []
+
+
+def test_a_collaborator_may_not_import(api, carol, project_a):
+    _, members = study_members(1)
+    assert post_import(api(carol), make_zip(members)).status_code == 403
+    assert not PrearchiveSession.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["../evil.dcm", "/etc/evil.dcm", "a/../../evil.dcm", "C:/evil.dcm"])
+def test_it_refuses_members_that_point_outside(api, alice, project_a, data_root, name):
+    _, members = study_members(2)
+    response = post_import(api(alice), make_zip([members[0], (name, members[1][1])]))
+    assert response.status_code == 400
+    assert name in response.content.decode() or name.replace("\\", "/") in response.content.decode()
+    # The member before the bad one was ingested and stays; nothing was written outside.
+    assert PrearchiveFile.objects.count() == 1
+    assert files_outside(data_root) == []
+    assert not (data_root.parent / "evil.dcm").exists() and not Path("/etc/evil.dcm").exists()
+
+
+def test_it_refuses_symlinks(api, alice, project_a, data_root):
+    _, members = study_members(1)
+    response = post_import(api(alice), make_zip(members, symlink="link.dcm"))
+    assert response.status_code == 400 and "link.dcm" in response.content.decode()
+    assert "symbolic link" in response.content.decode()
+    assert PrearchiveFile.objects.count() == 1
+    assert files_outside(data_root) == []
+
+
+def test_it_refuses_tar_links_and_devices(api, alice, project_a, data_root):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        link = tarfile.TarInfo("hard.dcm")
+        link.type, link.linkname = tarfile.LNKTYPE, "/etc/passwd"
+        archive.addfile(link)
+    response = post_import(api(alice), buffer.getvalue())
+    assert response.status_code == 400 and "hard.dcm" in response.content.decode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        device = tarfile.TarInfo("dev.dcm")
+        device.type = tarfile.CHRTYPE
+        archive.addfile(device)
+    response = post_import(api(alice), buffer.getvalue())
+    assert response.status_code == 400 and "device" in response.content.decode()
+    assert files_outside(data_root) == []
+
+
+def test_it_stops_a_zip_bomb_by_ratio(api, alice, project_a, data_root, settings):
+    settings.UPLOAD_MAX_RATIO = 50
+    bomb = make_zip([("bomb.dcm", b"\0" * (30 * 1024 * 1024))])
+    assert len(bomb) < 100 * 1024
+    response = post_import(api(alice), bomb)
+    assert response.status_code == 400 and "zip bomb" in response.content.decode()
+    assert files_outside(data_root) == [] and not PrearchiveFile.objects.exists()
+
+
+def test_it_stops_an_archive_larger_than_the_cap(api, alice, project_a, data_root, settings):
+    settings.UPLOAD_MAX_BYTES = 64 * 1024
+    _, members = study_members(1)
+    big = make_zip(members + [("big.bin", bytes(range(256)) * 1024)])
+    response = post_import(api(alice), big)
+    assert response.status_code == 400 and "bytes" in response.content.decode()
+    assert files_outside(data_root) == []
+
+
+def test_it_stops_nested_archives_past_the_depth(api, alice, project_a, settings, data_root):
+    settings.UPLOAD_MAX_DEPTH = 2
+    _, members = study_members(1)
+    inner = make_zip(members)
+    middle = make_zip([("inner.zip", inner)])
+    outer = make_zip([("middle.zip", middle)])
+    response = post_import(api(alice), outer)
+    assert response.status_code == 400 and "nests archives" in response.content.decode()
+    # One level of nesting is fine.
+    response = post_import(api(alice), middle)
+    assert response.status_code == 200, response.content
+    assert PrearchiveFile.objects.count() == 1
+    assert files_outside(data_root) == []
+
+
+def test_non_dicom_members_stop_the_upload_naming_the_member(api, alice, project_a, data_root):
+    _, members = study_members(3)
+    body = make_zip([members[0], ("notes/readme.txt", b"not dicom"), *members[1:]])
+    response = post_import(api(alice), body)
+    assert response.status_code == 400 and "notes/readme.txt" in response.content.decode()
+    assert PrearchiveFile.objects.count() == 1  # the member before it stays, the ones after never came
+    assert files_outside(data_root) == []
+
+
+def test_ignore_unparsable_skips_non_dicom_members(api, alice, project_a):
+    _, members = study_members(3)
+    body = make_zip([members[0], ("readme.txt", b"not dicom"), ("__MACOSX/._x", b"junk"), *members[1:]])
+    response = post_import(api(alice), body, query="project=A&subject=S9&session=E9&Ignore-Unparsable=true")
+    assert response.status_code == 200, response.content
+    assert PrearchiveFile.objects.count() == 3
+
+
+def test_an_empty_or_dicom_free_upload_is_refused(api, alice, project_a):
+    assert post_import(api(alice), b"").status_code == 400
+    response = post_import(api(alice), make_zip([("a.txt", b"x")]), query="project=A&Ignore-Unparsable=true")
+    assert response.status_code == 400 and "no DICOM" in response.content.decode()

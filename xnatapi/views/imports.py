@@ -1,0 +1,100 @@
+"""`POST /data/services/import`: a zip/tar of DICOM (raw body or multipart) into the prearchive, or
+straight into the archive, through the one ingest path (xnat-rest-api.md §8.1, xnat-spec.md §9.1).
+
+The body is streamed to a private upload folder, never read into memory; prearchive/uploads.py takes
+it apart safely. The answer is XNAT's: 200, one URI per session, CRLF-terminated.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest, HttpResponse
+
+from archive import permissions
+from prearchive import uploads
+from prearchive.ingest import IngestContext
+from xnatapi.http import api_view, flag, method_not_allowed, text
+from xnatapi.views.prearchive import session_uri
+from xnatlite.errors import InvalidInput, NotFound
+
+log = logging.getLogger("xnatlite.api")
+
+HANDLERS = ("DICOM-zip", "dicom-zip", "gradual-DICOM", "gradual-dicom", "")
+
+
+def parse_dest(dest: str) -> dict[str, str]:
+    """`/prearchive[/projects/P]` or `/archive[/projects/P[/subjects/S[/experiments/E]]]`."""
+    parts = [p for p in dest.removeprefix("/data").strip("/").split("/") if p]
+    if not parts:
+        return {"where": "prearchive"}
+    if parts[0] not in ("prearchive", "archive"):
+        raise InvalidInput(f"dest must start with /prearchive or /archive, not '{dest}'")
+    found = {"where": parts[0]}
+    keys = {"projects": "project", "subjects": "subject", "experiments": "session"}
+    for key, value in zip(parts[1::2], parts[2::2], strict=False):
+        if key not in keys:
+            raise InvalidInput(f"dest '{dest}' has an unknown part '{key}'")
+        found[keys[key]] = value
+    return found
+
+
+def _first(values: dict[str, str], *names: str) -> str:
+    return next((values[n] for n in names if values.get(n)), "")
+
+
+@api_view
+def import_service(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("POST", "PUT"):
+        return method_not_allowed(request)
+    values = {key: request.GET.get(key, "") for key in request.GET}
+    multipart = request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data")
+    if multipart:  # Django streams multipart files to temporary files, not memory
+        values.update({key: request.POST.get(key, "") for key in request.POST})
+    handler = values.get("import-handler", "")
+    if handler not in HANDLERS:
+        raise NotFound(f"Import handler '{handler}' is not supported; use DICOM-zip or gradual-DICOM")
+    dest = parse_dest(values.get("dest", ""))
+    project = _first(values, "PROJECT_ID", "project") or dest.get("project", "")
+    if project:
+        permissions.get_project(request.user, project, "prearchive")
+    direct = dest["where"] == "archive" or flag(values.get("Direct-Archive"))
+    auto = flag(values.get("auto-archive")) or flag(values.get("AA"))
+    context = IngestContext(
+        source=values.get("SOURCE") or "import",
+        project=project or None,
+        subject=_first(values, "SUBJECT_ID", "subject") or dest.get("subject", ""),
+        session=_first(values, "EXPT_LABEL", "session") or dest.get("session", ""),
+        prevent_anon=flag(values.get("prevent_anon")),
+        prevent_auto_commit=flag(values.get("prevent_auto_commit")),
+        visit=values.get("VISIT", ""),
+        protocol=values.get("SUBTYPE", ""),
+        timezone=values.get("TIMEZONE", ""),
+        user=request.user,
+    )
+    ignore = flag(values.get("Ignore-Unparsable")) or values.get("action") == "commit"
+    with uploads.upload_folder() as folder:
+        path = folder / "upload"
+        if multipart:
+            uploaded = next(iter(request.FILES.values()), None)
+            if uploaded is None:
+                raise InvalidInput("The multipart body holds no file")
+            uploads.save_stream(uploaded, path)
+        else:
+            uploads.save_stream(request, path)
+        if path.stat().st_size == 0:
+            raise InvalidInput("The request has no body: send the zip as the body")
+        result = uploads.ingest_upload(path, context, ignore_unparsable=ignore)
+    if not result.sessions:
+        raise InvalidInput(f"The upload held no DICOM files ({len(result.skipped)} other files skipped)")
+    if not context.prevent_auto_commit:
+        uploads.build_sessions(result.sessions)
+    lines = [session_uri(s) for s in result.sessions]
+    if direct or auto:
+        lines = uploads.archive_sessions(
+            result.sessions,
+            by=request.user,
+            overwrite=values.get("overwrite", "none") or "none",
+        )
+    log.info("import by %s: %d files, %d sessions", request.user, result.files, len(result.sessions))
+    return text("".join(line + "\r\n" for line in lines))
