@@ -53,6 +53,7 @@ def test_default_scripts_parse():
     assert SITE.version == "6.3" and PROJECT.version == "6.3"
     assert {0x00100030, 0x00080080} <= REMOVED | EMPTIED  # birth date, institution name
     assert not {0x00080050, 0x00081030, 0x00100010, 0x00100020} & (REMOVED | EMPTIED)  # the four kept fields
+    assert not {0x0008103E, 0x00181030} & (REMOVED | EMPTIED)  # descriptors that type the scans
 
 
 def original_uids(ds: Dataset) -> set[str]:
