@@ -88,7 +88,8 @@ def parse_rules(text: str, what: str = "Routing rule") -> list[Rule]:
             target = re.compile(match.group(5)) if match.group(5) is not None else None
         except re.error as exc:
             raise InvalidInput(f"{what} on line {number} has a bad regular expression: {exc}") from None
-        group = int(group_text) if group_text else 1
+        # Group 1 by default (§5.5); a regex without groups yields its whole match.
+        group = int(group_text) if group_text else min(1, pattern.groups)
         if group > pattern.groups:
             raise InvalidInput(
                 f"{what} on line {number} uses group {group} but its regex has {pattern.groups}"
@@ -112,8 +113,9 @@ def tag_text(ds: Dataset, tag: int) -> str:
     return element_text(elem).strip() if elem is not None else ""
 
 
-def comment_value(ds: Dataset, key: str) -> str:
-    """`Key:value` from the first comment field that holds it (ContainedAssignmentExtractor, §5.4)."""
+def comment_values(ds: Dataset, key: str) -> list[str]:
+    """`Key:value` from each comment field that holds it, in XNAT's order (ContainedAssignmentExtractor,
+    §5.4): each field is its own link of the chain."""
     pattern = _comment_patterns.get(key)
     if pattern is None:
         # The whole field must match; `.` does not cross lines; values are word characters and `-`.
@@ -121,14 +123,17 @@ def comment_value(ds: Dataset, key: str) -> str:
             rf"(?:.*[\s,;])?{re.escape(key)}\s*:\s*([\w\-]*)(?:[\s,;].*)?", re.IGNORECASE | re.ASCII
         )
         _comment_patterns[key] = pattern
+    values = []
     for tag in COMMENT_TAGS:
         elem = ds.get(tag)
-        if elem is None:
-            continue
-        match = pattern.fullmatch(element_text(elem))
-        if match and match.group(1):
-            return match.group(1)
-    return ""
+        if elem is not None and (match := pattern.fullmatch(element_text(elem))) and match.group(1):
+            values.append(match.group(1))
+    return values
+
+
+def comment_value(ds: Dataset, key: str) -> str:
+    """The first comment field's `Key:value`, '' when none has one."""
+    return next(iter(comment_values(ds, key)), "")
 
 
 def aa_value(text: str) -> bool | None:
@@ -171,7 +176,7 @@ def _rule_values(rules: Iterable[Rule], ds: Dataset) -> list[str]:
 def project_candidates(ds: Dataset, rules: RuleSet) -> list[str]:
     """Every value the project chain offers, in order; the first that names a project wins."""
     values = [*_rule_values(rules.receiver_project, ds), *_rule_values(rules.site_project, ds)]
-    values.append(comment_value(ds, "Project"))
+    values.extend(comment_values(ds, "Project"))
     values.append(tag_text(ds, STUDY_DESCRIPTION))
     values.append(tag_text(ds, ACCESSION_NUMBER))
     return [v for v in values if v]

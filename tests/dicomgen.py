@@ -137,18 +137,18 @@ def write_study(datasets: Iterable[Dataset], folder: Path) -> list[Path]:
 
 
 def _transfer_syntax(item) -> str:
-    from pydicom import dcmread
+    from pydicom.filereader import read_file_meta_info
 
-    if isinstance(item, Dataset):
-        return str(item.file_meta.TransferSyntaxUID)
-    return str(dcmread(item, stop_before_pixels=True).file_meta.TransferSyntaxUID)
+    meta = item.file_meta if isinstance(item, Dataset) else read_file_meta_info(item)
+    return str(meta.TransferSyntaxUID)
 
 
 def _sop_class(item) -> str:
-    from pydicom import dcmread
+    from pydicom.filereader import read_file_meta_info
 
-    ds = item if isinstance(item, Dataset) else dcmread(item, stop_before_pixels=True)
-    return str(ds.SOPClassUID)
+    if isinstance(item, Dataset):
+        return str(item.SOPClassUID)
+    return str(read_file_meta_info(item).MediaStorageSOPClassUID)
 
 
 def send_datasets(

@@ -1,0 +1,155 @@
+"""The routing chain and the rule/whitelist syntaxes as pure functions (xnat-spec.md §5.4, §5.5)."""
+
+import pytest
+from pydicom.dataset import Dataset
+
+from dicom_receiver import routing
+from dicom_receiver.routing import RuleSet, parse_rules, route_instance
+from xnatlite.errors import InvalidInput
+
+PROJECTS = {"PRJ": "PRJ", "ALIAS1": "PRJ", "OTHER": "OTHER", "DESC": "DESC", "ACC": "ACC"}
+
+
+def find(values):
+    return {v: PROJECTS[v] for v in values if v in PROJECTS}
+
+
+def dataset(**fields) -> Dataset:
+    ds = Dataset()
+    defaults = {
+        "PatientName": "DOE^JOHN",
+        "PatientID": "MRN 123",
+        "StudyDescription": "",
+        "AccessionNumber": "",
+    }
+    for keyword, value in {**defaults, **fields}.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def test_it_uses_the_dicom_fields_last():
+    found = route_instance(dataset(StudyDescription="DESC", AccessionNumber="ACC"), RuleSet(), find)
+    assert (found.project_id, found.subject, found.session) == ("DESC", "DOE_JOHN", "MRN_123")
+
+
+def test_it_falls_through_to_accession_number_when_the_description_names_no_project():
+    found = route_instance(dataset(StudyDescription="Brain MRI", AccessionNumber="ACC"), RuleSet(), find)
+    assert found.project_id == "ACC"
+
+
+def test_it_leaves_the_project_unassigned_and_names_the_session_dicom_upload():
+    ds = dataset(StudyDescription="nothing", PatientID="")
+    found = route_instance(ds, RuleSet(), find)
+    assert found.project_id is None
+    assert found.session == "dicom_upload"
+    assert found.subject == "DOE_JOHN"
+
+
+def test_comment_fields_come_before_the_dicom_fields_in_xnat_order():
+    ds = dataset(
+        StudyDescription="DESC",
+        StudyComments="Project: OTHER Subject: s2 Session: e2",
+        PatientComments="Project:PRJ;Subject:S01;Session:S01_MR1;AA:true",
+    )
+    found = route_instance(ds, RuleSet(), find)
+    assert (found.project_id, found.subject, found.session, found.auto_archive) == (
+        "PRJ",
+        "S01",
+        "S01_MR1",
+        True,
+    )
+
+
+def test_a_comment_naming_no_project_falls_through():
+    ds = dataset(
+        PatientComments="Project: NOPE", AdditionalPatientHistory="Project: OTHER", StudyDescription="DESC"
+    )
+    # Patient Comments offers NOPE, which names no project: Additional Patient History is next.
+    assert route_instance(ds, RuleSet(), find).project_id == "OTHER"
+
+
+def test_the_comment_syntax_needs_separators_and_ignores_case():
+    assert routing.comment_value(dataset(PatientComments="xProject: PRJ"), "Project") == ""
+    assert routing.comment_value(dataset(PatientComments="notes, project : prj, more"), "Project") == "prj"
+    assert routing.comment_value(dataset(PatientComments="AA:false"), "AA") == "false"
+
+
+def test_receiver_expressions_come_before_site_rules_and_aliases_count():
+    rules = RuleSet(
+        receiver_project=parse_rules(r"(0008,1030):Study of (\w+)"),
+        site_project=parse_rules(r"(0008,1030):.*"),
+        receiver_subject=parse_rules(r"(0010,0020):MRN (\d+)"),
+        site_session=parse_rules(r"(0010,0010):(\w+)\^(\w+):2"),
+    )
+    found = route_instance(dataset(StudyDescription="Study of ALIAS1"), rules, find)
+    assert (found.project_id, found.subject, found.session) == ("PRJ", "123", "JOHN")
+
+
+def test_site_rules_apply_when_the_receiver_has_none_and_values_become_labels():
+    rules = RuleSet(site_subject=parse_rules(r"(0010,0010):(.*)"))
+    assert route_instance(dataset(PatientName="O'Brien^Pat"), rules, find).subject == "O_Brien_Pat"
+
+
+def test_explicit_values_win():
+    rules = RuleSet(receiver_project=parse_rules(r"(0008,1030):(.*)"))
+    found = route_instance(
+        dataset(StudyDescription="DESC"), rules, find, project_id="OTHER", subject="S9", session="E9"
+    )
+    assert (found.project_id, found.subject, found.session) == ("OTHER", "S9", "E9")
+
+
+def test_a_rule_matches_the_whole_value_truncated_to_64_characters():
+    rule = parse_rules(r"(0008,1030):(P\w+)")[0]
+    assert rule.extract(dataset(StudyDescription="PRJ")) == "PRJ"
+    assert rule.extract(dataset(StudyDescription="PRJ and more")) == ""
+    long_rule = parse_rules(r"(0008,1030):(x{64})")[0]
+    assert long_rule.extract(dataset(StudyDescription="x" * 64 + "yyy")) == "x" * 64
+
+
+def test_a_rule_may_replace_text_in_its_result():
+    rule = parse_rules(r"(0008,1030):Proj-(\S+):1 t:- r:_")[0]
+    assert rule.extract(dataset(StudyDescription="Proj-a-b")) == "a_b"
+
+
+def test_site_aa_rules_come_before_comments():
+    rules = RuleSet(site_aa=parse_rules(r"(0008,1030):AUTO-(\w+)"))
+    ds = dataset(StudyDescription="AUTO-false", PatientComments="AA:true")
+    assert route_instance(ds, rules, find).auto_archive is False
+    assert route_instance(dataset(PatientComments="AA: maybe"), RuleSet(), find).auto_archive is None
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("0008,1030:x", "line 1 is not of the form"),
+        ("\n(0008,1030):(unclosed", "line 2 has a bad regular expression"),
+        ("(0008,1030):(a):3", "uses group 3"),
+    ],
+)
+def test_bad_rules_are_refused_with_the_line(text, message):
+    with pytest.raises(InvalidInput, match=message):
+        parse_rules(text)
+
+
+@pytest.mark.parametrize("title", ["XNATLITE", "A B", "x" * 16, "!~"])
+def test_good_ae_titles(title):
+    assert routing.check_ae_title(title) == title
+
+
+@pytest.mark.parametrize("title", ["", "   ", "x" * 17, "A\\B", "é"])
+def test_bad_ae_titles(title):
+    with pytest.raises(InvalidInput):
+        routing.check_ae_title(title)
+
+
+def test_the_whitelist_takes_titles_addresses_networks_and_both():
+    entries = routing.parse_whitelist("SCANNER1\n10.1.0.0/16, PACS@192.168.1.5\n::1")
+    assert routing.whitelist_allows(entries, "SCANNER1", "172.16.0.1")
+    assert routing.whitelist_allows(entries, "ANY", "10.1.200.3")
+    assert routing.whitelist_allows(entries, "PACS", "192.168.1.5")
+    assert not routing.whitelist_allows(entries, "PACS", "192.168.1.6")
+    assert not routing.whitelist_allows(entries, "OTHER", "192.168.1.5")
+    assert routing.whitelist_allows(entries, "X", "::1")
+    assert routing.whitelist_allows([], "ANYONE", "1.2.3.4")
+    with pytest.raises(InvalidInput, match="not an IP"):
+        routing.parse_whitelist("PACS@somewhere")
