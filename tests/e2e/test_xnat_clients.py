@@ -17,7 +17,9 @@ import pydicom
 import pytest
 
 from archive.models import File, ImageSession, Resource, Subject
+from prearchive.models import PrearchiveSession
 from tests.conftest import pydicom_test_file
+from tests.dicomgen import make_study
 from tests.xnatapi.conftest import DICOM_FILES, make_session_with_files
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -40,6 +42,22 @@ def _sent_sop_uids() -> dict[str, bytes]:
         ds = pydicom.dcmread(pydicom_test_file(name))
         sent[str(ds.SOPInstanceUID)] = ds.PixelData
     return sent
+
+
+def _study_zip(path: Path, patient_id: str) -> list:
+    """A zip of a generated 3-instance MR study; returns the datasets sent."""
+    datasets = make_study(n_series=1, n_instances=3, patient_id=patient_id)
+    with zipfile.ZipFile(path, "w") as archive:
+        for n, ds in enumerate(datasets):
+            buffer = io.BytesIO()
+            ds.save_as(buffer, enforce_file_format=True)
+            archive.writestr(f"study/{n}.dcm", buffer.getvalue())
+    return datasets
+
+
+def _pixels_in_zip(data: bytes) -> list[bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return sorted(pydicom.dcmread(io.BytesIO(archive.read(n))).PixelData for n in archive.namelist())
 
 
 @pytest.fixture
@@ -75,6 +93,25 @@ def test_xnatpy_everyday_flow(live_server, world, tmp_path, project_a):
         zip_path = tmp_path / "session.zip"
         experiment.download(str(zip_path))
         assert _sop_uids_in_zip(zip_path.read_bytes()) == _sent_sop_uids()
+
+        # Import a zip of DICOM into the prearchive; the session is READY and listed.
+        sent = _study_zip(tmp_path / "upload.zip", "P-XNATPY")
+        prearc = session.services.import_(
+            str(tmp_path / "upload.zip"),
+            project="A",
+            subject="S3",
+            experiment="MR3",
+            destination="/prearchive",
+        )
+        row = PrearchiveSession.objects.get(project=project_a, label="MR3")
+        assert (prearc.label, prearc.status, prearc.subject) == ("MR3", "READY", "S3")
+        assert row.file_count == 3 and row.subject_label == "S3"
+        assert [p.label for p in session.prearchive.sessions(project="A")] == ["MR3"]
+        assert [s.id for s in prearc.scans] == ["1"]
+        assert len(prearc.scans[0].files) == 3
+        prearc_zip = tmp_path / "prearc.zip"
+        prearc.download(str(prearc_zip))
+        assert _pixels_in_zip(prearc_zip.read_bytes()) == sorted(ds.PixelData for ds in sent)
 
         # Create a subject and an experiment, set fields.
         new_subject = session.classes.SubjectData(parent=project, label="S2")
@@ -133,6 +170,25 @@ def test_pyxnat_everyday_flow(live_server, world, tmp_path, project_a):
         experiment.scans().download(str(tmp_path / "dl"), type="ALL", extract=False)
         (zip_path,) = (tmp_path / "dl").glob("*.zip")
         assert _sop_uids_in_zip(zip_path.read_bytes()) == _sent_sop_uids()
+
+        # Import a zip through pyxnat's authenticated HTTP session (pyxnat has no import wrapper),
+        # then read the prearchive with pyxnat's own calls.
+        sent = _study_zip(tmp_path / "upload.zip", "P-PYXNAT")
+        answer = interface.post(
+            "/data/services/import?project=A&subject=S4&session=MR4&dest=/prearchive",
+            data=(tmp_path / "upload.zip").read_bytes(),
+            headers={"Content-Type": "application/zip"},
+        )
+        assert answer.status_code == 200
+        row = PrearchiveSession.objects.get(project=project_a, label="MR4")
+        assert answer.text == f"/data/prearchive/projects/A/{row.timestamp}/MR4\r\n"
+        assert interface.manage.prearchive.get() == [["A", row.timestamp, "MR4"]]
+        triple = ["A", row.timestamp, "MR4"]
+        assert interface.manage.prearchive.status(triple) == "READY"
+        # (pyxnat's JsonTable.get answers a lone value for a one-row table.)
+        assert interface.manage.prearchive.get_scans(triple) == "1"
+        assert interface.manage.prearchive.get_resources(triple, "1") == "DICOM"
+        assert len(interface.manage.prearchive.get_files(triple, "1", "DICOM")) == len(sent)
 
         # Create a subject and an experiment with a date, then set a field.
         new_experiment = project.subject("S2").experiment("MR2")
