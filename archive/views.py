@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 
 from archive import downloads, editing, forms, permissions, queries, services
 from archive.models import File, ImageSession, Project, Scan
+from prearchive import queries as prearchive_queries
 from xnatlite.errors import Forbidden, InvalidInput, NotFound, XnatliteError
 
 log = logging.getLogger(__name__)
@@ -73,13 +74,16 @@ def readable_project(request: HttpRequest, project_id: str) -> Project:
 def project_context(request: HttpRequest, project: Project, tab: str) -> dict:
     """What every project page shows in its title bar: the tabs the user may open."""
     user = request.user
+    can_prearchive = permissions.can(user, "prearchive", project)
+    waiting = prearchive_queries.prearchive_listing(user, [project.id]).count() if can_prearchive else None
     return {
         "project": project,
         "tab": tab,
         "can_read": permissions.can(user, "read", project),
         "can_edit": permissions.can(user, "edit", project),
         "can_manage": permissions.can(user, "manage", project),
-        "can_prearchive": permissions.can(user, "prearchive", project),
+        "can_prearchive": can_prearchive,
+        "prearchive_waiting": waiting,
     }
 
 

@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("xnatapi.urls")),  # /data/, /REST/, /xapi/: the XNAT-compatible API
     path("", include("archive.urls")),
     path("", include("anonymize.urls")),
+    path("", include("prearchive.urls")),
 ]

@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from archive.models import Project
+from prearchive.ingest import IngestContext, ingest_file
+from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
+from tests.conftest import pydicom_test_file
 from tests.factories import ImageSessionFactory, UserFactory, make_project, make_subject
 from tests.ui.builders import add_dicom_scan
 
@@ -204,3 +207,83 @@ def test_someone_elses_project_is_not_found_in_the_browser(visit, archived):
     v.sign_in("dave")
     assert v.go("/projects/A/").status == 404
     assert v.go("/projects/A/sessions/SESS1/").status == 404
+
+
+def _study_zip(path: Path, padding: int = 0) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in ("MR_small.dcm", "CT_small.dcm"):
+            archive.write(pydicom_test_file(name), f"study/{name}")
+        if padding:  # stored, not deflated: makes the upload take long enough to watch its progress
+            archive.writestr(zipfile.ZipInfo("study/padding.bin"), os.urandom(padding))
+    return path
+
+
+def test_upload_a_zip_with_progress_then_see_the_prearchive(
+    visit, transactional_db, cast, project_a, tmp_path
+):
+    v = visit()
+    v.sign_in("bob")
+    v.page.click("nav[aria-label='Main'] >> text=Upload")
+    v.page.select_option("#id_project", "A")
+    v.page.fill("#id_subject", "SUBJ5")
+    v.page.set_input_files("#id_files", str(_study_zip(tmp_path / "study.zip", padding=3 * 1024 * 1024)))
+    v.page.wait_for_selector("#chosen:has-text('1 file(s)')")
+    # A slow uplink (about 1.5 MB/s) so the bar moves through several values the test can see.
+    cdp = v.context.new_cdp_session(v.page)
+    cdp.send("Network.enable")
+    conditions = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 1_500_000}
+    cdp.send("Network.emulateNetworkConditions", conditions)
+    v.page.evaluate(
+        "window.progressSeen = [];"
+        "document.getElementById('upload-form').addEventListener('xnatlite:upload-progress',"
+        " e => window.progressSeen.push(e.detail))"
+    )
+    v.page.click("#upload-button")
+    v.page.wait_for_selector("#upload-status:has-text('Uploading')")
+    v.shot("upload-progress")
+    v.page.wait_for_selector("#upload-status:has-text('Done.')", timeout=60_000)
+    seen = v.page.evaluate("window.progressSeen")
+    assert len(set(seen)) >= 3 and seen == sorted(seen) and 0 < seen[0] < 50, seen
+    assert v.page.eval_on_selector("#upload-progress", "bar => bar.value") == 100
+    results = v.page.locator("#upload-results").inner_text()
+    assert results.startswith("2 file(s) received into 2 prearchive session(s). 1 file(s) skipped"), results
+    v.shot("upload")
+    sessions = PrearchiveSession.objects.filter(project=project_a)
+    assert sessions.count() == 2 and {s.subject_label for s in sessions} == {"SUBJ5"}
+    v.page.click("#upload-results >> a >> nth=0")
+    v.page.wait_for_selector("h2:has-text('Prearchive session')")
+    v.go("/projects/A/prearchive/")
+    assert v.page.locator("table.prearchive tbody tr").count() == 2
+    v.shot("prearchive")
+    assert v.only_local_requests(), v.hosts
+
+
+def test_upload_a_folder(visit, transactional_db, cast, project_a, tmp_path):
+    folder = tmp_path / "dicom"
+    (folder / "series1").mkdir(parents=True)
+    shutil.copy(pydicom_test_file("MR_small.dcm"), folder / "series1" / "IM0001")
+    shutil.copy(pydicom_test_file("CT_small.dcm"), folder / "IM0002")
+    (folder / "DICOMDIR.txt").write_text("not dicom")
+    v = visit()
+    v.sign_in("alice")
+    v.go("/upload/?project=A")
+    v.page.set_input_files("#id_folder", str(folder))
+    v.page.wait_for_selector("text=3 file(s)")
+    v.page.click("#upload-button")
+    v.page.wait_for_selector("#upload-status:has-text('Done.')")
+    assert "2 file(s) received" in v.page.locator("#upload-results").inner_text()
+    assert "1 file(s) skipped" in v.page.locator("#upload-results").inner_text()
+    assert PrearchiveFile.objects.filter(session__project=project_a).count() == 2
+
+
+def test_prearchive_list_refreshes_itself_while_receiving(visit, transactional_db, cast, project_a):
+    session = ingest_file(
+        pydicom_test_file("MR_small.dcm"), IngestContext(source="test", project="A")
+    ).session
+    v = visit()
+    v.sign_in("bob")
+    v.go("/projects/A/prearchive/")
+    assert v.page.locator("#prearchive-rows .status").inner_text() == "RECEIVING"
+    assert change_status(session, Status.BUILDING) and change_status(session, Status.READY)
+    v.page.wait_for_selector("#prearchive-rows .status:text-is('READY')", timeout=10_000)
+    assert v.page.locator("#prearchive-rows").get_attribute("data-refresh") == "idle"

@@ -1,0 +1,14 @@
+"""The browser UI's prearchive and upload pages."""
+
+from django.urls import path
+
+from prearchive import views
+
+SESSION = "prearchive/<str:project>/<str:timestamp>/<str:folder>/"
+
+urlpatterns = [
+    path("prearchive/", views.site_prearchive, name="prearchive"),
+    path("projects/<str:project_id>/prearchive/", views.project_prearchive, name="prearchive-project"),
+    path(SESSION, views.session_detail, name="prearchive-session"),
+    path("upload/", views.upload, name="upload"),
+]
