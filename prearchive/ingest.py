@@ -26,7 +26,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from anonymize import services as anonymize_services
 from archive import audit, layout, permissions
@@ -41,7 +41,7 @@ from prearchive.models import (
     Status,
     change_status,
 )
-from xnatlite.errors import InvalidDicom, NotFound
+from xnatlite.errors import Forbidden, InvalidDicom, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,10 @@ def _explicit_project(context: IngestContext) -> Project | None:
     if context._project is not None:
         return context._project
     if context.user is not None:
-        project = permissions.get_project(context.user, context.project, "prearchive")
+        try:
+            project = permissions.get_project(context.user, context.project, "prearchive")
+        except Forbidden:  # a collaborator: the project is not one they may upload to
+            raise NotFound(f"Project '{context.project}' not found") from None
     else:
         project = Project.objects.filter(Q(pk=context.project) | Q(aliases__alias=context.project)).first()
         if project is None:
@@ -398,7 +401,11 @@ def _prepare_meta(ds: Dataset, context: IngestContext) -> None:
     """A complete file meta header (bare datasets get one), naming the sender like XNAT does."""
     meta = getattr(ds, "file_meta", None) or FileMetaDataset()
     if "TransferSyntaxUID" not in meta:
-        meta.TransferSyntaxUID = ImplicitVRLittleEndian if ds.original_encoding[0] else ExplicitVRLittleEndian
+        meta.TransferSyntaxUID = {
+            (True, True): ImplicitVRLittleEndian,
+            (False, True): ExplicitVRLittleEndian,
+            (False, False): ExplicitVRBigEndian,
+        }.get(tuple(ds.original_encoding), ExplicitVRLittleEndian)
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     if context.receiver and context.receiver.calling_ae:
