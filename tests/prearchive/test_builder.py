@@ -166,3 +166,27 @@ def test_the_command_and_the_task_build_idle_sessions(db, ingest, project_a, set
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.status == second.status == Status.READY
+
+
+@pytest.fixture
+def no_idle_time(child_env, settings):
+    """Sessions are idle at once, here and in the worker process."""
+    settings.SESSION_IDLE_SECONDS = 0
+    child_env["XNATLITE_SESSION_IDLE_SECONDS"] = "0"
+
+
+def test_the_task_runs_on_a_real_worker(no_idle_time, celery_worker, ingest, project_a):
+    """With a broker (PostgreSQL + Redis), a Celery worker process builds the session; without one
+    the task runs in-process, as in the embedded default."""
+    import time
+
+    from prearchive.tasks import build_idle_sessions as task
+
+    session = ingest(make_study(n_instances=2, study_description="A"))[0].session
+    task.delay()
+    deadline = time.monotonic() + 30
+    while PrearchiveSession.objects.get(pk=session.pk).status != Status.READY:
+        assert time.monotonic() < deadline, "the worker did not build the session"
+        time.sleep(0.1)
+    session.refresh_from_db()
+    assert (session.file_count, session.scan_count) == (2, 1)
