@@ -1,0 +1,102 @@
+"""archive/content.py directly: rows and folders change together, failures leave both as they were."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from archive import content
+from archive.models import AuditEvent, File, ImageSession, Resource, Subject
+from tests.factories import make_subject
+from xnatlite.errors import ArchiveConflict, Forbidden, InvalidLabel, NotFound
+
+
+class Boom(Exception):
+    pass
+
+
+class FailingStream(io.BytesIO):
+    """A body that breaks after its first chunk (a client that disconnects mid-upload)."""
+
+    def read(self, size=-1):
+        if self.tell():
+            raise Boom("connection lost")
+        return super().read(16)
+
+
+def test_store_file_leaves_nothing_when_the_stream_breaks(session_with_files, alice):
+    notes = session_with_files["notes"]
+    with pytest.raises(Boom):
+        content.store_file(notes, "broken.txt", FailingStream(b"x" * 100), by=alice)
+    folder = Path(notes.folder)
+    assert not (folder / "broken.txt").exists() and not list(folder.glob(".upload-*"))
+    assert not File.objects.filter(name="broken.txt").exists()
+
+
+def test_store_file_refuses_names_that_leave_the_resource(session_with_files, alice):
+    for name in ("../x.txt", "/etc/x", "a/../../x", ".hidden", "a//b"):
+        with pytest.raises(InvalidLabel):
+            content.store_file(session_with_files["notes"], name, io.BytesIO(b"x"), by=alice)
+    assert File.objects.filter(resource=session_with_files["notes"]).count() == 1
+
+
+def test_delete_puts_the_folder_back_when_the_rows_cannot_go(session_with_files, alice, monkeypatch):
+    session = session_with_files["session"]
+    folder = Path(session.folder)
+
+    def fail(*args, **kwargs):
+        raise Boom("database gone")
+
+    monkeypatch.setattr(ImageSession, "delete", fail)
+    with pytest.raises(Boom):
+        content.delete_session(session, by=alice)
+    assert folder.is_dir() and ImageSession.objects.filter(pk=session.pk).exists()
+    assert all(f.absolute_path.is_file() for f in File.objects.filter(resource__scan__session=session))
+    assert not AuditEvent.objects.filter(action="archive.session.deleted").exists()
+
+
+def test_relabel_subject_moves_its_resource_folder(project_a, alice):
+    subject = make_subject(project_a, "S1")
+    resource = content.create_resource(subject, "FORMS", by=alice)
+    content.store_file(resource, "consent.pdf", io.BytesIO(b"%PDF"), by=alice)
+    content.relabel_subject(subject, "S1b", by=alice)
+    file = File.objects.get(resource=resource)
+    assert "/subjects/S1b/FORMS/" in f"/{file.path}" and file.absolute_path.read_bytes() == b"%PDF"
+    assert AuditEvent.objects.filter(action="archive.subject.relabelled", object_label="A/S1b").exists()
+
+
+def test_relabel_to_a_taken_label_is_a_conflict(session_with_files, alice):
+    other = content.create_session(session_with_files["subject"], "MR2", by=alice)
+    with pytest.raises(ArchiveConflict):
+        content.relabel_session(other, "mr1", by=alice)
+    other.refresh_from_db()
+    assert other.label == "MR2"
+
+
+def test_create_checks_roles_and_duplicates(project_a, alice, carol, dave):
+    subject = make_subject(project_a, "S1")
+    with pytest.raises(Forbidden):
+        content.create_session(subject, "E1", by=carol)
+    with pytest.raises(NotFound):
+        content.create_session(subject, "E1", by=dave)
+    session = content.create_session(subject, "E1", by=alice, xsi_type="xnat:ctSessionData")
+    assert (session.modality, session.accession_id.startswith("XNATLITE_E")) == ("CT", True)
+    with pytest.raises(ArchiveConflict):
+        content.create_session(subject, "e1", by=alice)
+    with pytest.raises(InvalidLabel):
+        content.create_session(subject, "bad label", by=alice)
+    content.create_resource(session, "R", by=alice)
+    with pytest.raises(ArchiveConflict):
+        content.create_resource(session, "R", by=alice)
+    assert Resource.objects.filter(session=session).count() == 1
+    assert Subject.objects.count() == 1
+
+
+def test_find_resource_by_label_or_id_only_within_its_owner(session_with_files):
+    dicom, notes = session_with_files["dicom"], session_with_files["notes"]
+    assert content.find_resource(session_with_files["scan"], str(dicom.pk)) == dicom
+    assert content.find_resource(session_with_files["scan"], "DICOM") == dicom
+    with pytest.raises(NotFound):
+        content.find_resource(session_with_files["scan"], str(notes.pk))
