@@ -58,6 +58,11 @@ SUBJECT_FIELDS |= {"yob": "yob"}
 SESSION_FIELDS = {name: name for name in editing.SESSION_EDITABLE}
 SCAN_FIELDS = {name: name for name in editing.SCAN_EDITABLE}
 DEMOGRAPHICS_RE = re.compile(r"demographics(\[[^\]]*\])?/")
+# Objects with a label: their settable fields, the service that sets them, the one that relabels.
+LABELLED = {
+    "subject": (SUBJECT_FIELDS, editing.update_subject, content.relabel_subject),
+    "session": (SESSION_FIELDS, editing.update_session, content.relabel_session),
+}
 
 
 @api_view
@@ -246,19 +251,13 @@ def _put(request: HttpRequest, target: Target) -> HttpResponse:
     if target.collection is not None:
         return method_not_allowed(request)
     obj = node.obj
-    if node.kind == "subject":
-        fields, label = _field_values(values, SUBJECT_FIELDS)
+    if node.kind in LABELLED:
+        mapping, update, relabel = LABELLED[node.kind]
+        fields, label = _field_values(values, mapping)
         if fields:
-            editing.update_subject(obj, by=user, **fields)
+            update(obj, by=user, **fields)
         if label and label != obj.label:
-            content.relabel_subject(obj, label, by=user)
-        return _created(obj.accession_id, False)
-    if node.kind == "session":
-        fields, label = _field_values(values, SESSION_FIELDS)
-        if fields:
-            editing.update_session(obj, by=user, **fields)
-        if label and label != obj.label:
-            content.relabel_session(obj, label, by=user)
+            relabel(obj, label, by=user)
         return _created(obj.accession_id, False)
     if node.kind == "scan":
         fields, _ = _field_values(values, SCAN_FIELDS)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 
-from django.db.models import Count, Max, Min, Sum
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 
 from archive import downloads, layout, permissions
 from prearchive import queries
 from prearchive.models import PrearchiveSession
+from prearchive.views import scan_summary  # the UI's per-scan summary: one grouped query
 from xnatapi import documents as docs
 from xnatapi import render
 from xnatapi.http import api_view, method_not_allowed, params, text
@@ -91,24 +91,6 @@ def listing(request: HttpRequest, projects: str | None = None) -> HttpResponse:
     )
 
 
-def _scan_summaries(session: PrearchiveSession) -> list[dict]:
-    return list(
-        queries.session_files(session)
-        .order_by()
-        .values("scan_id")
-        .annotate(
-            n=Count("id"),
-            size=Sum("size"),
-            frames=Sum("frames"),
-            description=Max("series_description"),
-            modality=Max("modality"),
-            uid=Max("series_instance_uid"),
-            first=Min("instance_number"),
-        )
-        .order_by("scan_id")
-    )
-
-
 @api_view
 def session_view(
     request: HttpRequest, project: str, timestamp: str, folder: str, rest: str = ""
@@ -135,22 +117,21 @@ def session_view(
         )
     if parts[0] != "scans":
         raise NotFound(f"Unknown path element '{parts[0]}'")
-    scans = _scan_summaries(session)
+    scans = scan_summary(session)
     if len(parts) == 1:
         rows = (
             {
                 "ID": scan["scan_id"],
-                "series_description": scan["description"] or "",
-                "type": scan["description"] or "",
+                "series_description": scan["series_description"] or "",
+                "type": scan["series_description"] or "",
                 "modality": scan["modality"] or "",
-                "UID": scan["uid"] or "",
                 "frames": str(scan["frames"] or 0),
-                "file_count": str(scan["n"]),
+                "file_count": str(scan["files"]),
                 "URI": f"{base}/scans/{scan['scan_id']}",
             }
             for scan in scans
         )
-        columns = ["ID", "series_description", "type", "modality", "UID", "frames", "file_count", "URI"]
+        columns = ["ID", "series_description", "type", "modality", "frames", "file_count", "URI"]
         return render.listing(request, rows, columns=columns, title="scans", always=("ID", "URI"))
     scan_id = parts[1]
     scan = next((s for s in scans if s["scan_id"] == scan_id), None)
@@ -158,14 +139,14 @@ def session_view(
         raise NotFound(f"Scan '{scan_id}' not found")
     files = queries.session_files(session).filter(scan_id=scan_id)
     if len(parts) == 2:
-        fields = {"ID": scan_id, "series_description": scan["description"] or "", "UID": scan["uid"] or ""}
+        fields = {"ID": scan_id, "series_description": scan["series_description"] or ""}
         return HttpResponse(json.dumps({"items": [{"data_fields": fields}]}), content_type="application/json")
     if parts[2] != "resources":
         raise NotFound(f"Unknown path element '{parts[2]}'")
     if len(parts) == 3:
         row = {
             "label": "DICOM",
-            "file_count": str(scan["n"]),
+            "file_count": str(scan["files"]),
             "file_size": str(scan["size"] or 0),
             "format": "DICOM",
         }
