@@ -4,7 +4,7 @@ use both; APPEND_SLASH would answer 301); `/data/archive/X` is `/data/X`, and `/
 
 from django.urls import re_path
 
-from xnatapi.views import archive, imports, prearchive, site
+from xnatapi.views import archive, config, imports, prearchive, site
 from xnatapi.views import session as auth_views
 
 DATA = r"^(?:data|REST)/(?:archive/)?"
@@ -37,6 +37,11 @@ urlpatterns = [
     ),
     re_path(DATA + r"search/elements" + END, site.search_elements, name="api-search-elements"),
     re_path(DATA + r"search/elements/(?P<name>[^/]+)" + END, site.search_element_fields),
+    re_path(DATA + r"config/anon/script" + END, config.site_script, name="api-config-anon"),
+    re_path(
+        DATA + r"projects/(?P<project>[^/]+)/config/anon/projects/(?P<again>[^/]+)" + END,
+        config.project_script,
+    ),
     re_path(DATA + r"(?P<path>(?:projects|subjects|experiments)(?:/.*)?)$", archive.tree, name="api-tree"),
     re_path(r"^xapi/siteConfig/buildInfo" + END, site.build_info, name="api-build-info"),
     re_path(r"^xapi/schemas" + END, site.schema_list, name="api-schemas"),
