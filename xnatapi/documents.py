@@ -281,6 +281,21 @@ def subject_children(subject: Subject) -> list[dict]:
     ]
 
 
+def custom_children(variables: dict[str, str]) -> list[dict]:
+    """Custom variables as XNAT's `fields/field` children (rows `name`/`field`)."""
+    if not variables:
+        return []
+    items = [
+        {
+            "meta": {"xsi:type": "xnat:experimentData_field", "isHistory": False},
+            "data_fields": {"name": name, "field": value},
+            "children": [],
+        }
+        for name, value in sorted(variables.items())
+    ]
+    return [{"field": "fields/field", "items": items}]
+
+
 def session_fields(session: ImageSession) -> dict[str, str]:
     return {
         "ID": session.accession_id,

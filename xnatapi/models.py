@@ -28,3 +28,36 @@ class AliasToken(models.Model):
     @property
     def is_valid(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class CustomVariable(models.Model):
+    """An XNAT custom variable (`fields/field[name=...]`) on a subject or a session, set by clients such
+    as xnatpy (`experiment.fields["visit"] = "baseline"`). Names are stored lower-case, as XNAT does."""
+
+    subject = models.ForeignKey(
+        "archive.Subject", null=True, blank=True, related_name="custom_variables", on_delete=models.CASCADE
+    )
+    session = models.ForeignKey(
+        "archive.ImageSession",
+        null=True,
+        blank=True,
+        related_name="custom_variables",
+        on_delete=models.CASCADE,
+    )
+    name = models.CharField(max_length=255)
+    value = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(subject__isnull=False, session__isnull=True)
+                | models.Q(subject__isnull=True, session__isnull=False),
+                name="custom_variable_has_one_owner",
+            ),
+            models.UniqueConstraint("subject", "name", name="custom_variable_subject_name"),
+            models.UniqueConstraint("session", "name", name="custom_variable_session_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"

@@ -1,4 +1,4 @@
-"""Alias tokens: issue, check and revoke (the API's only writes of its own)."""
+"""The API's own writes: alias tokens (issue, check, revoke) and XNAT custom variables."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from archive import audit
-from xnatapi.models import AliasToken
-from xnatlite.errors import Forbidden, NotFound
+from archive.models import Subject
+from xnatapi.models import AliasToken, CustomVariable
+from xnatlite.errors import Forbidden, InvalidInput, NotFound
 
 # xnatpy treats a user name of this shape as an alias token (xnat-rest-api.md §2.1).
 ALIAS_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -58,3 +59,32 @@ def revoke_alias_token(alias: str, *, by: AbstractBaseUser) -> AliasToken:
         token.save(update_fields=["revoked_at"])
         audit.record(by, "api.token.revoked", token.alias, user=token.user.get_username())
     return token
+
+
+_VARIABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,254}")
+
+
+@transaction.atomic
+def set_custom_variables(obj, values: dict[str, str], *, by: AbstractBaseUser) -> None:
+    """Set custom variables on a subject or session (members and owners); an empty value removes one."""
+    from archive import permissions
+
+    permissions.require(by, "edit", obj)
+    owner = {"subject": obj} if isinstance(obj, Subject) else {"session": obj}
+    cleaned = {}
+    for name, value in values.items():
+        key = name.strip().lower()
+        if not _VARIABLE_NAME.fullmatch(key):
+            raise InvalidInput(f"Custom variable name '{name}' may only hold letters, digits and _")
+        cleaned[key] = "" if value in (None, "NULL") else str(value)
+    for key, value in cleaned.items():
+        if value == "":
+            CustomVariable.objects.filter(name=key, **owner).delete()
+        else:
+            CustomVariable.objects.update_or_create(name=key, **owner, defaults={"value": value})
+    audit.record(by, "archive.custom_variables.set", obj, names=sorted(cleaned))
+
+
+def custom_variables(obj) -> dict[str, str]:
+    owner = {"subject": obj} if isinstance(obj, Subject) else {"session": obj}
+    return dict(CustomVariable.objects.filter(**owner).values_list("name", "value"))

@@ -122,6 +122,9 @@ def test_xnatpy_everyday_flow(live_server, world, tmp_path, project_a):
         new_experiment.date = "2024-03-04"
         row = ImageSession.objects.get(project=project_a, label="MR2")
         assert str(row.date) == "2024-03-04" and row.subject == created
+        new_experiment.fields["visit"] = "baseline"
+        session.clearcache()
+        assert session.experiments[row.accession_id].fields["visit"] == "baseline"
 
         # A resource with a file in a sub folder.
         resource = experiment.create_resource("XCHK")

@@ -228,3 +228,29 @@ def test_extract_refuses_hostile_members_and_writes_nothing_outside(
 def test_bad_file_names_are_refused(api, alice, session_with_files):
     url = "/data/projects/A/subjects/S1/experiments/MR1/resources/NOTES/files/.hidden"
     assert api(alice).put(url, b"x", content_type="application/octet-stream").status_code == 400
+
+
+def test_custom_variables_are_set_read_back_and_cleared(api, alice, session_with_files, carol):
+    from xnatapi.models import CustomVariable
+
+    url = "/data/projects/A/subjects/S1/experiments/MR1"
+    key = urlencode({"xnat:mrSessionData/fields/field[name=Visit]/field": "baseline"})
+    assert api(alice).put(f"{url}?xsiType=xnat:mrSessionData&{key}").status_code == 200
+    assert CustomVariable.objects.get(session=session_with_files["session"]).value == "baseline"
+    children = api(alice).get(url + "?format=json").json()["items"][0]["children"]
+    assert children == [
+        {
+            "field": "fields/field",
+            "items": [
+                {
+                    "meta": {"xsi:type": "xnat:experimentData_field", "isHistory": False},
+                    "data_fields": {"name": "visit", "field": "baseline"},
+                    "children": [],
+                }
+            ],
+        }
+    ]
+    assert api(carol).put(f"{url}?{key}").status_code == 403
+    cleared = urlencode({"xnat:mrSessionData/fields/field[name=visit]/field": "NULL"})
+    assert api(alice).put(f"{url}?{cleared}").status_code == 200
+    assert not CustomVariable.objects.exists()

@@ -18,6 +18,7 @@ from archive import content, downloads, editing, permissions, services
 from archive.models import File, ImageSession, Resource, Subject
 from xnatapi import documents as docs
 from xnatapi import render
+from xnatapi import services as api_services
 from xnatapi.http import api_view, flag, method_not_allowed, params, text
 from xnatapi.paths import Node, Target, scans_of, walk
 from xnatlite.errors import InvalidInput, NotFound
@@ -58,6 +59,7 @@ SUBJECT_FIELDS |= {"yob": "yob"}
 SESSION_FIELDS = {name: name for name in editing.SESSION_EDITABLE}
 SCAN_FIELDS = {name: name for name in editing.SCAN_EDITABLE}
 DEMOGRAPHICS_RE = re.compile(r"demographics(\[[^\]]*\])?/")
+CUSTOM_RE = re.compile(r"fields/field\[name=([^\]]+)\]/field")
 # Objects with a label: their settable fields, the service that sets them, the one that relabels.
 LABELLED = {
     "subject": (SUBJECT_FIELDS, editing.update_subject, content.relabel_subject),
@@ -135,11 +137,11 @@ def _document(request: HttpRequest, node: Node) -> HttpResponse:
     if node.kind == "project":
         return render.item_response(request, "xnat:projectData", docs.project_fields(obj))
     if node.kind == "subject":
-        return render.item_response(
-            request, "xnat:subjectData", docs.subject_fields(obj), docs.subject_children(obj)
-        )
+        children = docs.subject_children(obj) + docs.custom_children(api_services.custom_variables(obj))
+        return render.item_response(request, "xnat:subjectData", docs.subject_fields(obj), children)
     if node.kind == "session":
-        return render.item_response(request, obj.xsi_type, docs.session_fields(obj))
+        children = docs.custom_children(api_services.custom_variables(obj))
+        return render.item_response(request, obj.xsi_type, docs.session_fields(obj), children)
     if node.kind == "scan":
         return render.item_response(request, obj.xsi_type, docs.scan_fields(obj))
     if node.kind == "resource":
@@ -212,8 +214,11 @@ def _file_download(request: HttpRequest, node: Node, name: str) -> HttpResponse:
 
 
 # --- writing --------------------------------------------------------------------------------------
-def _field_values(values: dict[str, str], mapping: dict[str, str]) -> tuple[dict[str, Any], str | None]:
-    """(fields for archive/editing.py, new label) from query parameters; `NULL` clears a field."""
+def _field_values(
+    values: dict[str, str], mapping: dict[str, str], custom: dict[str, str] | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """(fields for archive/editing.py, new label) from query parameters; `NULL` clears a field.
+    Custom variables (`fields/field[name=visit]/field`) go into `custom` when given."""
     fields: dict[str, Any] = {}
     label = None
     for key, value in values.items():
@@ -221,6 +226,10 @@ def _field_values(values: dict[str, str], mapping: dict[str, str]) -> tuple[dict
             continue
         path = key.split("/", 1)[1] if key.startswith("xnat:") and "/" in key else key
         path = DEMOGRAPHICS_RE.sub("", path)
+        variable = CUSTOM_RE.fullmatch(path)
+        if variable and custom is not None:
+            custom[variable.group(1)] = value
+            continue
         if path in ("label", "ID"):
             if path == "label":
                 label = value
@@ -253,9 +262,12 @@ def _put(request: HttpRequest, target: Target) -> HttpResponse:
     obj = node.obj
     if node.kind in LABELLED:
         mapping, update, relabel = LABELLED[node.kind]
-        fields, label = _field_values(values, mapping)
+        custom: dict[str, str] = {}
+        fields, label = _field_values(values, mapping, custom)
         if fields:
             update(obj, by=user, **fields)
+        if custom:
+            api_services.set_custom_variables(obj, custom, by=user)
         if label and label != obj.label:
             relabel(obj, label, by=user)
         return _created(obj.accession_id, False)
@@ -286,22 +298,28 @@ def _create(request: HttpRequest, target: Target, values: dict[str, str]) -> Htt
         )
         return _created(project.id, True)
     if collection == "subjects" and node.kind == "project":
-        fields, label = _field_values(values, SUBJECT_FIELDS)
+        custom: dict[str, str] = {}
+        fields, label = _field_values(values, SUBJECT_FIELDS, custom)
         subject = services.create_subject(node.obj, label or ident, by=user)
         if fields:
             editing.update_subject(subject, by=user, **fields)
+        if custom:
+            api_services.set_custom_variables(subject, custom, by=user)
         return _created(subject.accession_id, True)
     if collection == "experiments":
         if node.kind != "subject":
             raise InvalidInput(
                 "Create an experiment under its subject: .../subjects/{subject}/experiments/{label}"
             )
-        fields, label = _field_values(values, SESSION_FIELDS)
+        custom = {}
+        fields, label = _field_values(values, SESSION_FIELDS, custom)
         session = content.create_session(
             node.obj, label or ident, by=user, xsi_type=_xsi_type(values, "xnat:mrSessionData")
         )
         if fields:
             editing.update_session(session, by=user, **fields)
+        if custom:
+            api_services.set_custom_variables(session, custom, by=user)
         return _created(session.accession_id, True)
     if collection == "scans" and node.kind == "session":
         fields, _ = _field_values(values, SCAN_FIELDS)
