@@ -216,3 +216,21 @@ def test_an_empty_or_dicom_free_upload_is_refused(api, alice, project_a):
     assert post_import(api(alice), b"").status_code == 400
     response = post_import(api(alice), make_zip([("a.txt", b"x")]), query="project=A&Ignore-Unparsable=true")
     assert response.status_code == 400 and "no DICOM" in response.content.decode()
+
+
+def test_a_single_dicom_body_is_imported_as_is(api, alice, project_a):
+    datasets, members = study_members(1)
+    response = api(alice).post(
+        "/data/services/import?import-handler=gradual-DICOM&PROJECT_ID=A&SUBJECT_ID=S5&EXPT_LABEL=E5",
+        members[0][1],
+        content_type="application/dicom",
+    )
+    assert response.status_code == 200, response.content
+    session = PrearchiveSession.objects.get(label="E5")
+    assert (session.subject_label, session.file_count) == ("S5", 1)
+
+
+def test_unknown_import_handlers_are_not_found(api, alice, project_a):
+    _, members = study_members(1)
+    response = post_import(api(alice), make_zip(members), query="project=A&import-handler=XAR")
+    assert response.status_code == 404 and not PrearchiveSession.objects.exists()
