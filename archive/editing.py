@@ -72,26 +72,22 @@ def _year(value: Any, field: models.Field) -> int | None:
     return year
 
 
-def _date(value: Any, field: models.Field) -> datetime.date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime.date):
-        return value
-    try:
-        return datetime.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise InvalidInput(f"Date must be written YYYY-MM-DD, not '{value}'") from None
+def _iso(kind: type, form: str):
+    """A cleaner for dates or times written the ISO way (an object of the kind passes as it is)."""
 
+    def clean(value: Any, field: models.Field):
+        if value in (None, ""):
+            return None
+        if isinstance(value, kind):
+            return value
+        try:
+            return kind.fromisoformat(str(value).strip())
+        except ValueError:
+            raise InvalidInput(
+                f"{field.verbose_name.capitalize()} must be written {form}, not '{value}'"
+            ) from None
 
-def _time(value: Any, field: models.Field) -> datetime.time | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime.time):
-        return value
-    try:
-        return datetime.time.fromisoformat(str(value).strip())
-    except ValueError:
-        raise InvalidInput(f"Time must be written HH:MM or HH:MM:SS, not '{value}'") from None
+    return clean
 
 
 def _quality(value: Any, field: models.Field) -> str:
@@ -107,8 +103,8 @@ CLEANERS: dict[str, Callable[[Any, models.Field], Any]] = {
     "gender": _vocabulary(GENDERS),
     "handedness": _vocabulary(HANDEDNESS),
     "yob": _year,
-    "date": _date,
-    "time": _time,
+    "date": _iso(datetime.date, "YYYY-MM-DD"),
+    "time": _iso(datetime.time, "HH:MM or HH:MM:SS"),
     "quality": _quality,
 }
 

@@ -6,22 +6,34 @@ from archive import layout
 from archive.models import Accessibility, PrearchiveCode, Role, ScanQuality
 
 
-class ProjectCreateForm(forms.Form):
+class ProjectSettingsForm(forms.Form):
+    """The project fields an owner may change (the ID never changes: it names the folder)."""
+
+    name = forms.CharField(label="Project title", max_length=255)
+    secondary_id = forms.CharField(label="Running title", max_length=255, required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    keywords = forms.CharField(max_length=255, required=False)
+    pi = forms.CharField(label="Principal investigator", max_length=255, required=False)
+    accessibility = forms.ChoiceField(
+        choices=Accessibility.choices, initial=Accessibility.PRIVATE, widget=forms.RadioSelect
+    )
+    prearchive_code = forms.TypedChoiceField(
+        label="New data",
+        choices=PrearchiveCode.choices,
+        coerce=int,
+        initial=PrearchiveCode.MANUAL,
+        widget=forms.RadioSelect,
+    )
+
+
+class ProjectCreateForm(ProjectSettingsForm):
     project_id = forms.CharField(
         label="Project ID",
         max_length=layout.LABEL_MAX_LENGTH,
         validators=[layout.validate_label],
         help_text="Letters, digits, _ and -; it names the project's folder and cannot be changed later.",
     )
-    name = forms.CharField(label="Project title", max_length=255)
-    secondary_id = forms.CharField(label="Running title", max_length=255, required=False)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    keywords = forms.CharField(max_length=255, required=False)
-    pi = forms.CharField(label="Principal investigator", max_length=255, required=False)
-    accessibility = forms.ChoiceField(choices=Accessibility.choices, initial=Accessibility.PRIVATE)
-    prearchive_code = forms.TypedChoiceField(
-        label="New data", choices=PrearchiveCode.choices, coerce=int, initial=PrearchiveCode.MANUAL
-    )
+    field_order = ["project_id"]
 
 
 class ProjectUserForm(forms.Form):
@@ -31,20 +43,6 @@ class ProjectUserForm(forms.Form):
 
 class RoleChangeForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
-
-
-class ProjectSettingsForm(forms.Form):
-    """The project fields an owner may change (the ID never changes: it names the folder)."""
-
-    name = forms.CharField(label="Project title", max_length=255)
-    secondary_id = forms.CharField(label="Running title", max_length=255, required=False)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    keywords = forms.CharField(max_length=255, required=False)
-    pi = forms.CharField(label="Principal investigator", max_length=255, required=False)
-    accessibility = forms.ChoiceField(choices=Accessibility.choices, widget=forms.RadioSelect)
-    prearchive_code = forms.TypedChoiceField(
-        label="New data", choices=PrearchiveCode.choices, coerce=int, widget=forms.RadioSelect
-    )
 
 
 class AliasForm(forms.Form):

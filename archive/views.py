@@ -171,21 +171,22 @@ def subject_list(request: HttpRequest, project_id: str) -> HttpResponse:
 
 
 # --- subjects, sessions, scans ------------------------------------------------------------------------
-def _save_form(request: HttpRequest, form, update: Callable, obj, what: str) -> bool:
-    """Validate a posted edit form and hand its values to an archive/editing.py service."""
+def _edit_form(request: HttpRequest, obj, form_class, update: Callable, what: str):
+    """(form, saved): the object's edit form; a POST needs `edit` and saves via archive/editing.py."""
+    initial = {name: getattr(obj, name) for name in form_class.base_fields}
+    form = form_class(request.POST or None, initial=initial)
+    if request.method != "POST":
+        return form, False
+    permissions.require(request.user, "edit", obj)
     if not form.is_valid():
-        return False
+        return form, False
     try:
         update(obj, by=request.user, **form.cleaned_data)
     except InvalidInput as exc:
         form.add_error(None, exc.message)
-        return False
+        return form, False
     messages.success(request, f"{what} saved.")
-    return True
-
-
-def _initial(obj, form_class) -> dict:
-    return {name: getattr(obj, name) for name in form_class.base_fields}
+    return form, True
 
 
 @page
@@ -195,11 +196,11 @@ def subject_detail(request: HttpRequest, project_id: str, subject: str) -> HttpR
     if found is None:
         raise NotFound(f"No subject '{subject}' in project {project.id}")
     found.project = project
-    form = forms.SubjectEditForm(request.POST or None, initial=_initial(found, forms.SubjectEditForm))
-    if request.method == "POST":
-        permissions.require(request.user, "edit", found)
-        if _save_form(request, form, editing.update_subject, found, f"Subject {found.label}"):
-            return redirect("subject-detail", project_id=project.id, subject=found.label)
+    form, saved = _edit_form(
+        request, found, forms.SubjectEditForm, editing.update_subject, f"Subject {found.label}"
+    )
+    if saved:
+        return redirect("subject-detail", project_id=project.id, subject=found.label)
     context = project_context(request, project, "subjects")
     sessions = queries.session_listing(project, subject=found, sort=request.GET.get("sort", "-date"))
     context.update(
@@ -233,11 +234,11 @@ def _with_previews(scans) -> list[Scan]:
 def session_detail(request: HttpRequest, project_id: str, session: str) -> HttpResponse:
     """A session: its fields, scans with previews, resources, downloads and history."""
     project, found = _session(request, project_id, session)
-    form = forms.SessionEditForm(request.POST or None, initial=_initial(found, forms.SessionEditForm))
-    if request.method == "POST":
-        permissions.require(request.user, "edit", found)
-        if _save_form(request, form, editing.update_session, found, f"Session {found.label}"):
-            return redirect("session-detail", project_id=project.id, session=found.label)
+    form, saved = _edit_form(
+        request, found, forms.SessionEditForm, editing.update_session, f"Session {found.label}"
+    )
+    if saved:
+        return redirect("session-detail", project_id=project.id, session=found.label)
     context = project_context(request, project, "sessions")
     context.update(
         session=found,
@@ -284,11 +285,9 @@ def scan_detail(request: HttpRequest, project_id: str, session: str, scan_id: st
     if scan is None:
         raise NotFound(f"No scan '{scan_id}' in session {found.label}")
     scan.session = found
-    form = forms.ScanEditForm(request.POST or None, initial=_initial(scan, forms.ScanEditForm))
-    if request.method == "POST":
-        permissions.require(request.user, "edit", scan)
-        if _save_form(request, form, editing.update_scan, scan, f"Scan {scan.scan_id}"):
-            return redirect("scan-detail", project_id=project.id, session=found.label, scan_id=scan.scan_id)
+    form, saved = _edit_form(request, scan, forms.ScanEditForm, editing.update_scan, f"Scan {scan.scan_id}")
+    if saved:
+        return redirect("scan-detail", project_id=project.id, session=found.label, scan_id=scan.scan_id)
     files = queries.scan_files(scan)
     chosen, header, header_error = _chosen_file(request, files), [], ""
     if chosen is not None:
