@@ -142,10 +142,13 @@ def _site_rules() -> dict:
 
 
 def forget_cached_rules() -> None:
-    """Drop the cached site rules (after an edit in this process, and between tests)."""
+    """Drop the cached site rules and project names (after an edit in this process, between tests)."""
+    from prearchive.ingest import forget_cached_projects
+
     global _site_rules_cache
     _site_rules_cache = None
     _receiver_rules_cache.clear()
+    forget_cached_projects()
 
 
 def rule_set(receiver: Receiver | None) -> routing.RuleSet:

@@ -205,3 +205,18 @@ def test_xnats_file_name_and_scan_folder():
 def test_scan_date_comes_from_the_stored_header(db, ingest, project_a):
     session = ingest(make_study(n_instances=1, study_description="A"), prevent_anon=True)[0].session
     assert str(session.scan_date) == "2024-01-02" and str(session.scan_time) == "10:15:00"
+
+
+def test_a_session_that_stops_receiving_between_two_instances_gets_no_more_files(
+    db, ingest, project_a, settings
+):
+    settings.SESSION_IDLE_SECONDS = 300  # the second instance reuses this process's recent claim
+    study = make_study(n_instances=2, study_description="A", patient_id="E1")
+    first = ingest(study[:1])[0].session
+    assert change_status(first, Status.DELETING)  # a user deletes it meanwhile
+    second = ingest(study[1:])[0].session
+    assert second.pk != first.pk and second.status == Status.RECEIVING
+    first.refresh_from_db()
+    assert first.file_count == 1
+    assert len(list(first.folder.rglob("*.dcm"))) == 1  # nothing written there was left behind
+    assert len(list(second.folder.rglob("*.dcm"))) == 1

@@ -1,0 +1,336 @@
+"""Receiver speed: xnatlite's full path against a bare pynetdicom SCP, Orthanc and dcmtk's storescp.
+
+    .venv/bin/python bench/receiver.py [--quick]
+
+Sends a generated 500-instance MR study (256x256) and a 300-instance CT study (512x512) with dcmtk's
+storescu (the same fast C++ sender for every receiver), over one association and over 4 concurrent
+associations, to each receiver started fresh (empty storage) for each run:
+
+  xnatlite   `manage.py dicom_receiver` (one process per core, sharing the port) on a throwaway SQLite
+             database: routing, the default site script (PS3.15 Annex E), prearchive rows, atomic writes
+  pynetdicom a bare pynetdicom SCP that only writes each received data set to a file (bench/bare_scp.py)
+  orthanc    the Debian `orthanc` package, default storage (files + SQLite index)
+  storescp   dcmtk's storescp --fork, writing files
+
+Prints instances/s, MB/s, the ratio to Orthanc, the receiver's peak memory (sum of the peak RSS of its
+processes) and the CPU cores it kept busy (CPU time / wall time). Goal: xnatlite >= Orthanc in each case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}  # dcmtk programs are slow on loopback without it
+SHARDS = 4
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"receiver exited early:\n{log.read_text()[-3000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"receiver did not listen on {port}:\n{log.read_text()[-3000:]}")
+
+
+# --- the studies ------------------------------------------------------------------------------------
+def make_studies(folder: Path, quick: bool) -> dict[str, tuple[Path, int, int]]:
+    """{name: (folder with SHARDS subfolders, instances, bytes)}"""
+    from tests.dicomgen import make_study
+
+    specs = {"MR 256x256": (500, 256, "MR", "BENCHMR"), "CT 512x512": (300, 512, "CT", "BENCHCT")}
+    studies = {}
+    for name, (count, size, modality, patient) in specs.items():
+        count = count // 5 if quick else count
+        study_dir = folder / modality
+        datasets = make_study(
+            n_series=1,
+            n_instances=count,
+            modality=modality,
+            rows=size,
+            cols=size,
+            patient_id=patient,
+            study_description="BENCH",
+        )
+        total = 0
+        for n, ds in enumerate(datasets):
+            shard = study_dir / f"shard{n % SHARDS}"
+            shard.mkdir(parents=True, exist_ok=True)
+            path = shard / f"{n:05d}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            total += path.stat().st_size
+        studies[name] = (study_dir, count, total)
+    return studies
+
+
+def send(study_dir: Path, port: int, called_ae: str, associations: int) -> float:
+    """storescu from dcmtk, one process per association; seconds until every instance is acknowledged."""
+    shards = sorted(study_dir.iterdir())
+    groups = [shards] if associations == 1 else [[s] for s in shards[:associations]]
+    started = time.monotonic()
+    procs = [
+        subprocess.Popen(
+            ["storescu", "-aet", "BENCHSCU", "-aec", called_ae, "+sd", "+r", "127.0.0.1", str(port)]
+            + [str(s) for s in group],
+            env=DCMTK_ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for group in groups
+    ]
+    for proc in procs:
+        _, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"storescu failed: {err.decode()[-2000:]}")
+    return time.monotonic() - started
+
+
+# --- process accounting -------------------------------------------------------------------------------
+def process_tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                pass
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            # utime + stime, and cutime + cstime of children already reaped (storescp --fork)
+            total += sum(int(f) for f in fields[11:15]) / TICKS
+        except OSError:
+            pass
+    return total
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+# --- receivers ----------------------------------------------------------------------------------------
+@dataclass
+class Running:
+    proc: subprocess.Popen
+    port: int
+    ae: str
+    workdir: Path
+    count_stored: object = None
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def xnatlite_template(base: Path) -> dict:
+    """A migrated SQLite database with a project BENCH, copied for every run."""
+    env = {
+        **os.environ,
+        "SECRET_KEY": "bench",
+        "DATABASE_URL": f"sqlite:///{base / 'template.sqlite3'}",
+        "XNATLITE_DATA_ROOT": str(base / "template-data"),
+        "XNATLITE_LOG_LEVEL": "WARNING",
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    code = (
+        "from django.contrib.auth import get_user_model; from archive.services import create_project; "
+        "u = get_user_model().objects.create_superuser('bench', 'b@example.org', 'x'); "
+        "create_project('BENCH', by=u, name='bench')"
+    )
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True)
+    return env
+
+
+def start_xnatlite(workdir: Path, template: Path) -> Running:
+    port = free_port()
+    shutil.copy(template / "template.sqlite3", workdir / "db.sqlite3")
+    env = {
+        **os.environ,
+        "SECRET_KEY": "bench",
+        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+        "XNATLITE_DATA_ROOT": str(workdir / "data"),
+        "XNATLITE_DICOM_PORT": str(port),
+        "XNATLITE_LOG_LEVEL": "WARNING",
+    }
+    log = workdir / "receiver.log"
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "dicom_receiver", "--host", "127.0.0.1"],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, "w"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
+    wait_port(port, proc, log)
+    time.sleep(1.0)  # every process of the pool listens
+
+    def stored() -> int:
+        import sqlite3
+
+        with sqlite3.connect(workdir / "db.sqlite3") as db:
+            return db.execute("select count(*) from prearchive_prearchivefile").fetchone()[0]
+
+    return Running(proc, port, "XNATLITE", workdir, stored)
+
+
+def start_pynetdicom(workdir: Path) -> Running:
+    port = free_port()
+    log = workdir / "scp.log"
+    out = workdir / "files"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "bare_scp.py"), str(port), str(out)],
+        stdout=open(log, "w"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
+    wait_port(port, proc, log)
+    return Running(proc, port, "BARE", workdir, lambda: len(list(out.glob("*"))))
+
+
+def start_orthanc(workdir: Path) -> Running:
+    port = free_port()
+    storage = workdir / "orthanc"
+    config = {
+        "Name": "bench",
+        "StorageDirectory": str(storage),
+        "IndexDirectory": str(storage),
+        "DicomAet": "ORTHANC",
+        "DicomPort": port,
+        "HttpPort": free_port(),
+        "HttpServerEnabled": True,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "DicomCheckCalledAet": False,
+        "StorageCompression": False,
+        "Plugins": [],
+    }
+    (workdir / "orthanc.json").write_text(json.dumps(config))
+    log = workdir / "orthanc.log"
+    proc = subprocess.Popen(
+        ["/usr/sbin/Orthanc", str(workdir / "orthanc.json")],
+        env=DCMTK_ENV,  # Orthanc's DICOM layer is dcmtk's
+        stdout=open(log, "w"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
+    wait_port(port, proc, log)
+
+    def stored() -> int:
+        return sum(1 for p in storage.rglob("*") if p.is_file() and len(p.name) == 36)
+
+    return Running(proc, port, "ORTHANC", workdir, stored)
+
+
+def start_storescp(workdir: Path) -> Running:
+    port = free_port()
+    out = workdir / "files"
+    out.mkdir()
+    log = workdir / "storescp.log"
+    proc = subprocess.Popen(
+        ["storescp", "--fork", "-aet", "STORESCP", "-od", str(out), str(port)],
+        env=DCMTK_ENV,
+        stdout=open(log, "w"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
+    wait_port(port, proc, log)
+    return Running(proc, port, "STORESCP", workdir, lambda: len(list(out.glob("*"))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="studies a fifth of the size (a smoke run)")
+    parser.add_argument("--only", nargs="*", help="receivers to run (xnatlite pynetdicom orthanc storescp)")
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "xnatlite.settings")
+    base = Path(tempfile.mkdtemp(prefix="xnatlite-bench-receiver-"))
+    try:
+        print(f"generating studies in {base} ...", flush=True)
+        studies = make_studies(base / "studies", args.quick)
+        template = base / "template"
+        template.mkdir()
+        xnatlite_template(template)
+        receivers = {
+            "xnatlite": lambda w: start_xnatlite(w, template),
+            "pynetdicom": start_pynetdicom,
+            "orthanc": start_orthanc,
+            "storescp": start_storescp,
+        }
+        if args.only:
+            receivers = {k: v for k, v in receivers.items() if k in args.only}
+        results = {}
+        for study_name, (study_dir, count, size) in studies.items():
+            for associations in (1, 4):
+                for name, start in receivers.items():
+                    workdir = base / f"{name}-{study_dir.name}-{associations}"
+                    workdir.mkdir()
+                    running = start(workdir)
+                    try:
+                        pids = process_tree(running.proc.pid)
+                        cpu_before = cpu_seconds(pids)
+                        seconds = send(study_dir, running.port, running.ae, associations)
+                        pids = process_tree(running.proc.pid)  # storescp --fork children are gone by now
+                        cpu = cpu_seconds(pids) - cpu_before
+                        memory = peak_rss_mb(pids)
+                        stored = running.count_stored()
+                    finally:
+                        running.stop()
+                    if stored != count:
+                        print(f"  warning: {name} stored {stored} of {count} instances")
+                    results[(study_name, associations, name)] = (count / seconds, size / seconds / 1e6, memory, cpu / seconds)
+                    shutil.rmtree(workdir, ignore_errors=True)
+        print()
+        print(f"{'study':12} {'assoc':>5} {'receiver':11} {'inst/s':>8} {'MB/s':>7} {'vs Orthanc':>10} {'peak MB':>8} {'cores':>6}")
+        for (study_name, associations, name), (rate, mbs, memory, cores) in results.items():
+            orthanc = results.get((study_name, associations, "orthanc"))
+            ratio = f"{rate / orthanc[0]:.2f}x" if orthanc else "-"
+            cores_text = f"{cores:.2f}"
+            print(
+                f"{study_name:12} {associations:>5} {name:11} {rate:8.0f} {mbs:7.1f} {ratio:>10} {memory:8.0f} {cores_text:>6}"
+            )
+        print("\ncores: receiver CPU time / wall time (with reaped children); peak MB: sum of each process's peak RSS")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
