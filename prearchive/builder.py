@@ -224,14 +224,25 @@ def recover_stuck_sessions(now: datetime | None = None, report: BuildReport | No
     return report
 
 
+def _recover_stuck_archives(now: datetime) -> None:
+    """Archives a dead process left ARCHIVING are resumed or undone (archive/archiving/service.py)."""
+    from archive.archiving import recover_stuck_archives
+
+    try:
+        recover_stuck_archives(now)
+    except Exception:
+        log.exception("recovering interrupted archives failed")
+
+
 def build_idle_sessions(now: datetime | None = None) -> BuildReport:
     """Claim every RECEIVING session idle for XNATLITE_SESSION_IDLE_SECONDS and build it.
 
-    Skips rows with prevent_auto_commit or SOURCE=uploader (their client commits, §3.5). The archive
-    service adds the auto-archive call after READY using `should_auto_archive`.
+    Skips rows with prevent_auto_commit or SOURCE=uploader (their client commits, §3.5). Sessions that
+    become READY are auto-archived when `should_auto_archive` says so.
     """
     now = now or timezone.now()
     report = recover_stuck_sessions(now)
+    _recover_stuck_archives(now)
     cutoff = now - timedelta(seconds=settings.SESSION_IDLE_SECONDS)
     idle = (
         PrearchiveSession.objects.filter(
@@ -252,7 +263,20 @@ def build_idle_sessions(now: datetime | None = None) -> BuildReport:
             if session.status == Status.BUILDING:
                 change_status(session, Status.ERROR, reason=f"Building the session failed: {exc}")
             report.errors.append(session.pk)
+            continue
+        if session.pk in report.ready:
+            _auto_archive(session)
     return report
+
+
+def _auto_archive(session: PrearchiveSession) -> None:
+    """Queue a session that just became READY when its project code or `AA:` flag asks (§4)."""
+    from prearchive import operations
+
+    try:
+        operations.auto_archive(session)
+    except Exception:  # the session stays READY for a person to archive
+        log.exception("auto-archiving prearchive session %s failed", session)
 
 
 def run_builder(stop: threading.Event, interval: float | None = None) -> None:

@@ -1,0 +1,720 @@
+"""THE archive service: one prearchive session into the archive (xnat-spec.md §3.7-3.9, §4, §6.1, §7).
+
+Every way of archiving (Review and Archive, the REST API, auto-archive, uploads with an archive
+destination, the admin command) ends in `run_archive`, usually through the Celery task in
+archive/tasks.py. Under a lock on the prearchive session it claims the row (QUEUED_ARCHIVING ->
+ARCHIVING: a task delivered twice finds the lock held or the row gone and does nothing), validates,
+builds the archived session beside its final place and swaps it in, then removes the prearchive copy.
+
+Why nothing is lost
+-------------------
+Let P be the prearchive folder, F the session's final folder `archive/{project}/arc001/{label}` and B
+a build folder beside it (`.build-{label}-{token}`, same filesystem). The steps, in order:
+
+ 1. Write the journal `cache/archiving/{id}.json` naming B, F, P and B's inode number.
+ 2. Build B: every file of P is written (project script + final labels) or hard-linked (headers
+    already right, no script) into B; for a merge the existing F is first hard-linked into B, so
+    F's own files are never written to. Catalogs are written into B. P is only read.
+ 3. One database transaction: lock the prearchive row (still ARCHIVING), create the Subject,
+    ImageSession, Scan, Resource and File rows (naming paths under F), delete the prearchive row;
+    then, still inside the transaction, put B in place: rename B -> F for a new session, or swap B
+    and F in one atomic `renameat2(RENAME_EXCHANGE)` for a merge; then the audit row; COMMIT.
+ 4. After the commit: move files that a merge replaced from the old tree (now at B) to
+    `cache/merge/...` as a backup, delete the rest of the old tree, move P to the cache and delete
+    it, delete the journal.
+
+A crash (SIGKILL, power aside) at any moment leaves one of these, and recovery (the re-delivered
+task, reset-status, or the builder's periodic sweep: all take the same lock) ends it:
+
+ * before the rename in 3: the rows were never committed, F is untouched, P is untouched. Recovery
+   deletes B and the journal: the prearchive session is intact and archivable again.
+ * between the rename and the COMMIT: F holds the new tree (its inode is B's, as the journal says)
+   but the database does not know it, and the prearchive row still exists. Recovery sees the row,
+   renames or swaps F back, deletes B: again the prearchive session is intact. This is the only
+   moment when files exist without rows, and only until recovery; rows never exist without files,
+   because the rows become visible only by the COMMIT, after the files are in place.
+ * after the COMMIT: the archive is complete; the prearchive row is gone. Recovery only repeats the
+   clean-up of step 4 (each part is idempotent), so leftovers never reappear as a session.
+
+A failed COMMIT (the database refused it) is undone at once the same way, after checking that the
+prearchive row is really still there; if even that check fails the journal is left for recovery.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import pydicom
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from pydicom.dataset import Dataset
+from pydicom.filereader import read_partial
+
+from anonymize import services as anonymize_services
+from anonymize.dicomedit import InvalidDicomFile, ScriptRuntimeError, read_dicom
+from archive import audit, catalogs, layout, permissions, services, unixgroups
+from archive.archiving import disk
+from archive.archiving.validation import (
+    APPEND,
+    DELETE,
+    ArchiveRequest,
+    Target,
+    refusals,
+    resolve_target,
+    scan_type,
+    session_type,
+    validate,
+)
+from archive.content import _sort_key
+from archive.models import File, ImageSession, Resource, Scan
+from prearchive.builder import rebuild_session_rows
+from prearchive.ingest import _dicom_date, _dicom_time, write_instance
+from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
+from xnatlite.errors import ArchiveConflict, InvalidStatus, XnatliteError
+
+log = logging.getLogger(__name__)
+
+AUTO_ARCHIVE_ACTOR = "system:auto-archive"
+RECOVERY_ACTOR = "system:archive-recovery"
+TARGET_WAIT_SECONDS = 3600.0  # another archive into the same session: wait for it, then give up (code 10)
+STUCK_SECONDS = 60  # an ARCHIVING row nobody holds the lock of for this long is resumed by the sweep
+DICOM = "DICOM"
+Actor = AbstractBaseUser | str
+
+
+@dataclass
+class Outcome:
+    """How one run ended: `archived`, `conflict`, `error`, or `skipped` (nothing to do, or busy)."""
+
+    status: str
+    session: ImageSession | None = None
+    reason: str = ""
+    files: int = 0
+    rejected: int = 0
+    replaced: int = 0
+    linked: int = 0
+
+
+@dataclass
+class Placed:
+    """One instance written or linked into the build folder."""
+
+    scan_id: str
+    name: str
+    size: int
+    md5: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    series_instance_uid: str
+    frames: int
+
+
+@dataclass
+class Build:
+    token: str
+    folder: Path
+    final: Path
+    merge: bool
+    placed: list[Placed] = field(default_factory=list)
+    replaced: dict[int, File] = field(default_factory=dict)  # File pk -> the archived file it replaces
+    rejected: int = 0
+    linked: int = 0
+    headers: dict[str, Dataset] = field(default_factory=dict)  # archived scan ID -> a header of it
+
+
+# --- the entry point ------------------------------------------------------------------------------
+def actor_name(actor: Actor) -> str | int:
+    """How the journal and the task name an actor: a user's id, or the system actor's string."""
+    return actor if isinstance(actor, str) else actor.pk
+
+
+def actor_from(value: str | int | None) -> Actor:
+    if value is None or value == "":
+        return AUTO_ARCHIVE_ACTOR
+    if isinstance(value, int) or str(value).isdigit():
+        user = get_user_model().objects.filter(pk=int(value)).first()
+        return user if user is not None else RECOVERY_ACTOR
+    return str(value)
+
+
+def run_archive(prearchive_session_id: int, *, actor: Actor, request: ArchiveRequest) -> Outcome:
+    """Archive a QUEUED_ARCHIVING (or interrupted ARCHIVING) prearchive session; see the module doc."""
+    with disk.flock(disk.session_lock_path(prearchive_session_id)) as held:
+        if not held:
+            log.info("prearchive session %s is being archived by another process", prearchive_session_id)
+            return Outcome("skipped", reason="Another process is archiving this session")
+        session = PrearchiveSession.objects.select_related("project").filter(pk=prearchive_session_id).first()
+        journal = disk.read_journal(prearchive_session_id)
+        if journal is not None:
+            done = recover_journal(prearchive_session_id, journal, row_exists=session is not None)
+            if done is not None:
+                return Outcome("archived", session=done, reason="finished an interrupted archive")
+        if session is None:
+            return Outcome("skipped", reason="The prearchive session no longer exists")
+        if session.status == Status.QUEUED_ARCHIVING:
+            if not change_status(session, Status.ARCHIVING):
+                return Outcome("skipped", reason="The session changed status before it was claimed")
+        elif session.status == Status.ARCHIVING:
+            log.warning("prearchive session %s: resuming an interrupted archive", session)
+        else:
+            return Outcome("skipped", reason=f"The session is {session.status}, not queued for archiving")
+        disk.write_json(
+            disk.journal_path(session.pk), {"request": request.as_dict(), "actor": actor_name(actor)}
+        )
+        try:
+            outcome = _archive(session, actor, request)
+        except ArchiveConflict as exc:
+            return _failed(session, Status.CONFLICT, exc.message, actor)
+        except (XnatliteError, ScriptRuntimeError, InvalidDicomFile) as exc:
+            return _failed(session, Status.ERROR, str(exc), actor)
+        except Exception as exc:
+            log.exception("archiving prearchive session %s failed", session)
+            return _failed(session, Status.ERROR, f"Archiving failed: {type(exc).__name__}: {exc}", actor)
+        try:
+            finish(disk.read_journal(prearchive_session_id) or {})
+            disk.remove_journal(prearchive_session_id)
+            disk.session_lock_path(prearchive_session_id).unlink(missing_ok=True)
+        except Exception:  # the archive is complete; the sweep retries the clean-up
+            log.exception("clean-up after archiving prearchive session %s failed", prearchive_session_id)
+    _schedule_previews(outcome.session)
+    return outcome
+
+
+def _failed(session: PrearchiveSession, status: Status, reason: str, actor: Actor) -> Outcome:
+    """Undo whatever reached the disk and leave the row CONFLICT or ERROR with the reason."""
+    row_exists = PrearchiveSession.objects.filter(pk=session.pk).exists()
+    journal = disk.read_journal(session.pk)
+    if journal is not None:
+        archived = recover_journal(session.pk, journal, row_exists=row_exists)
+        if not row_exists:  # the commit went through before the error: the archive is complete
+            return Outcome("archived", session=archived, reason=reason)
+    if row_exists:
+        change_status(session, status, expected=Status.ARCHIVING, reason=reason[:4000])
+        audit.record(actor, "prearchive.session.archive_failed", session, status=status, reason=reason[:500])
+    log.warning("archiving %s ended %s: %s", session, status, reason)
+    return Outcome(status.lower(), reason=reason)
+
+
+def _archive(session: PrearchiveSession, actor: Actor, request: ArchiveRequest) -> Outcome:
+    report = rebuild_session_rows(session)  # rows must match the folder: a file without its row is kept
+    target = resolve_target(session, request)
+    if not isinstance(actor, str):
+        permissions.require(actor, "prearchive", session)
+        permissions.require(actor, "edit", target.project)
+    lock = disk.target_lock_path(target.project.id, target.label)
+    with disk.flock(lock, wait_seconds=TARGET_WAIT_SECONDS) as held:
+        if not held:
+            raise ArchiveConflict(f"[10] Another archive into session {target.label} is still running")
+        results, target = validate(session, request, unreadable=len(report["unreadable"]))
+        stopping = refusals(results, request)
+        if stopping:
+            raise ArchiveConflict("; ".join(f"[{r.code}] {r.message}" for r in stopping))
+        build = _build(session, target, request)
+        archived = _commit(session, target, build, actor, request)
+    log.info(
+        "archived %s as %s/%s: %d files (%d linked), %d rejected, %d replaced",
+        session,
+        archived.project_id,
+        archived.label,
+        len(build.placed),
+        build.linked,
+        build.rejected,
+        len(build.replaced),
+    )
+    return Outcome(
+        "archived",
+        session=archived,
+        files=len(build.placed),
+        rejected=build.rejected,
+        replaced=len(build.replaced),
+        linked=build.linked,
+    )
+
+
+# --- building beside the final place --------------------------------------------------------------
+def _labels_already_written(path: Path, subject: str, label: str) -> bool:
+    """Whether a file's Patient Name and Patient ID already hold the final labels (reads up to them)."""
+    with open(path, "rb") as fh:
+        ds = read_partial(fh, stop_when=lambda tag, vr, length: tag > 0x00100020)
+    return str(ds.get("PatientName", "")) == subject and str(ds.get("PatientID", "")) == label
+
+
+def _header(path: Path) -> Dataset:
+    return pydicom.dcmread(path, stop_before_pixels=True)
+
+
+def _build(session: PrearchiveSession, target: Target, request: ArchiveRequest) -> Build:
+    project = target.project
+    existing = target.session
+    final = target.folder
+    label = final.name
+    arc = unixgroups.prepare_project_folder(project)
+    token = uuid.uuid4().hex[:12]
+    # A merge swaps the new tree with the old one; a session without a folder yet is simply renamed in.
+    build = Build(
+        token, arc / f".build-{label}-{token}", final, merge=existing is not None and final.exists()
+    )
+    build.folder.mkdir()
+    journal = disk.read_journal(session.pk) or {}
+    journal.update(
+        token=token,
+        build=str(build.folder),
+        final=str(final),
+        build_inode=disk.inode(build.folder),
+        merge=build.merge,
+        prearchive=str(session.folder),
+        project=project.id,
+        label=label,
+        replaced=[],
+    )
+    disk.write_json(disk.journal_path(session.pk), journal)
+    if build.merge:
+        disk.link_tree(final, build.folder)
+
+    archived: dict[str, File] = {}  # SOP Instance UID -> archived file (merges)
+    names: dict[tuple[str, str], File] = {}  # (scan ID, name) -> archived file
+    if existing is not None:
+        for file in File.objects.filter(
+            resource__scan__session=existing, resource__label=DICOM
+        ).select_related("resource__scan"):
+            archived[file.sop_instance_uid] = file
+            names[(file.resource.scan.scan_id, file.name)] = file
+    may_replace = request.overwrite == DELETE or request.overwrite_files
+    script_and_record = (
+        None if session.prevent_anon else anonymize_services.project_script_for_archive(project)
+    )
+    variables = {"project": project.id, "subject": target.subject_label, "session": label}
+    folders: set[Path] = set()
+    seen: set[str] = set()
+
+    def collide(scan_id: str, name: str, sop_instance_uid: str) -> None:
+        old = archived.get(sop_instance_uid) or names.get((scan_id, name))
+        if old is None and sop_instance_uid not in seen:
+            return
+        if old is None or not may_replace:
+            raise ArchiveConflict(
+                "[15] Duplicate DICOM file uploaded: instance "
+                f"{sop_instance_uid} is already archived in session {label}; "
+                "archive with overwrite=delete to replace it"
+            )
+        build.replaced[old.pk] = old
+        old_relative = Path(old.path).relative_to(layout.relative_path(final)) if old.path else None
+        if old_relative is not None:
+            (build.folder / old_relative).unlink(missing_ok=True)
+
+    files = PrearchiveFile.objects.filter(session=session).order_by("scan_id", "instance_number", "id")
+    for row in files.iterator(chunk_size=2000):
+        scan_id = target.scan_ids.get(row.scan_id, row.scan_id)
+        name = layout.check_file_name(row.path.rsplit("/", 1)[-1])
+        folder = build.folder / "SCANS" / layout.scan_folder_name(scan_id) / DICOM
+        if folder not in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            folders.add(folder)
+        source = row.absolute_path
+        destination = folder / name
+        if script_and_record is None and _labels_already_written(source, target.subject_label, label):
+            # Nothing to change in this file: the archive takes it as it is, without rewriting it.
+            collide(scan_id, name, row.sop_instance_uid)
+            destination.unlink(missing_ok=True)
+            if disk.link_or_copy(source, destination):
+                build.linked += 1
+            placed = Placed(
+                scan_id,
+                name,
+                row.size,
+                row.md5,
+                row.sop_class_uid,
+                row.sop_instance_uid,
+                row.series_instance_uid,
+                row.frames,
+            )
+            if scan_id not in build.headers:
+                build.headers[scan_id] = _header(source)
+        else:
+            ds = read_dicom(source)
+            if script_and_record is not None:
+                script, record = script_and_record
+                if script.apply(ds, variables, record=record).rejected:
+                    build.rejected += 1
+                    continue
+            ds.PatientName = target.subject_label  # always: DESIGN.md "Anonymization"
+            ds.PatientID = label
+            sop_instance_uid = str(ds.get("SOPInstanceUID", "") or "")
+            if not sop_instance_uid:
+                raise InvalidDicomFile(f"The project script removed the SOP Instance UID of {name}")
+            meta = getattr(ds, "file_meta", None)
+            if meta is not None and "MediaStorageSOPInstanceUID" in meta:
+                meta.MediaStorageSOPInstanceUID = sop_instance_uid
+            collide(scan_id, name, sop_instance_uid)
+            size, md5 = write_instance(ds, destination)
+            placed = Placed(
+                scan_id,
+                name,
+                size,
+                md5,
+                str(ds.get("SOPClassUID", "") or row.sop_class_uid),
+                sop_instance_uid,
+                str(ds.get("SeriesInstanceUID", "") or row.series_instance_uid),
+                row.frames,
+            )
+            if scan_id not in build.headers:
+                del ds.PixelData
+                build.headers[scan_id] = ds
+        seen.add(placed.sop_instance_uid)
+        build.placed.append(placed)
+    if not build.placed:
+        raise ArchiveConflict(
+            "No instance is left to archive (the project script rejected all of them)"
+            if build.rejected
+            else "The session has no files"
+        )
+    _write_catalogs(build, existing, final)
+    journal["replaced"] = [
+        str(Path(f.path).relative_to(layout.relative_path(final))) for f in build.replaced.values()
+    ]
+    journal["catalogs"] = sorted(
+        f"SCANS/{scan_id}/{DICOM}/{catalogs.dicom_catalog_name(scan_id)}"
+        for scan_id in {p.scan_id for p in build.placed}
+    )
+    disk.write_json(disk.journal_path(session.pk), journal)
+    gid = unixgroups.project_gid(project)
+    if gid is not None:
+        unixgroups.apply_to_tree(build.folder, gid)
+    return build
+
+
+def _write_catalogs(build: Build, existing: ImageSession | None, final: Path) -> None:
+    """`scan_{id}_catalog.xml` for every scan that got files, listing old (kept) and new files."""
+    by_scan: dict[str, list[catalogs.CatalogEntry]] = defaultdict(list)
+    uids: dict[str, str] = {}
+    if existing is not None:
+        touched = {p.scan_id for p in build.placed}
+        kept = (
+            File.objects.filter(resource__scan__session=existing, resource__label=DICOM)
+            .filter(resource__scan__scan_id__in=touched)
+            .exclude(pk__in=list(build.replaced))
+            .select_related("resource__scan")
+        )
+        for file in kept:
+            scan = file.resource.scan
+            uids.setdefault(scan.scan_id, scan.series_instance_uid)
+            by_scan[scan.scan_id].append(
+                catalogs.CatalogEntry(file.name, file.md5, file.sop_instance_uid, DICOM, "RAW")
+            )
+    for placed in build.placed:
+        uids.setdefault(placed.scan_id, placed.series_instance_uid)
+        by_scan[placed.scan_id].append(
+            catalogs.CatalogEntry(placed.name, placed.md5, placed.sop_instance_uid, DICOM, "RAW")
+        )
+    for scan_id, entries in by_scan.items():
+        entries.sort(key=lambda e: e.name)
+        path = build.folder / "SCANS" / scan_id / DICOM / catalogs.dicom_catalog_name(scan_id)
+        catalogs.write_catalog(path, entries, dicom=True, uid=uids[scan_id], label=DICOM)
+
+
+# --- the commit -----------------------------------------------------------------------------------
+def _text(ds: Dataset | None, keyword: str, length: int = 255) -> str:
+    if ds is None:
+        return ""
+    return str(ds.get(keyword, "") or "").strip()[:length]
+
+
+def _session_fields(session: PrearchiveSession, build: Build) -> dict:
+    ds = next(iter(build.headers.values()), None)
+    return {
+        "date": _dicom_date(_text(ds, "StudyDate")) or session.scan_date,
+        "time": _dicom_time(_text(ds, "StudyTime")) or session.scan_time,
+        "study_instance_uid": _text(ds, "StudyInstanceUID", 64) or session.study_instance_uid,
+        "scanner": _text(ds, "StationName"),
+        "scanner_manufacturer": _text(ds, "Manufacturer"),
+        "scanner_model": _text(ds, "ManufacturerModelName"),
+        "operator": _text(ds, "OperatorsName"),
+        "acquisition_site": _text(ds, "InstitutionName"),
+        "dcm_accession_number": _text(ds, "AccessionNumber", 64),
+        "dcm_patient_id": _text(ds, "PatientID", 64),
+        "dcm_patient_name": _text(ds, "PatientName"),
+        "visit_id": session.visit[:255],
+        "session_type": session.protocol[:255],
+    }
+
+
+def _lead_modality(xsi_type: str, modalities: set[str]) -> str:
+    if xsi_type == "xnat:petmrSessionData":
+        return "PT"
+    for modality in ("MR", "CT", "PT", "NM", "US", "XA", "RF", "MG", "DX", "CR"):
+        if modality in modalities:
+            return modality
+    return sorted(modalities)[0] if modalities else ""
+
+
+def _commit(
+    session: PrearchiveSession, target: Target, build: Build, actor: Actor, request: ArchiveRequest
+) -> ImageSession:
+    """Rows, prearchive row deleted, B renamed or swapped into F, audit: one transaction (module doc)."""
+    project = target.project
+    final_relative = layout.relative_path(build.final)
+    renamed = False
+    try:
+        with transaction.atomic():
+            row = (
+                PrearchiveSession.objects.select_for_update()
+                .filter(pk=session.pk, status=Status.ARCHIVING)
+                .first()
+            )
+            if row is None:
+                raise InvalidStatus("The prearchive session changed while it was being archived")
+            subject = services.find_subject(project, target.subject_label) or services.create_subject(
+                project, target.subject_label, by=actor
+            )
+            modalities = {r.modality for r in PrearchiveFile.objects.filter(session=session).only("modality")}
+            fields = _session_fields(session, build)
+            if target.session is None:
+                xsi_type = session_type(modalities)
+                archived = ImageSession.objects.create(
+                    project=project,
+                    subject=subject,
+                    label=target.label,
+                    accession_id=services.next_accession_id("E"),
+                    xsi_type=xsi_type,
+                    modality=_lead_modality(xsi_type, modalities),
+                    **fields,
+                )
+            else:
+                archived = ImageSession.objects.select_for_update().get(pk=target.session.pk)
+                blanks = [name for name, value in fields.items() if value and not getattr(archived, name)]
+                for name in blanks:
+                    setattr(archived, name, fields[name])
+                if blanks:
+                    archived.save(update_fields=[*blanks, "updated_at"])
+            scans = _save_scans(archived, build)
+            File.objects.filter(pk__in=list(build.replaced)).delete()
+            resources = {
+                scan_id: Resource.objects.get_or_create(
+                    scan=scan, label=DICOM, defaults={"format": DICOM, "content": "RAW"}
+                )[0]
+                for scan_id, scan in scans.items()
+            }
+            File.objects.bulk_create(
+                [
+                    File(
+                        resource=resources[p.scan_id],
+                        name=p.name,
+                        path=f"{final_relative}/SCANS/{p.scan_id}/{DICOM}/{p.name}",
+                        size=p.size,
+                        md5=p.md5,
+                        format=DICOM,
+                        content="RAW",
+                        sop_class_uid=p.sop_class_uid[:64],
+                        sop_instance_uid=p.sop_instance_uid[:64],
+                    )
+                    for p in build.placed
+                ],
+                batch_size=500,
+            )
+            row.delete()
+            if build.merge:
+                disk.exchange(build.folder, build.final)
+            else:
+                disk.rename_new(build.folder, build.final)
+            renamed = True
+            audit.record(
+                actor,
+                "archive.session.archived",
+                archived,
+                prearchive=session.url,
+                subject=subject.label,
+                scans=sorted(scans),
+                files=len(build.placed),
+                rejected=build.rejected,
+                replaced=len(build.replaced),
+                merged=build.merge,
+                overwrite=request.overwrite,
+            )
+    except BaseException:
+        if renamed:
+            _undo_after_failed_commit(session.pk)
+        raise
+    return archived
+
+
+def _save_scans(archived: ImageSession, build: Build) -> dict[str, Scan]:
+    """The Scan rows of every scan that got files: new ones created, merged ones counted up."""
+    frames: dict[str, int] = defaultdict(int)
+    first: dict[str, Placed] = {}
+    for placed in build.placed:
+        frames[placed.scan_id] += placed.frames
+        first.setdefault(placed.scan_id, placed)
+    existing = {s.scan_id: s for s in Scan.objects.filter(session=archived, scan_id__in=list(first))}
+    scans = {}
+    for scan_id, placed in first.items():
+        scan = existing.get(scan_id)
+        if scan is not None:
+            scan.frames += frames[scan_id]
+            scan.save(update_fields=["frames", "updated_at"])
+            scans[scan_id] = scan
+            continue
+        ds = build.headers.get(scan_id)
+        modality = _text(ds, "Modality", 16)
+        description = _text(ds, "SeriesDescription")
+        scans[scan_id] = Scan.objects.create(
+            session=archived,
+            scan_id=scan_id,
+            xsi_type=scan_type(modality, placed.sop_class_uid),
+            type=description,
+            series_description=description,
+            series_instance_uid=placed.series_instance_uid[:64],
+            modality=modality,
+            frames=frames[scan_id],
+            start_time=_dicom_time(_text(ds, "SeriesTime")),
+            sort_key=_sort_key(scan_id),
+        )
+    return scans
+
+
+def _undo_after_failed_commit(prearchive_session_id: int) -> None:
+    """The COMMIT failed after the rename: put the folders back if the database kept the old state."""
+    try:
+        committed = not PrearchiveSession.objects.filter(pk=prearchive_session_id).exists()
+    except Exception:
+        log.exception("cannot tell whether archiving %s committed; recovery will", prearchive_session_id)
+        return
+    if not committed:
+        journal = disk.read_journal(prearchive_session_id)
+        if journal is not None:
+            recover_journal(prearchive_session_id, journal, row_exists=True)
+
+
+# --- recovery and clean-up ------------------------------------------------------------------------
+def recover_journal(prearchive_session_id: int, journal: dict, *, row_exists: bool) -> ImageSession | None:
+    """End a run that stopped (the caller holds the session's lock). While the prearchive row exists
+    nothing was committed: undo the rename if it happened and delete the build folder. Once the row is
+    gone the archive is complete: finish the clean-up and return the archived session."""
+    if "build" not in journal:  # the run stopped before building anything
+        if row_exists:
+            disk.remove_journal(prearchive_session_id)
+        return None
+    build, final = Path(journal["build"]), Path(journal["final"])
+    swapped = journal.get("build_inode") is not None and disk.inode(final) == journal["build_inode"]
+    if row_exists:
+        aside = final.with_name(final.name + ".exchange")
+        if swapped and journal.get("merge"):
+            if build.exists():
+                disk.exchange(build, final)  # the old tree back into place
+            elif aside.exists():
+                os.rename(final, build)
+                os.rename(aside, final)
+        elif swapped:
+            os.rename(final, build)
+        elif aside.exists() and not final.exists():
+            os.rename(aside, final)
+        disk.remove_tree(build)
+        disk.remove_journal(prearchive_session_id)
+        log.warning("archiving prearchive session %s was interrupted; undone", prearchive_session_id)
+        return None
+    if not swapped:
+        log.error(
+            "archive of prearchive session %s committed but %s is not the build", prearchive_session_id, final
+        )
+    finish(journal)
+    disk.remove_journal(prearchive_session_id)
+    return ImageSession.objects.filter(project_id=journal["project"], label__iexact=journal["label"]).first()
+
+
+def finish(journal: dict) -> None:
+    """Step 4 after a commit: back up what a merge replaced, drop the old tree and the prearchive copy."""
+    if not journal.get("build"):
+        return
+    token = journal["token"]
+    build = Path(journal["build"])
+    if journal.get("merge") and build.exists() and disk.inode(build) != journal.get("build_inode"):
+        backup = layout.cache_root() / "merge" / journal["project"] / journal["label"] / token
+        for relative in [*journal.get("replaced", []), *journal.get("catalogs", [])]:
+            disk.move_aside(build / relative, backup / relative)
+        disk.remove_tree(build)
+    prearchive = Path(journal["prearchive"])
+    trash = layout.cache_root() / "archived" / token
+    if disk.move_aside(prearchive, trash) is not None:
+        leftovers = [
+            p
+            for p in trash.rglob("*")
+            if p.is_file()
+            and not (p.suffix == ".dcm" and p.parent.name == DICOM and p.parent.parent.parent.name == "SCANS")
+        ]
+        if leftovers:
+            log.warning("%d files of %s were not DICOM; kept in %s", len(leftovers), prearchive, trash)
+        else:
+            disk.remove_tree(trash)
+        try:
+            prearchive.parent.rmdir()  # the timestamp folder, when this was its only session
+        except OSError:
+            pass
+
+
+def recover_stuck_archives(now=None) -> list[int]:
+    """Sweep: ARCHIVING rows whose lock nobody holds belong to a process that died. Each is resumed
+    with the request its journal recorded (or put back to READY when there is none). Returns the ids."""
+    from archive import tasks
+
+    cutoff = (now or timezone.now()) - timedelta(seconds=STUCK_SECONDS)
+    resumed = []
+    for session in PrearchiveSession.objects.filter(status=Status.ARCHIVING, last_modified__lte=cutoff):
+        if disk.is_locked(disk.session_lock_path(session.pk)):
+            continue
+        journal = disk.read_journal(session.pk) or {}
+        if "request" in journal:
+            log.warning("prearchive session %s: archiving was interrupted; resuming it", session)
+            tasks.archive_prearchive_session.delay(session.pk, journal.get("actor"), journal["request"])
+        else:
+            reset_interrupted(session)
+        resumed.append(session.pk)
+    return resumed
+
+
+def reset_interrupted(session: PrearchiveSession) -> bool:
+    """Put a session whose archiving stopped back to READY after undoing the attempt; False if a live
+    process is archiving it."""
+    with disk.flock(disk.session_lock_path(session.pk)) as held:
+        if not held:
+            return False
+        journal = disk.read_journal(session.pk)
+        if journal is not None:
+            recover_journal(session.pk, journal, row_exists=True)
+        session.refresh_from_db(fields=["status"])
+        if session.status in (Status.ARCHIVING, Status.QUEUED_ARCHIVING):
+            change_status(session, Status.READY)
+        return True
+
+
+def _schedule_previews(archived: ImageSession | None) -> None:
+    """Previews are made by their own task after the commit; they never fail the archive."""
+    if archived is None:
+        return
+    from archive import tasks
+
+    def schedule() -> None:
+        try:
+            tasks.make_previews.delay(archived.pk)
+        except Exception:
+            log.exception("previews of %s could not be made", archived)
+
+    transaction.on_commit(schedule)
+
+
+__all__ = [
+    "APPEND",
+    "DELETE",
+    "Outcome",
+    "finish",
+    "recover_journal",
+    "recover_stuck_archives",
+    "reset_interrupted",
+    "run_archive",
+]

@@ -1,0 +1,75 @@
+"""The archive service: a prearchive session into the archive, relabelled, anonymized, with catalogs,
+rows that match the files, and nothing left in the prearchive (xnat-spec.md §3.7, §6.1, §7)."""
+
+import pydicom
+import pytest
+
+from archive.models import AuditEvent, File, ImageSession, Resource, Scan, Subject
+from prearchive import operations
+from prearchive.models import PrearchiveSession, Status
+from tests.archiving.conftest import check_archived
+from xnatlite.errors import Forbidden, NotFound
+
+
+def test_it_archives_with_new_labels_and_the_project_script(ready, project_a, bob):
+    session = ready(n_series=2, n_instances=3)
+    prearchive_folder = session.folder
+    archived = operations.archive_session(session, by=bob, subject="SUBJ01", label="SESS01")
+    assert (archived.project_id, archived.label, archived.subject.label) == ("A", "SESS01", "SUBJ01")
+    assert archived.accession_id.startswith("XNATLITE_E")
+    assert archived.subject.accession_id.startswith("XNATLITE_S")
+    assert archived.xsi_type == "xnat:mrSessionData"
+    scans = check_archived(archived)
+    assert sorted(scans) == ["1", "2"] and all(len(v) == 3 for v in scans.values())
+    for file in File.objects.filter(resource__scan__session=archived):
+        ds = pydicom.dcmread(file.absolute_path)
+        assert (str(ds.PatientName), ds.PatientID, ds.AccessionNumber) == ("SUBJ01", "SESS01", "")
+        assert ds.StudyDescription == "A"
+        codes = [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]
+        assert codes[-1].startswith("XNATLITE_PROJECT_A_")
+        assert b"MRN12345" not in file.absolute_path.read_bytes()
+        assert b"ACC777" not in file.absolute_path.read_bytes()
+    assert not PrearchiveSession.objects.filter(pk=session.pk).exists()
+    assert not prearchive_folder.exists()
+    scan = Scan.objects.get(session=archived, scan_id="1")
+    assert (scan.xsi_type, scan.quality, scan.frames, scan.modality) == ("xnat:mrScanData", "usable", 3, "MR")
+    assert scan.type == scan.series_description == "MR series 1"
+    assert Resource.objects.get(scan=scan, label="DICOM").format == "DICOM"
+    assert archived.dcm_patient_name == "SUBJ01" and archived.dcm_accession_number == ""
+    event = AuditEvent.objects.get(action="archive.session.archived")
+    assert (event.actor, event.object_id, event.details["files"]) == (bob, archived.accession_id, 6)
+
+
+def test_previews_are_made_after_archiving(ready, project_a, alice, django_capture_on_commit_callbacks):
+    session = ready(n_series=1, n_instances=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        archived = operations.archive_session(session, by=alice)
+    from archive.previews import preview_file
+
+    scan = archived.scans.get()
+    path = preview_file(scan)
+    assert path is not None and path.read_bytes().startswith(b"\x89PNG")
+    assert preview_file(scan, thumbnail=True) is not None
+    assert path.parent.name == "SNAPSHOTS"
+    assert {f.content for f in File.objects.filter(resource__scan=scan, resource__label="SNAPSHOTS")} == {
+        "ORIGINAL",
+        "THUMBNAIL",
+    }
+
+
+def test_it_keeps_the_prearchive_labels_by_default(ready, project_a, alice):
+    session = ready(n_series=1, n_instances=2, patient_name="SUBJX", patient_id="SESSX")
+    archived = operations.archive_session(session, by=alice)
+    assert (archived.subject.label, archived.label) == ("SUBJX", "SESSX")
+    assert Subject.objects.filter(project=project_a).count() == 1
+    assert ImageSession.objects.count() == 1
+
+
+@pytest.mark.parametrize("user, error", [("carol", Forbidden), ("dave", NotFound)])
+def test_collaborators_and_strangers_cannot_archive(ready, project_a, project_d, user, error, request):
+    session = ready(n_series=1, n_instances=1)
+    with pytest.raises(error):
+        operations.archive_session(session, by=request.getfixturevalue(user))
+    session.refresh_from_db()
+    assert session.status == Status.READY
+    assert ImageSession.objects.count() == 0
