@@ -25,8 +25,8 @@ from archive.archiving import (
     ArchiveRequest,
     ValidationResult,
     actor_name,
+    archive_now,
     reset_interrupted,
-    run_archive,
     validate,
 )
 from archive.archiving import disk as archive_disk
@@ -153,9 +153,7 @@ def archive_session(
         return None
     request = _archive_request(session, by, project, subject, label, overwrite, overwrite_files)
     _require_actionable(session, "archived")
-    with transaction.atomic():
-        _queue(session, request, by, "prearchive.session.archive_requested")
-    outcome = run_archive(session.pk, actor=by, request=request)
+    outcome = archive_now(session, actor=by, request=request)
     if outcome.status == "archived" and outcome.session is not None:
         return outcome.session
     if outcome.status == "conflict":

@@ -77,7 +77,7 @@ from archive.content import _sort_key
 from archive.models import File, ImageSession, Resource, Scan
 from prearchive.builder import rebuild_session_rows
 from prearchive.ingest import _dicom_date, _dicom_time, write_instance
-from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
+from prearchive.models import ACTIONABLE, PrearchiveFile, PrearchiveSession, Status, change_status
 from xnatlite.errors import ArchiveConflict, InvalidStatus, XnatliteError
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,26 @@ def run_archive(prearchive_session_id: int, *, actor: Actor, request: ArchiveReq
         except Exception:  # the archive is complete; the sweep retries the clean-up
             log.exception("clean-up after archiving prearchive session %s failed", prearchive_session_id)
     _schedule_previews(outcome.session)
+    return outcome
+
+
+def archive_now(session: PrearchiveSession, *, actor: Actor, request: ArchiveRequest) -> Outcome:
+    """Queue a READY, CONFLICT or ERROR session and archive it in this process; a queued or interrupted
+    one is archived (resumed) as it is. Callers check permissions (prearchive/operations.py)."""
+    if session.status in ACTIONABLE:
+        if not change_status(session, Status.QUEUED_ARCHIVING):
+            raise InvalidStatus(
+                f"Session {session.folder_name} changed status meanwhile; reload and try again"
+            )
+        audit.record(actor, "prearchive.session.archive_requested", session, **request.as_dict())
+    elif session.status not in (Status.QUEUED_ARCHIVING, Status.ARCHIVING):
+        raise InvalidStatus(
+            f"Session {session.folder_name} is {session.status}; only READY, CONFLICT or ERROR sessions "
+            "can be archived"
+        )
+    outcome = run_archive(session.pk, actor=actor, request=request)
+    if outcome.status != "archived" and PrearchiveSession.objects.filter(pk=session.pk).exists():
+        session.refresh_from_db()  # the caller's copy shows CONFLICT or ERROR and the reason
     return outcome
 
 
@@ -710,6 +730,7 @@ def _schedule_previews(archived: ImageSession | None) -> None:
 
 __all__ = [
     "APPEND",
+    "archive_now",
     "DELETE",
     "Outcome",
     "finish",

@@ -1,0 +1,73 @@
+"""`manage.py archive_prearchive_session ID|/prearchive/projects/P/TS/S [--project P] [--subject S]
+[--label L] [--overwrite none|append|delete] [--overwrite-files] [--user NAME]`: archive one prearchive
+session in this process, or resume one whose archiving was interrupted (for administrators)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from archive import services
+from archive.archiving import OVERWRITE_MODES, ArchiveRequest, archive_now
+from archive.archiving import disk as archive_disk
+from prearchive import operations
+from prearchive.models import PrearchiveSession
+from xnatlite.errors import XnatliteError
+
+ACTOR = "admin:archive_prearchive_session"
+
+
+def find_session(spec: str) -> PrearchiveSession:
+    if spec.isdigit():
+        session = PrearchiveSession.objects.select_related("project").filter(pk=int(spec)).first()
+    else:
+        parts = [p for p in spec.strip("/").split("/") if p]
+        if len(parts) != 5 or parts[:2] != ["prearchive", "projects"]:
+            raise CommandError(f"'{spec}' is neither an id nor /prearchive/projects/P/TS/S")
+        project = None if parts[2] == "Unassigned" else parts[2]
+        session = PrearchiveSession.objects.filter(
+            project_id=project, timestamp=parts[3], folder_name=parts[4]
+        ).first()
+    if session is None:
+        raise CommandError(f"No prearchive session {spec}")
+    return session
+
+
+class Command(BaseCommand):
+    help = "Archive one prearchive session now (or resume an interrupted archive)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("session", help="prearchive session id, or /prearchive/projects/P/TS/S")
+        parser.add_argument("--project", default="")
+        parser.add_argument("--subject", default="")
+        parser.add_argument("--label", default="")
+        parser.add_argument("--overwrite", default="none", choices=OVERWRITE_MODES)
+        parser.add_argument("--overwrite-files", action="store_true")
+        parser.add_argument("--user", default="", help="act as this user (permissions checked, audited)")
+
+    def handle(self, *args, session: str, user: str, **options):
+        found = find_session(session)
+        request = ArchiveRequest(
+            project=options["project"],
+            subject=options["subject"],
+            label=options["label"],
+            overwrite=options["overwrite"],
+            overwrite_files=options["overwrite_files"],
+        )
+        journal = archive_disk.read_journal(found.pk)
+        if journal and "request" in journal and request == ArchiveRequest():
+            request = ArchiveRequest.from_dict(journal["request"])  # resume with what was asked first
+        try:
+            if user:
+                archived = operations.archive_session(
+                    found, by=services.find_user(user), **{k: v for k, v in request.as_dict().items() if v}
+                )
+                self.stdout.write(f"archived as {archived.project_id}/{archived.label}")
+                return
+            outcome = archive_now(found, actor=ACTOR, request=request)
+        except XnatliteError as exc:
+            raise CommandError(str(exc)) from None
+        if outcome.status != "archived":
+            raise CommandError(f"{outcome.status}: {outcome.reason}")
+        archived = outcome.session
+        self.stdout.write(
+            f"archived as {archived.project_id}/{archived.label}: {outcome.files} files "
+            f"({outcome.linked} unchanged), {outcome.rejected} rejected, {outcome.replaced} replaced"
+        )
