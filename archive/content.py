@@ -192,6 +192,8 @@ def _store_one(
 ) -> tuple[File, bool]:
     """Write one file into a resource and upsert its row; (file, replaced an existing one)."""
     layout.check_file_name(name)
+    if resource.scan_id and re.fullmatch(r"scan_.*_catalog\.xml", name):
+        raise InvalidInput(f"'{name}' is the name of the scan's catalog file; choose another name")
     folder = Path(resource.folder)
     target = folder / name
     if not target.resolve().is_relative_to(folder.resolve()):

@@ -100,3 +100,11 @@ def test_find_resource_by_label_or_id_only_within_its_owner(session_with_files):
     assert content.find_resource(session_with_files["scan"], "DICOM") == dicom
     with pytest.raises(NotFound):
         content.find_resource(session_with_files["scan"], str(notes.pk))
+
+
+def test_a_file_may_not_take_the_catalogs_name(session_with_files, alice):
+    from xnatlite.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        content.store_file(session_with_files["dicom"], "scan_1_catalog.xml", io.BytesIO(b"<x/>"), by=alice)
+    assert not File.objects.filter(name="scan_1_catalog.xml").exists()
