@@ -11,6 +11,7 @@ by `rebuild_session_rows`.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import struct
@@ -427,24 +428,6 @@ def claim_session(
 
 
 # --- files ----------------------------------------------------------------------------------------
-class _HashingWriter:
-    """A binary file wrapper that counts and MD5-hashes what pydicom writes through it."""
-
-    def __init__(self, raw: BinaryIO):
-        self.raw, self.md5, self.size = raw, hashlib.md5(usedforsecurity=False), 0
-
-    def write(self, data) -> int:
-        self.md5.update(data)
-        self.size += len(data)
-        return self.raw.write(data)
-
-    def tell(self) -> int:
-        return self.size
-
-    def __getattr__(self, name):
-        return getattr(self.raw, name)
-
-
 def _prepare_meta(ds: Dataset, context: IngestContext) -> None:
     """A complete file meta header (bare datasets get one), naming the sender like XNAT does."""
     meta = getattr(ds, "file_meta", None) or FileMetaDataset()
@@ -462,13 +445,23 @@ def _prepare_meta(ds: Dataset, context: IngestContext) -> None:
 
 
 def write_instance(ds: Dataset, target: Path) -> tuple[int, str]:
-    """Write the dataset to `target` atomically (temp name in the same folder, then rename): (size, md5)."""
+    """Write the dataset to `target` atomically (temp name in the same folder, then rename): (size, md5).
+
+    The instance is encoded in memory first (it is in memory already) and written with one call:
+    pydicom writing element by element into the file cost a third of the receiver's time.
+    """
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    data = buffer.getbuffer()
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as raw:
-            out = _HashingWriter(raw)
-            pydicom.dcmwrite(out, ds, enforce_file_format=True)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, target)
     except BaseException:
@@ -477,7 +470,7 @@ def write_instance(ds: Dataset, target: Path) -> tuple[int, str]:
         except FileNotFoundError:
             pass
         raise
-    return out.size, out.md5.hexdigest()
+    return len(data), hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 def file_fields(ds: Dataset, path: Path, size: int, md5: str, scan_id: str) -> dict:
@@ -502,40 +495,47 @@ def file_fields(ds: Dataset, path: Path, size: int, md5: str, scan_id: str) -> d
 def record_file(
     session: PrearchiveSession, sop_instance_uid: str, fields: dict
 ) -> tuple[PrearchiveFile, PrearchiveFile | None]:
-    """Insert or replace the instance's row and update the session's counts: (row, the replaced row)."""
+    """Insert or replace the instance's row and update the session's counts: (row, the replaced row).
+
+    Raises SessionLeftReceiving (nothing recorded) when the session stopped accepting data.
+    """
     for _ in range(CLAIM_TRIES):
         try:
             with transaction.atomic():
-                existing = PrearchiveFile.objects.filter(
-                    session=session, sop_instance_uid=sop_instance_uid
-                ).first()
                 counters = {"last_modified": timezone.now()}
-                if existing is None:
-                    new_series = not PrearchiveFile.objects.filter(
+                new_series = (
+                    not PrearchiveFile.objects.filter(
                         session=session, series_instance_uid=fields["series_instance_uid"]
-                    ).exists()
-                    row = PrearchiveFile.objects.create(
-                        session=session, sop_instance_uid=sop_instance_uid, **fields
                     )
+                    .order_by()
+                    .exists()
+                )
+                try:
+                    with transaction.atomic():  # the usual case first: a new instance
+                        row = PrearchiveFile.objects.create(
+                            session=session, sop_instance_uid=sop_instance_uid, **fields
+                        )
+                    replaced = None
                     counters.update(
                         file_count=F("file_count") + 1, total_size=F("total_size") + fields["size"]
                     )
                     if new_series:
                         counters["scan_count"] = F("scan_count") + 1
-                    replaced = None
-                else:
-                    replaced = PrearchiveFile(path=existing.path, size=existing.size)
-                    counters["total_size"] = F("total_size") + fields["size"] - existing.size
+                except IntegrityError:  # a second copy of an instance: it replaces the first
+                    row = PrearchiveFile.objects.select_for_update().get(
+                        session=session, sop_instance_uid=sop_instance_uid
+                    )
+                    replaced = PrearchiveFile(path=row.path, size=row.size)
+                    counters["total_size"] = F("total_size") + fields["size"] - row.size
                     for name, value in fields.items():
-                        setattr(existing, name, value)
-                    existing.save(update_fields=list(fields))
-                    row = existing
+                        setattr(row, name, value)
+                    row.save(update_fields=list(fields))
                 if not PrearchiveSession.objects.filter(pk=session.pk, status__in=ACCEPTING).update(
                     **counters
                 ):
                     raise SessionLeftReceiving(str(session))
                 return row, replaced
-        except IntegrityError:  # the same instance arrived on another association at the same time
+        except (IntegrityError, PrearchiveFile.DoesNotExist):  # raced with another association: again
             continue
     raise RuntimeError(f"Could not record instance {sop_instance_uid}")
 

@@ -330,20 +330,8 @@ class _FullDiskOs:
         return getattr(os, name)
 
     @staticmethod
-    def fdopen(fd, *args, **kwargs):
-        real = os.fdopen(fd, *args, **kwargs)
-
-        class Full:
-            def write(self, data):
-                raise OSError(errno.ENOSPC, "No space left on device")
-
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                real.close()
-
-        return Full()
+    def write(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
 
 def test_a_full_disk_answers_a700_and_loses_nothing_acknowledged(receiver, project_a, monkeypatch):
