@@ -224,7 +224,9 @@ def _failed(session: PrearchiveSession, status: Status, reason: str, actor: Acto
 
 
 def _archive(session: PrearchiveSession, actor: Actor, request: ArchiveRequest) -> Outcome:
-    report = rebuild_session_rows(session)  # rows must match the folder: a file without its row is kept
+    unreadable = 0
+    if not _rows_match_disk(session):  # a file whose row a dead process never wrote is archived too
+        unreadable = len(rebuild_session_rows(session)["unreadable"])
     target = resolve_target(session, request)
     if not isinstance(actor, str):
         permissions.require(actor, "prearchive", session)
@@ -233,7 +235,7 @@ def _archive(session: PrearchiveSession, actor: Actor, request: ArchiveRequest) 
     with disk.flock(lock, wait_seconds=TARGET_WAIT_SECONDS) as held:
         if not held:
             raise ArchiveConflict(f"[10] Another archive into session {target.label} is still running")
-        results, target = validate(session, request, unreadable=len(report["unreadable"]))
+        results, target = validate(session, request, unreadable=unreadable)
         stopping = refusals(results, request)
         if stopping:
             raise ArchiveConflict("; ".join(f"[{r.code}] {r.message}" for r in stopping))
@@ -257,6 +259,13 @@ def _archive(session: PrearchiveSession, actor: Actor, request: ArchiveRequest) 
         replaced=len(build.replaced),
         linked=build.linked,
     )
+
+
+def _rows_match_disk(session: PrearchiveSession) -> bool:
+    folder = session.folder
+    prefix = layout.relative_path(folder)
+    on_disk = {f"{prefix}/{p.relative_to(folder).as_posix()}" for p in folder.glob("SCANS/*/DICOM/*.dcm")}
+    return on_disk == set(PrearchiveFile.objects.filter(session=session).values_list("path", flat=True))
 
 
 # --- building beside the final place --------------------------------------------------------------
