@@ -1,6 +1,6 @@
 """`manage.py dicom_receiver`: serve every enabled receiver until SIGTERM.
 
-With several processes (XNATLITE_RECEIVER_PROCESSES, default one per CPU core) this process starts
+With several processes (XNATLITE_RECEIVER_PROCESSES, default two per CPU core) this process starts
 that many copies of itself that share the ports (SO_REUSEPORT), so associations spread over the cores,
 and restarts any that dies.
 """
@@ -21,6 +21,12 @@ from django.core.management.base import BaseCommand
 from dicom_receiver.server import run_receiver
 
 
+def default_processes() -> int:
+    """Two per core, at most 16: the kernel spreads associations over processes by a hash of their
+    addresses, so with 4 associations 2 processes often got 3 of them (bench/receiver.py)."""
+    return min(2 * (os.cpu_count() or 1), 16)
+
+
 class Command(BaseCommand):
     help = "Run the DICOM receivers (C-ECHO, C-STORE into the prearchive) until SIGTERM."
 
@@ -29,8 +35,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--processes",
             type=int,
-            default=settings.RECEIVER_PROCESSES or os.cpu_count() or 1,
-            help="receiver processes sharing the ports (default: XNATLITE_RECEIVER_PROCESSES or one per core)",
+            default=settings.RECEIVER_PROCESSES or default_processes(),
+            help="receiver processes sharing the ports (default: XNATLITE_RECEIVER_PROCESSES or two per core)",
         )
         parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
 
