@@ -31,7 +31,7 @@ from typing import BinaryIO
 from django.conf import settings
 
 from archive import layout
-from xnatlite.errors import InvalidDicom, InvalidInput
+from xnatlite.errors import InvalidDicom, InvalidInput, InvalidStatus, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -317,8 +317,8 @@ def ingest_upload(
 
 
 def build_sessions(sessions) -> None:
-    """Build uploaded sessions now instead of after the idle timeout: XNAT's import commits its
-    sessions when the upload ends (xnat-spec.md §9.1), so they are READY when the answer comes."""
+    """Build uploaded sessions now, without auto-archiving them: for uploads that the caller archives
+    itself right after (`dest=/archive...`), so nothing else archives them in between."""
     from prearchive.builder import BuildReport, build_session
     from prearchive.models import Status, change_status
 
@@ -326,6 +326,23 @@ def build_sessions(sessions) -> None:
         session.refresh_from_db()
         if session.status == Status.RECEIVING and change_status(session, Status.BUILDING):
             build_session(session, BuildReport())
+
+
+def commit_sessions(sessions, *, by) -> None:
+    """Commit uploaded sessions now (build them; auto-archive where the project's code or `AA:` asks),
+    as XNAT's import does when the upload ends (xnat-spec.md §9.1). Sessions the uploader may not act
+    on (routed to Unassigned, say) are left to the idle builder."""
+    from prearchive import operations
+    from prearchive.models import Status
+
+    for session in sessions:
+        session.refresh_from_db()
+        if session.status != Status.RECEIVING:
+            continue
+        try:
+            operations.rebuild_session(session, by=by)
+        except (NotFound, InvalidStatus) as exc:
+            log.info("upload: %s left for the idle builder: %s", session, exc)
 
 
 def archive_sessions(sessions, *, by, overwrite: str = "none") -> list[str]:

@@ -4,7 +4,7 @@ use both; APPEND_SLASH would answer 301); `/data/archive/X` is `/data/X`, and `/
 
 from django.urls import re_path
 
-from xnatapi.views import archive, config, imports, prearchive, site
+from xnatapi.views import archive, config, imports, prearchive, services, site
 from xnatapi.views import session as auth_views
 
 DATA = r"^(?:data|REST)/(?:archive/)?"
@@ -27,6 +27,11 @@ urlpatterns = [
         name="api-token-validate",
     ),
     re_path(DATA + r"services/import" + END, imports.import_service, name="api-import"),
+    re_path(DATA + r"services/archive" + END, services.archive, name="api-archive"),
+    re_path(
+        DATA + r"services/validate-archive" + END, services.validate_archive, name="api-validate-archive"
+    ),
+    re_path(DATA + r"services/prearchive/(?P<action>move|delete|rebuild)" + END, services.prearchive_action),
     re_path(r"^(?:data|REST)/prearchive/projects" + END, prearchive.listing, name="api-prearchive"),
     re_path(r"^(?:data|REST)/prearchive/projects/(?P<projects>[^/]+)" + END, prearchive.listing),
     re_path(

@@ -87,14 +87,14 @@ def import_service(request: HttpRequest) -> HttpResponse:
         result = uploads.ingest_upload(path, context, ignore_unparsable=ignore)
     if not result.sessions:
         raise InvalidInput(f"The upload held no DICOM files ({len(result.skipped)} other files skipped)")
-    if not context.prevent_auto_commit:
-        uploads.build_sessions(result.sessions)
-    lines = [session_uri(s) for s in result.sessions]
     if direct or auto:
+        uploads.build_sessions(result.sessions)
         lines = uploads.archive_sessions(
-            result.sessions,
-            by=request.user,
-            overwrite=values.get("overwrite", "none") or "none",
+            result.sessions, by=request.user, overwrite=values.get("overwrite") or "none"
         )
+    else:
+        if not context.prevent_auto_commit:
+            uploads.commit_sessions(result.sessions, by=request.user)
+        lines = [session_uri(s) for s in result.sessions]
     log.info("import by %s: %d files, %d sessions", request.user, result.files, len(result.sessions))
     return text("".join(line + "\r\n" for line in lines))

@@ -216,19 +216,3 @@ def _action(request: HttpRequest, session: PrearchiveSession) -> HttpResponse:
     raise InvalidInput(
         f"Unknown prearchive action '{action}'; one of build, commit, move, reset-status, delete"
     )
-
-
-def sessions_from_src(request: HttpRequest, values: dict, multi: list[str]) -> list[PrearchiveSession]:
-    """The prearchive sessions named by `src` (repeatable; with or without `/data`)."""
-    sources = multi or ([values["src"]] if values.get("src") else [])
-    if not sources:
-        raise InvalidInput(
-            "Name the prearchive session: src=/prearchive/projects/{project}/{timestamp}/{session}"
-        )
-    found = []
-    for src in sources:
-        parts = [p for p in src.removeprefix("/data").strip("/").split("/") if p]
-        if len(parts) != 5 or parts[:2] != ["prearchive", "projects"]:
-            raise InvalidInput(f"'{src}' is not a prearchive session path (/prearchive/projects/P/TS/S)")
-        found.append(queries.get_prearchive_session(request.user, parts[2], parts[3], parts[4]))
-    return found
