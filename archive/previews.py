@@ -64,7 +64,7 @@ def _window(values: np.ndarray, ds: Dataset) -> np.ndarray:
     if high <= low:
         high = low + 1
     scaled = (np.clip(values, low, high) - low) * (255.0 / (high - low))
-    image = scaled.astype(np.uint8)
+    image = np.rint(scaled).astype(np.uint8)
     if str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
         image = 255 - image
     return image

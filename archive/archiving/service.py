@@ -395,7 +395,7 @@ def _build(session: PrearchiveSession, target: Target, request: ArchiveRequest) 
                 row.frames,
             )
             if scan_id not in build.headers:
-                del ds.PixelData
+                ds.pop(0x7FE00010, None)  # keep the header only
                 build.headers[scan_id] = ds
         seen.add(placed.sop_instance_uid)
         build.placed.append(placed)
