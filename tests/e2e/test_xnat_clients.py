@@ -55,9 +55,14 @@ def _study_zip(path: Path, patient_id: str) -> list:
     return datasets
 
 
+def _dicom_members(archive: zipfile.ZipFile) -> list[str]:
+    """The DICOM resource's members (an archived scan also has its SNAPSHOTS previews)."""
+    return [n for n in archive.namelist() if "/DICOM/" in n]
+
+
 def _pixels_in_zip(data: bytes) -> list[bytes]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        return sorted(pydicom.dcmread(io.BytesIO(archive.read(n))).PixelData for n in archive.namelist())
+        return sorted(pydicom.dcmread(io.BytesIO(archive.read(n))).PixelData for n in _dicom_members(archive))
 
 
 @pytest.fixture
@@ -112,6 +117,17 @@ def test_xnatpy_everyday_flow(live_server, world, tmp_path, project_a):
         prearc_zip = tmp_path / "prearc.zip"
         prearc.download(str(prearc_zip))
         assert _pixels_in_zip(prearc_zip.read_bytes()) == sorted(ds.PixelData for ds in sent)
+
+        # Archive it with new labels; download the archived session and compare with what was sent
+        # (the site and project scripts replaced UIDs and names, so compare pixels and labels).
+        archived = prearc.archive(subject="S3", experiment="MR3")
+        assert archived.label == "MR3" and not PrearchiveSession.objects.filter(pk=row.pk).exists()
+        archived_zip = tmp_path / "archived.zip"
+        archived.download(str(archived_zip))
+        assert _pixels_in_zip(archived_zip.read_bytes()) == sorted(ds.PixelData for ds in sent)
+        with zipfile.ZipFile(archived_zip) as archive:
+            headers = [pydicom.dcmread(io.BytesIO(archive.read(n))) for n in _dicom_members(archive)]
+        assert {(str(h.PatientName), h.PatientID) for h in headers} == {("S3", "MR3")}
 
         # Create a subject and an experiment, set fields.
         new_subject = session.classes.SubjectData(parent=project, label="S2")
@@ -192,6 +208,17 @@ def test_pyxnat_everyday_flow(live_server, world, tmp_path, project_a):
         assert interface.manage.prearchive.get_scans(triple) == "1"
         assert interface.manage.prearchive.get_resources(triple, "1") == "DICOM"
         assert len(interface.manage.prearchive.get_files(triple, "1", "DICOM")) == len(sent)
+
+        # Archive it (through the same HTTP session: pyxnat has no archive call), then download the
+        # archived session with pyxnat and compare the pixels with what was sent.
+        archived = interface.post(f"/data/services/archive?src=/data{row.url}&subject=S4&session=MR4")
+        assert archived.text == "/data/archive/projects/A/subjects/S4/experiments/MR4\r\n"
+        (tmp_path / "arc").mkdir()
+        project.subject("S4").experiment("MR4").scans().download(
+            str(tmp_path / "arc"), type="ALL", extract=False
+        )
+        (archived_zip,) = (tmp_path / "arc").glob("*.zip")
+        assert _pixels_in_zip(archived_zip.read_bytes()) == sorted(ds.PixelData for ds in sent)
 
         # Create a subject and an experiment with a date, then set a field.
         new_experiment = project.subject("S2").experiment("MR2")
