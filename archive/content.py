@@ -3,7 +3,8 @@
 Sessions, scans, resources and files made by hand (not by archiving from the prearchive), their
 deletion, and relabelling of subjects and sessions, which renames folders. Files are streamed to a
 temporary name inside their resource folder, hashed on the way, and renamed into place; folders are
-moved aside before their rows are deleted, so a failure leaves rows and files agreeing.
+moved aside before their rows are deleted, so a failure leaves rows and files agreeing. A scan
+resource's catalog (archive/catalogs.py) is rewritten after its files change.
 Descriptive fields change through archive/editing.py.
 """
 
@@ -23,7 +24,7 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
 
-from archive import audit, layout, permissions, services
+from archive import audit, catalogs, layout, permissions, services
 from archive.models import File, ImageSession, Project, Resource, Scan, SessionType, Subject
 from xnatlite.errors import ArchiveConflict, InvalidInput, NotFound
 
@@ -192,7 +193,7 @@ def _store_one(
 ) -> tuple[File, bool]:
     """Write one file into a resource and upsert its row; (file, replaced an existing one)."""
     layout.check_file_name(name)
-    if resource.scan_id and re.fullmatch(r"scan_.*_catalog\.xml", name):
+    if resource.scan_id and catalogs.is_catalog(name):
         raise InvalidInput(f"'{name}' is the name of the scan's catalog file; choose another name")
     folder = Path(resource.folder)
     target = folder / name
@@ -241,6 +242,7 @@ def store_file(
         file, replaced = _store_one(
             resource, name, stream, overwrite=overwrite, format=format, content=content, tags=tags
         )
+        catalogs.write_resource_catalog(resource)
         audit.record(by, "archive.file.stored", resource, file=name, size=file.size, replaced=replaced)
         return [file]
 
@@ -264,6 +266,7 @@ def store_file(
                     tags=tags,
                 )
             stored.append(file)
+    catalogs.write_resource_catalog(resource)
     audit.record(by, "archive.file.extracted", resource, archive=name, files=len(stored))
     return stored
 
@@ -318,6 +321,7 @@ def delete_file(file: File, *, by: AbstractBaseUser | str) -> None:
             raise
         if moved:
             transaction.on_commit(lambda: trash.unlink(missing_ok=True))
+        catalogs.write_resource_catalog(file.resource)
 
 
 def delete_resource(resource: Resource, *, by: AbstractBaseUser | str) -> None:

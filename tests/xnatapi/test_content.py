@@ -108,3 +108,13 @@ def test_a_file_may_not_take_the_catalogs_name(session_with_files, alice):
     with pytest.raises(InvalidInput):
         content.store_file(session_with_files["dicom"], "scan_1_catalog.xml", io.BytesIO(b"<x/>"), by=alice)
     assert not File.objects.filter(name="scan_1_catalog.xml").exists()
+
+
+def test_the_scan_catalog_follows_stored_and_deleted_files(session_with_files, alice):
+    from archive import catalogs
+
+    dicom = session_with_files["dicom"]
+    catalog = Path(dicom.folder) / catalogs.dicom_catalog_name("1")
+    assert {e.name for e in catalogs.read_catalog(catalog)[1]} == {"MR_small.dcm", "CT_small.dcm"}
+    content.delete_file(File.objects.get(resource=dicom, name="CT_small.dcm"), by=alice)
+    assert {e.name for e in catalogs.read_catalog(catalog)[1]} == {"MR_small.dcm"}
