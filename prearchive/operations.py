@@ -295,8 +295,9 @@ def rebuild_session(session: PrearchiveSession, *, by: User) -> PrearchiveSessio
     build_session(session, report)
     session.refresh_from_db()
     audit.record(by, "prearchive.session.rebuilt", session, status=session.status, files=session.file_count)
-    if committing and session.pk in report.ready:
-        auto_archive(session)
+    queued = committing and session.pk in report.ready and auto_archive(session)
+    # Without a broker the archive task already ran in this process: the row may be gone.
+    if queued and PrearchiveSession.objects.filter(pk=session.pk).exists():
         session.refresh_from_db()
     return session
 
