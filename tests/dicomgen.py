@@ -84,20 +84,16 @@ def make_instance(
 def make_study(
     n_series: int = 1,
     n_instances: int = 2,
-    modality: str = "MR",
-    rows: int = 16,
-    cols: int = 16,
-    patient_name: str = "DOE^JOHN",
-    patient_id: str = "P001",
-    study_description: str = "",
-    accession: str = "",
-    patient_comments: str = "",
-    study_comments: str = "",
-    additional_history: str = "",
+    *,
     study_instance_uid: str | None = None,
     series_numbers: Sequence[int | str] | None = None,
+    **fields,
 ) -> list[Dataset]:
-    """A study of `n_series` series with `n_instances` instances each (series numbered 1, 2, ...)."""
+    """A study of `n_series` series with `n_instances` instances each (series numbered 1, 2, ...).
+
+    Other keyword arguments go to `make_instance`: modality, rows, cols, patient_name, patient_id,
+    study_description, accession, patient_comments, study_comments, additional_history, ...
+    """
     study_instance_uid = study_instance_uid or generate_uid()
     numbers = list(series_numbers) if series_numbers is not None else list(range(1, n_series + 1))
     datasets = []
@@ -110,16 +106,7 @@ def make_study(
                     series_instance_uid=series_instance_uid,
                     series_number=series_number,
                     instance_number=instance_number,
-                    modality=modality,
-                    rows=rows,
-                    cols=cols,
-                    patient_name=patient_name,
-                    patient_id=patient_id,
-                    study_description=study_description,
-                    accession=accession,
-                    patient_comments=patient_comments,
-                    study_comments=study_comments,
-                    additional_history=additional_history,
+                    **fields,
                 )
             )
     return datasets
