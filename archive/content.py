@@ -41,6 +41,12 @@ def _actor_may(by: AbstractBaseUser | str, action: str, obj: Any) -> None:
         permissions.require(by, action, obj)
 
 
+def _check_fields(fields: dict, allowed: tuple[str, ...], what: str) -> None:
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise InvalidInput(f"Unknown {what} field(s): {', '.join(sorted(unknown))}")
+
+
 def _sort_key(scan_id: str) -> int:
     match = re.match(r"\d+", scan_id)
     return int(match.group()) if match else 0
@@ -61,9 +67,7 @@ def create_session(
     layout.check_label(label, "Session label")
     if xsi_type not in SessionType.values:
         raise InvalidInput(f"Unknown session type '{xsi_type}'; one of {', '.join(SessionType.values)}")
-    unknown = set(fields) - set(SESSION_FIELDS)
-    if unknown:
-        raise InvalidInput(f"Unknown session field(s): {', '.join(sorted(unknown))}")
+    _check_fields(fields, SESSION_FIELDS, "session")
     if ImageSession.objects.filter(project=subject.project, label__iexact=label).exists():
         raise ArchiveConflict(f"Session '{label}' already exists in project {subject.project_id}")
     default_modality = "" if xsi_type == SessionType.OTHER else SessionType(xsi_type).label.split("/")[0]
@@ -99,9 +103,7 @@ def create_scan(
     layout.scan_folder_name(scan_id)
     if not re.fullmatch(r"xnat:\w+ScanData", xsi_type or ""):
         raise InvalidInput(f"Unknown scan type '{xsi_type}'; for example xnat:mrScanData")
-    unknown = set(fields) - set(SCAN_FIELDS)
-    if unknown:
-        raise InvalidInput(f"Unknown scan field(s): {', '.join(sorted(unknown))}")
+    _check_fields(fields, SCAN_FIELDS, "scan")
     if Scan.objects.filter(session=session, scan_id=scan_id).exists():
         raise ArchiveConflict(f"Scan '{scan_id}' already exists in session {session.label}")
     scan = Scan.objects.create(
