@@ -263,3 +263,12 @@ def _header_rows(ds, depth: int, rows: list[HeaderRow]) -> None:
                 _header_rows(item, depth + 2, rows)
         else:
             rows.append(HeaderRow(depth, tag, name, str(elem.VR), _header_value(elem)))
+
+
+SUBJECT_SUGGESTIONS = 2000  # a <datalist> longer than this helps nobody
+
+
+def subject_labels(project_id: str) -> list[str]:
+    """Labels of a project's subjects, for suggesting existing subjects when relabelling."""
+    rows = Subject.objects.filter(project_id=project_id).order_by("label")
+    return list(rows.values_list("label", flat=True)[:SUBJECT_SUGGESTIONS])

@@ -9,6 +9,9 @@ SESSION = "prearchive/<str:project>/<str:timestamp>/<str:folder>/"
 urlpatterns = [
     path("prearchive/", views.site_prearchive, name="prearchive"),
     path("projects/<str:project_id>/prearchive/", views.project_prearchive, name="prearchive-project"),
+    path("prearchive/actions/", views.bulk_action, name="prearchive-bulk"),
     path(SESSION, views.session_detail, name="prearchive-session"),
+    path(SESSION + "action/", views.session_action, name="prearchive-action"),
+    path(SESSION + "review/", views.review, name="prearchive-review"),
     path("upload/", views.upload, name="upload"),
 ]

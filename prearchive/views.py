@@ -12,21 +12,27 @@ import logging
 import re
 from pathlib import Path
 
+import pydicom
 from django import forms
+from django.contrib import messages
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db.models import Count, Min, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
 
 from archive import layout, permissions
+from archive import queries as archive_queries
+from archive.archiving import APPEND, CONFLICT, DELETE, FAIL, NONE, ArchiveRequest, refusals
+from archive.models import ImageSession
 from archive.views import page, paginate, project_context
-from prearchive import queries
+from prearchive import operations, queries
 from prearchive.ingest import IngestContext
-from prearchive.models import ACTIONABLE, PrearchiveSession
+from prearchive.models import ACTIONABLE, PrearchiveSession, Status
 from prearchive.uploads import ingest_upload
-from xnatlite.errors import InvalidInput, NotFound
+from xnatlite.errors import Forbidden, InvalidInput, NotFound, XnatliteError
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +110,13 @@ def scan_summary(session: PrearchiveSession) -> list[dict]:
 def session_detail(request: HttpRequest, project: str, timestamp: str, folder: str) -> HttpResponse:
     """One prearchive session: its status (and why, for ERROR/CONFLICT), scans and actions."""
     session = _session(request, project, timestamp, folder)
+    destinations = permissions.projects_for(request.user, "edit").exclude(pk=session.project_id)
     context = {
         "session": _rows([session])[0],
         "scans": sorted(scan_summary(session), key=lambda s: _scan_order(s["scan_id"])),
         "busy": session.status not in ACTIONABLE,
+        "actionable": session.status in ACTIONABLE,
+        "destinations": list(destinations.order_by("id").values_list("pk", flat=True)),
     }
     if session.project is not None:
         context.update(project_context(request, session.project, "prearchive"))
@@ -118,6 +127,189 @@ def _scan_order(scan_id: str) -> tuple:
     """Scans in numeric order (2 before 10), as the archive sorts them."""
     number = re.match(r"\d+", scan_id)
     return (int(number.group()) if number else 1 << 30, scan_id)
+
+
+# --- actions ------------------------------------------------------------------------------------------
+def _listing_url(session: PrearchiveSession) -> str:
+    if session.project_id is None:
+        return reverse("prearchive") + "?project=" + queries.UNASSIGNED
+    return reverse("prearchive-project", args=[session.project_id])
+
+
+def _after_archive(
+    request: HttpRequest, session: PrearchiveSession, project_id: str, label: str
+) -> HttpResponse:
+    """Where to go once archiving was asked: the archived session if it is there already (without a
+    broker the task runs in this request), else the prearchive session, which refreshes meanwhile."""
+    row = PrearchiveSession.objects.filter(pk=session.pk).first()
+    if row is None:
+        archived = ImageSession.objects.filter(project_id=project_id, label__iexact=label).first()
+        messages.success(request, f"{label} is archived in project {project_id}.")
+        if archived is not None:
+            return redirect("session-detail", project_id=archived.project_id, session=archived.label)
+        return redirect("prearchive-project", project_id=project_id)
+    if row.status in (Status.CONFLICT, Status.ERROR):
+        messages.error(request, f"{row.label} was not archived: {row.status_reason}")
+    else:
+        messages.success(request, f"{row.label} is queued for archiving; this page follows it.")
+    return redirect(session_url(row))
+
+
+def _archive(request: HttpRequest, session: PrearchiveSession, **fields) -> HttpResponse:
+    operations.request_archive(session, by=request.user, **fields)
+    return _after_archive(
+        request, session, fields.get("project") or session.project_id, fields.get("label") or session.label
+    )
+
+
+@page
+@require_POST
+def session_action(request: HttpRequest, project: str, timestamp: str, folder: str) -> HttpResponse:
+    """Archive (as it is), delete, move, rebuild or reset one prearchive session."""
+    session = _session(request, project, timestamp, folder)
+    action = request.POST.get("action", "")
+    try:
+        if action == "archive":
+            return _archive(request, session)
+        if action == "delete":
+            operations.delete_session(session, by=request.user)
+            messages.success(request, f"Prearchive session {session.label} and its files are deleted.")
+            return redirect(_listing_url(session))
+        if action == "move":
+            moved = operations.move_session(session, request.POST.get("project", ""), by=request.user)
+            messages.success(request, f"{moved.label} moved to the prearchive of {moved.project_name}.")
+            return redirect(session_url(moved))
+        if action == "rebuild":
+            operations.rebuild_session(session, by=request.user)
+        elif action == "reset":
+            operations.reset_status(session, by=request.user)
+        else:
+            raise InvalidInput(f"Unknown action '{action}'")
+        messages.success(request, f"{session.label} is {session.status}.")
+    except (NotFound, Forbidden):
+        raise
+    except XnatliteError as exc:  # a busy or changed session, a conflict, a bad destination
+        messages.error(request, exc.message)
+    return redirect(session_url(session))
+
+
+BULK_ACTIONS = {
+    "archive": operations.request_archive,
+    "delete": operations.delete_session,
+    "rebuild": operations.rebuild_session,
+}
+
+
+@page
+@require_POST
+def bulk_action(request: HttpRequest) -> HttpResponse:
+    """Archive, delete or rebuild the chosen rows of a prearchive list; each one on its own."""
+    action = request.POST.get("action", "")
+    ids = [int(i) for i in request.POST.getlist("session") if i.isdigit()]
+    back = request.POST.get("next", "")
+    if not back.startswith("/") or back.startswith("//"):
+        back = reverse("prearchive")
+    if action not in BULK_ACTIONS or not ids:
+        messages.error(request, "Choose sessions and an action.")
+        return redirect(back)
+    done, failed = [], []
+    for session in queries.prearchive_listing(request.user).filter(pk__in=ids):
+        try:
+            BULK_ACTIONS[action](session, by=request.user)
+            done.append(session.label)
+        except XnatliteError as exc:
+            failed.append(f"{session.label}: {exc.message}")
+    if done:
+        messages.success(request, f"{action.capitalize()}: {', '.join(done)}.")
+    for failure in failed:
+        messages.error(request, failure)
+    return redirect(back)
+
+
+# --- Review and Archive -----------------------------------------------------------------------------
+OVERWRITE_CHOICES = [
+    (NONE, "Leave the existing session alone (archiving stops)"),
+    (APPEND, "Add to the existing session: new scans and files; collisions stop archiving"),
+    (DELETE, "Add to it and replace what collides (a backup of replaced files is kept)"),
+]
+
+
+class ReviewForm(forms.Form):
+    project = forms.ChoiceField(label="Project")
+    subject = forms.CharField(
+        label="Subject", max_length=layout.LABEL_MAX_LENGTH, validators=[layout.validate_label]
+    )
+    label = forms.CharField(
+        label="Session", max_length=layout.LABEL_MAX_LENGTH, validators=[layout.validate_label]
+    )
+    overwrite = forms.ChoiceField(
+        label="If the session exists", choices=OVERWRITE_CHOICES, initial=NONE, widget=forms.RadioSelect
+    )
+
+    def __init__(self, data, projects: list[str], **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["project"].choices = [(p, p) for p in projects]
+
+
+def kept_fields(session: PrearchiveSession) -> tuple[dict[str, str], str]:
+    """The four fields the site script keeps, from the session's first instance; or an error."""
+    file = queries.session_files(session).first()
+    if file is None:
+        return {}, "The session has no files"
+    try:
+        ds = pydicom.dcmread(file.absolute_path, stop_before_pixels=True, specific_tags=list(KEPT_FIELDS))
+    except (OSError, ValueError, pydicom.errors.InvalidDicomError) as exc:
+        return {}, f"Cannot read {Path(file.path).name}: {exc}"
+    return {keyword: str(ds.get(keyword, "") or "") for keyword in KEPT_FIELDS}, ""
+
+
+@page
+def review(request: HttpRequest, project: str, timestamp: str, folder: str) -> HttpResponse:
+    """Review and Archive: the kept fields with warnings, new labels, validation, the overwrite choice."""
+    session = _session(request, project, timestamp, folder)
+    projects = list(
+        permissions.projects_for(request.user, "edit").order_by("id").values_list("pk", flat=True)
+    )
+    initial = {
+        "project": session.project_id or "",
+        "subject": session.subject_label,
+        "label": session.label,
+        "overwrite": NONE,
+    }
+    form = ReviewForm(request.POST or None, projects, initial=initial)
+    chosen = form.cleaned_data if form.is_bound and form.is_valid() else (None if form.is_bound else initial)
+    results, stopping = [], []
+    if chosen is not None and session.project_id is not None:
+        fields = {key: chosen[key] for key in ("project", "subject", "label", "overwrite")}
+        results = operations.validate_archive(session, by=request.user, **fields)
+        stopping = refusals(results, ArchiveRequest(overwrite=chosen["overwrite"]))
+        if request.method == "POST" and "archive" in request.POST and not stopping:
+            try:
+                return _archive(request, session, **fields)
+            except (NotFound, Forbidden):
+                raise
+            except XnatliteError as exc:
+                form.add_error(None, exc.message)
+    values, error = kept_fields(session)
+    labels = chosen or initial
+    target = labels["project"] if labels["project"] in projects else session.project_id
+    context = {
+        "session": _rows([session])[0],
+        "form": form,
+        "results": results,
+        "stopping": stopping,
+        "exists": any(r.code == 1 for r in results),
+        "kept": [(KEPT_FIELD_TITLES[k], k, values.get(k, "")) for k in KEPT_FIELDS],
+        "kept_error": error,
+        "warnings": identity_warnings(values, subject=labels["subject"], session=labels["label"]),
+        "subject_labels": archive_queries.subject_labels(target) if target else [],
+        "scans": sorted(scan_summary(session), key=lambda s: _scan_order(s["scan_id"])),
+        "FAIL": FAIL,
+        "CONFLICT": CONFLICT,
+    }
+    if session.project is not None:
+        context.update(project_context(request, session.project, "prearchive"))
+    return render(request, "prearchive/review.html", context)
 
 
 # --- upload -------------------------------------------------------------------------------------------
@@ -176,14 +368,23 @@ def _upload(request: HttpRequest) -> HttpResponse:
     elif not files:
         outcome["error"] = "Choose a zip file or DICOM files to upload."
     else:
-        outcome = _ingest(request, form.cleaned_data, files)
+        # The last request of an upload commits its sessions (the page's script sends commit=0 before,
+        # and the ids of the sessions earlier batches filled in `also`), as XNAT's import does.
+        also = [int(i) for i in request.POST.getlist("also") if i.isdigit()]
+        commit = request.POST.get("commit", "1") != "0"
+        outcome = _ingest(request, form.cleaned_data, files, commit_also=also if commit else None)
     if _wants_json(request):
         return JsonResponse(outcome, status=400 if outcome["error"] and not outcome["files"] else 200)
     return render(request, "prearchive/upload.html", {"form": form, "projects": projects, "outcome": outcome})
 
 
-def _ingest(request: HttpRequest, data: dict, files) -> dict:
-    """Ingest each uploaded file (an archive member by member); report sessions, counts, refusals."""
+def _ingest(request: HttpRequest, data: dict, files, commit_also: list[int] | None) -> dict:
+    """Ingest each uploaded file (an archive member by member); report sessions, counts, refusals.
+
+    Unless `commit_also` is None the sessions filled (and those named in it) are then committed:
+    built and made READY at once instead of after the idle timeout, and auto-archived if the
+    project says so (prearchive/operations.py rebuild_session, XNAT's `action=commit`).
+    """
     context = IngestContext(
         source="web",
         project=data["project"],
@@ -217,9 +418,16 @@ def _ingest(request: HttpRequest, data: dict, files) -> dict:
     log.info(
         "upload by %s into %s: %d files, %d sessions", request.user, data["project"], count, len(sessions)
     )
-    fresh = {s.pk: s for s in PrearchiveSession.objects.filter(pk__in=sessions).select_related("project")}
+    shown = list(sessions)
+    if commit_also is not None:
+        shown += [pk for pk in commit_also if pk not in sessions]  # their new status, for the page
+        _commit(request, shown)
+    fresh = {s.pk: s for s in queries.prearchive_listing(request.user).filter(pk__in=shown)}
+    rows = [_session_json(fresh[pk]) for pk in shown if pk in fresh]
+    # A session gone from the prearchive after its commit was archived (the project archives by itself).
+    rows += [_archived_json(sessions[pk]) for pk in sessions if pk not in fresh]
     return {
-        "sessions": [_session_json(fresh[pk]) for pk in sessions if pk in fresh],
+        "sessions": rows,
         "files": count,
         "skipped": skipped[:SKIPPED_SHOWN],
         "skipped_count": len(skipped),
@@ -227,8 +435,27 @@ def _ingest(request: HttpRequest, data: dict, files) -> dict:
     }
 
 
+def _commit(request: HttpRequest, ids: list[int]) -> None:
+    for session in queries.prearchive_listing(request.user).filter(pk__in=ids, status=Status.RECEIVING):
+        try:
+            operations.rebuild_session(session, by=request.user)
+        except XnatliteError as exc:  # data still arriving, or another process got there first
+            log.warning("upload: could not commit %s: %s", session, exc)
+
+
+def _archived_json(session: PrearchiveSession) -> dict:
+    archived = ImageSession.objects.filter(project_id=session.project_id, label__iexact=session.label).first()
+    url = (
+        reverse("session-detail", args=[archived.project_id, archived.label])
+        if archived
+        else reverse("project-detail", args=[session.project_id])
+    )
+    return {**_session_json(session), "url": url, "status": "ARCHIVED"}
+
+
 def _session_json(session: PrearchiveSession) -> dict:
     return {
+        "id": session.pk,
         "url": session_url(session),
         "project": session.project_name,
         "subject": session.subject_label,

@@ -22,9 +22,13 @@
     part.dataset.refresh = "gone";
     part.insertBefore(note, part.firstChild);
   }
+  function inUse(part) {  // never swap out what someone is choosing or typing in
+    return part.querySelector("input:checked") || part.contains(document.activeElement);
+  }
   function refresh() {
     var parts = busyParts();
     if (!parts.length) return;
+    if (parts.some(inUse)) { window.setTimeout(refresh, INTERVAL_MS); return; }
     fetch(window.location.href, { headers: { "X-Requested-With": "refresh" }, credentials: "same-origin" })
       .then(function (response) {
         if (response.status === 404) { parts.forEach(gone); return null; }

@@ -51,12 +51,15 @@
     return out;
   }
 
-  function send(batch, onProgress) {
+  function send(batch, last, earlier, onProgress) {
     return new Promise(function (resolve) {
       var data = new FormData();
       ["csrfmiddlewaretoken", "project", "subject", "session"].forEach(function (name) {
         data.append(name, form.elements[name].value);
       });
+      // The last batch commits every session the upload filled (built and READY at once).
+      data.append("commit", last ? "1" : "0");
+      if (last) earlier.forEach(function (s) { data.append("also", s.id); });
       batch.forEach(function (file) { data.append("files", file, file.name); });
       var xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);
@@ -132,7 +135,7 @@
         return;
       }
       var batch = queue[index++], batchBytes = batch.reduce(function (n, f) { return n + f.size; }, 0);
-      send(batch, function (loaded, all) {
+      send(batch, index === queue.length, summary.sessions, function (loaded, all) {
         var sent = done + batchBytes * (loaded / all);
         bar.value = Math.min(99, Math.floor(100 * sent / total));
         form.dispatchEvent(new CustomEvent("xnatlite:upload-progress", { detail: bar.value }));

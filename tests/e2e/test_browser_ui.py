@@ -8,15 +8,17 @@ loads nothing from the internet.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pydicom
 import pytest
 
-from archive.models import Project
+from archive.models import ImageSession, Project
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
 from tests.conftest import pydicom_test_file
@@ -90,6 +92,16 @@ def visit(browser, live_server):
     yield open_visit
     for v in visits:
         v.close()
+
+
+@pytest.fixture(autouse=True)
+def forget_recent_claims():
+    """Ingest remembers recent sessions by id; ids restart in each test on SQLite."""
+    from prearchive import ingest
+
+    ingest._recent_claims.clear()
+    yield
+    ingest._recent_claims.clear()
 
 
 @pytest.fixture
@@ -287,3 +299,59 @@ def test_prearchive_list_refreshes_itself_while_receiving(visit, transactional_d
     assert change_status(session, Status.BUILDING) and change_status(session, Status.READY)
     v.page.wait_for_selector("#prearchive-rows .status:text-is('READY')", timeout=10_000)
     assert v.page.locator("#prearchive-rows").get_attribute("data-refresh") == "idle"
+
+
+def test_whole_day_create_upload_review_archive_preview_download(visit, transactional_db, tmp_path):
+    """The issue's walk: sign in, create a project, upload a zip (progress), Review and Archive with
+    new labels, see the previews, download the session zip and check what is in it."""
+    UserFactory(username="erin")
+    v = visit()
+    v.sign_in("erin")
+    v.page.click("text=New project")
+    v.page.fill("#id_project_id", "STUDY")
+    v.page.fill("#id_name", "A study")
+    v.page.click("button:has-text('Create project')")
+    v.page.wait_for_selector("text=Project STUDY created")
+
+    v.page.click("nav[aria-label='Main'] >> text=Upload")
+    v.page.select_option("#id_project", "STUDY")
+    v.page.set_input_files("#id_files", str(_study_zip(tmp_path / "study.zip")))
+    v.page.click("#upload-button")
+    v.page.wait_for_selector("#upload-status:has-text('Done.')")
+    assert v.page.eval_on_selector("#upload-progress", "bar => bar.value") == 100
+    results = v.page.locator("#upload-results")
+    assert results.locator(".status:text-is('READY')").count() == 2  # committed at the end of the upload
+
+    v.page.click("#upload-results >> a:text-is('4MR1')")  # routed from Patient ID (xnat-spec.md §5.4)
+    v.page.wait_for_selector("h2:has-text('Prearchive session 4MR1')")
+    v.page.click("text=Review and Archive")
+    v.page.wait_for_selector("table.kept")
+    assert "CompressedSamples^MR1" in v.page.locator("table.kept").inner_text()
+    v.page.fill("#id_subject", "P001")
+    v.page.fill("#id_label", "P001_MR1")
+    v.page.click("button:has-text('Check again')")
+    v.page.wait_for_selector("table.validation >> text=Subject 'P001' will be created in STUDY")
+    v.shot("review")
+    v.page.click("button[name=archive]")
+    v.page.wait_for_selector("h2:has-text('Session P001_MR1')")
+    assert v.page.locator("text=P001_MR1 is archived in project STUDY").count() == 1
+
+    preview = v.page.locator("img[alt='Preview of scan 1']")
+    preview.wait_for()
+    v.page.wait_for_function(
+        "() => { const i = document.querySelector(\"img[alt='Preview of scan 1']\"); return i && i.complete && i.naturalWidth > 0; }"
+    )
+    v.shot("session-archived")
+
+    with v.page.expect_download() as download:
+        v.page.click("text=Download session (zip)")
+    with zipfile.ZipFile(download.value.path()) as archive:
+        dicom = [n for n in archive.namelist() if "/resources/DICOM/files/" in n and n.endswith(".dcm")]
+        assert dicom and all(n.startswith("P001_MR1/scans/1-") for n in dicom)
+        assert any("/resources/SNAPSHOTS/files/" in n for n in archive.namelist())
+        ds = pydicom.dcmread(io.BytesIO(archive.read(dicom[0])))
+    assert (str(ds.PatientName), ds.PatientID) == ("P001", "P001_MR1")
+    archived = ImageSession.objects.get(project_id="STUDY", label="P001_MR1")
+    assert archived.subject.label == "P001"
+    assert PrearchiveSession.objects.filter(project_id="STUDY").count() == 1  # the CT one still waits
+    assert v.only_local_requests(), v.hosts
