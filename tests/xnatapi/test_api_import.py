@@ -210,6 +210,7 @@ def test_ignore_unparsable_skips_non_dicom_members(api, alice, project_a):
     response = post_import(api(alice), body, query="project=A&subject=S9&session=E9&Ignore-Unparsable=true")
     assert response.status_code == 200, response.content
     assert PrearchiveFile.objects.count() == 3
+    assert (response["X-Imported-Files"], response["X-Skipped-Files"]) == ("3", "1")  # junk is not counted
 
 
 def test_an_empty_or_dicom_free_upload_is_refused(api, alice, project_a):

@@ -96,5 +96,14 @@ def import_service(request: HttpRequest) -> HttpResponse:
         if not context.prevent_auto_commit:
             uploads.commit_sessions(result.sessions, by=request.user)
         lines = [session_uri(s) for s in result.sessions]
-    log.info("import by %s: %d files, %d sessions", request.user, result.files, len(result.sessions))
-    return text("".join(line + "\r\n" for line in lines))
+    log.info(
+        "import by %s: %d files, %d sessions, %d skipped",
+        request.user,
+        result.files,
+        len(result.sessions),
+        len(result.skipped),
+    )
+    response = text("".join(line + "\r\n" for line in lines))
+    response["X-Imported-Files"] = str(result.files)
+    response["X-Skipped-Files"] = str(len(result.skipped))  # non-DICOM members, with Ignore-Unparsable
+    return response
