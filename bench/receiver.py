@@ -316,10 +316,17 @@ def main() -> None:
                         running.stop()
                     if stored != count:
                         print(f"  warning: {name} stored {stored} of {count} instances")
-                    results[(study_name, associations, name)] = (count / seconds, size / seconds / 1e6, memory, cpu / seconds)
+                    results[(study_name, associations, name)] = (
+                        count / seconds,
+                        size / seconds / 1e6,
+                        memory,
+                        cpu / seconds,
+                    )
                     shutil.rmtree(workdir, ignore_errors=True)
         print()
-        print(f"{'study':12} {'assoc':>5} {'receiver':11} {'inst/s':>8} {'MB/s':>7} {'vs Orthanc':>10} {'peak MB':>8} {'cores':>6}")
+        print(
+            f"{'study':12} {'assoc':>5} {'receiver':11} {'inst/s':>8} {'MB/s':>7} {'vs Orthanc':>10} {'peak MB':>8} {'cores':>6}"
+        )
         for (study_name, associations, name), (rate, mbs, memory, cores) in results.items():
             orthanc = results.get((study_name, associations, "orthanc"))
             ratio = f"{rate / orthanc[0]:.2f}x" if orthanc else "-"
@@ -327,7 +334,9 @@ def main() -> None:
             print(
                 f"{study_name:12} {associations:>5} {name:11} {rate:8.0f} {mbs:7.1f} {ratio:>10} {memory:8.0f} {cores_text:>6}"
             )
-        print("\ncores: receiver CPU time / wall time (with reaped children); peak MB: sum of each process's peak RSS")
+        print(
+            "\ncores: receiver CPU time / wall time (with reaped children); peak MB: sum of each process's peak RSS"
+        )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
