@@ -22,6 +22,7 @@ def process_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         XNATLITE_DATA_ROOT=str(tmp_path / "data"),
         PYTHONUNBUFFERED="1",
         XNATLITE_TESTING="false",
+        XNATLITE_DICOM_HOST="127.0.0.1",  # serve runs the DICOM receiver too: loopback only in tests
     )
     env.update(extra)
     return env
