@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
 
-from archive import audit, catalogs, layout, permissions, services
+from archive import audit, catalogs, layout, permissions, services, unixgroups
 from archive.models import File, ImageSession, Project, Resource, Scan, SessionType, Subject
 from xnatlite.errors import ArchiveConflict, InvalidInput, NotFound
 
@@ -222,6 +222,24 @@ def _store_one(
     return file, existing is not None
 
 
+def _top_folder(resource: Resource) -> Path:
+    """The folder of the object the resource hangs on, inside the project's archive folder."""
+    if resource.scan_id or resource.session_id:
+        session = resource.scan.session if resource.scan_id else resource.session
+        return layout.archive_session_dir(session.project_id, session.label)
+    return Path(resource.folder).parent
+
+
+def _apply_project_group(resource: Resource) -> None:
+    """With XNATLITE_PROJECT_GROUPS, new folders and files get the project's group and modes (no
+    read access for others), like everything archiving writes (archive/unixgroups.py)."""
+    project = permissions.project_of(resource)
+    gid = unixgroups.project_gid(project)
+    if gid is not None:
+        unixgroups.prepare_project_folder(project)
+        unixgroups.apply_to_tree(_top_folder(resource), gid)
+
+
 def store_file(
     resource: Resource,
     name: str,
@@ -245,6 +263,7 @@ def store_file(
             resource, name, stream, overwrite=overwrite, format=format, content=content, tags=tags
         )
         catalogs.write_resource_catalog(resource)
+        _apply_project_group(resource)
         audit.record(by, "archive.file.stored", resource, file=name, size=file.size, replaced=replaced)
         return [file]
 
@@ -269,6 +288,7 @@ def store_file(
                 )
             stored.append(file)
     catalogs.write_resource_catalog(resource)
+    _apply_project_group(resource)
     audit.record(by, "archive.file.extracted", resource, archive=name, files=len(stored))
     return stored
 

@@ -118,3 +118,30 @@ def test_the_scan_catalog_follows_stored_and_deleted_files(session_with_files, a
     assert {e.name for e in catalogs.read_catalog(catalog)[1]} == {"MR_small.dcm", "CT_small.dcm"}
     content.delete_file(File.objects.get(resource=dicom, name="CT_small.dcm"), by=alice)
     assert {e.name for e in catalogs.read_catalog(catalog)[1]} == {"MR_small.dcm"}
+
+
+def test_uploaded_files_get_the_project_group_and_no_access_for_others(project_a, alice, settings):
+    import grp
+    import os
+    import stat
+
+    if os.geteuid() == 0:  # root may give files any group; others only one of their own
+        group = next((g for g in grp.getgrall() if g.gr_gid not in (0, os.getegid())), None)
+    else:
+        group = next((grp.getgrgid(g) for g in os.getgroups() if g != os.getegid()), None)
+    if group is None:
+        pytest.skip("this account is in no second Unix group")
+    settings.PROJECT_GROUPS = True
+    project_a.unix_group = group.gr_name
+    project_a.save()
+    subject = make_subject(project_a, "S1")
+    session = content.create_session(subject, "MR1", by=alice)
+    resource = content.create_resource(session, "NOTES", by=alice)
+    content.store_file(resource, "deep/notes.txt", io.BytesIO(b"secret"), by=alice)
+    top = Path(session.folder)
+    for path in [top, *top.rglob("*")]:
+        info = path.lstat()
+        assert info.st_gid == group.gr_gid, path
+        assert not info.st_mode & stat.S_IRWXO, path
+        if path.is_dir():
+            assert info.st_mode & stat.S_ISGID, path
