@@ -289,16 +289,8 @@ def scan_detail(request: HttpRequest, project_id: str, session: str, scan_id: st
     if saved:
         return redirect("scan-detail", project_id=project.id, session=found.label, scan_id=scan.scan_id)
     files = queries.scan_files(scan)
-    chosen, header, header_error = _chosen_file(request, files), [], ""
-    if chosen is not None:
-        try:
-            header = queries.dicom_header(chosen.absolute_path)
-        except (
-            OSError,
-            ValueError,
-            XnatliteError,
-        ) as exc:  # a missing or unreadable file is shown, not raised
-            header_error = f"Cannot read {chosen.name}: {exc}"
+    chosen = _chosen_file(request, files)
+    header, header_error = header_of(chosen.absolute_path, chosen.name) if chosen else ([], "")
     context = project_context(request, project, "sessions")
     context.update(
         session=found,
@@ -312,6 +304,14 @@ def scan_detail(request: HttpRequest, project_id: str, session: str, scan_id: st
         can_download=permissions.can(request.user, "download", project),
     )
     return render(request, "archive/scan_detail.html", context)
+
+
+def header_of(path, name: str) -> tuple[list, str]:
+    """(header rows, "") of a DICOM file, or ([], why not): a missing or unreadable file is shown."""
+    try:
+        return queries.dicom_header(path), ""
+    except (OSError, ValueError, XnatliteError) as exc:
+        return [], f"Cannot read {name}: {exc}"
 
 
 def _chosen_file(request: HttpRequest, files) -> File | None:

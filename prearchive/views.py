@@ -27,7 +27,7 @@ from archive import layout, permissions
 from archive import queries as archive_queries
 from archive.archiving import APPEND, CONFLICT, DELETE, FAIL, NONE, ArchiveRequest, refusals
 from archive.models import ImageSession
-from archive.views import page, paginate, project_context
+from archive.views import header_of, page, paginate, project_context
 from prearchive import operations, queries
 from prearchive.ingest import IngestContext
 from prearchive.models import ACTIONABLE, PrearchiveSession, Status
@@ -111,7 +111,13 @@ def session_detail(request: HttpRequest, project: str, timestamp: str, folder: s
     """One prearchive session: its status (and why, for ERROR/CONFLICT), scans and actions."""
     session = _session(request, project, timestamp, folder)
     destinations = permissions.projects_for(request.user, "edit").exclude(pk=session.project_id)
+    shown = request.GET.get("scan", "")
+    first = queries.session_files(session).filter(scan_id=shown).first() if shown else None
+    header, header_error = header_of(first.absolute_path, Path(first.path).name) if first else ([], "")
     context = {
+        "shown_scan": shown if first else "",
+        "header": header,
+        "header_error": header_error,
         "session": _rows([session])[0],
         "scans": sorted(scan_summary(session), key=lambda s: _scan_order(s["scan_id"])),
         "busy": session.status not in ACTIONABLE,

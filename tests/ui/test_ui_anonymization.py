@@ -42,12 +42,12 @@ def test_a_script_that_does_not_parse_is_refused_with_line_and_column(as_user, p
 
 def test_dry_run_of_an_unsaved_edit_on_an_archived_instance(as_user, session_a, alice):
     response = as_user(alice).post(
-        URL, {"text": SCRIPT, "enabled": "on", "session": "SESS1", "scan": "2", "dry_run": "1"}
+        URL, {"text": SCRIPT, "enabled": "on", "session": "a:SESS1", "scan": "2", "dry_run": "1"}
     )
     assert response.status_code == 200
     changes = {c.keyword: c for c in response.context["changes"]}
     assert changes["StudyDescription"].after == "Study of A"
-    assert response.context["instance"]["file"].name == "2-1.dcm"
+    assert response.context["instance"]["name"] == "2-1.dcm"
     assert "Study of A" in response.content.decode()
     assert services.get_project_script(session_a.project).is_default  # a dry run saves nothing
     file = File.objects.get(name="2-1.dcm")
@@ -55,7 +55,7 @@ def test_dry_run_of_an_unsaved_edit_on_an_archived_instance(as_user, session_a, 
 
 
 def test_dry_run_names_a_missing_scan(as_user, session_a, alice):
-    response = as_user(alice).post(URL, {"text": SCRIPT, "session": "SESS1", "scan": "77", "dry_run": "1"})
+    response = as_user(alice).post(URL, {"text": SCRIPT, "session": "a:SESS1", "scan": "77", "dry_run": "1"})
     assert "No scan &#x27;77&#x27;" in response.content.decode()
     assert response.context["changes"] is None
 
@@ -73,3 +73,32 @@ def test_stranger_gets_404(as_user, project_a, dave):
     assert client.get(URL).status_code == 404
     assert client.post(URL, {"text": SCRIPT, "save": "1"}).status_code == 404
     assert services.get_project_script(project_a).is_default
+
+
+def test_dry_run_on_a_prearchive_session_uses_its_labels(as_user, project_a, alice):
+    from prearchive.ingest import IngestContext, ingest_file
+    from tests.conftest import pydicom_test_file
+
+    pre = ingest_file(
+        pydicom_test_file("CT_small.dcm"),
+        IngestContext(source="test", project="A", subject="S7", session="E7"),
+    ).session
+    page = as_user(alice).get(URL)
+    assert f'value="p:{pre.pk}"' in page.content.decode()
+    script = 'version "6.3"\n(0010,0010) := subject\n(0010,0020) := session\n'
+    response = as_user(alice).post(URL, {"text": script, "session": f"p:{pre.pk}", "dry_run": "1"})
+    changes = {c.keyword: c for c in response.context["changes"]}
+    assert (changes["PatientName"].after, changes["PatientID"].after) == ("S7", "E7")
+    assert response.context["instance"]["where"] == "prearchive"
+
+
+def test_dry_run_refuses_a_session_of_another_project(as_user, project_a, project_d, alice, dave):
+    from prearchive.ingest import IngestContext, ingest_file
+    from tests.conftest import pydicom_test_file
+
+    theirs = ingest_file(
+        pydicom_test_file("CT_small.dcm"), IngestContext(source="test", project="D", user=dave)
+    )
+    response = as_user(alice).post(URL, {"text": SCRIPT, "session": f"p:{theirs.session.pk}", "dry_run": "1"})
+    assert response.context["changes"] is None
+    assert "not one of the available choices" in response.content.decode()

@@ -238,3 +238,13 @@ def test_upload_without_csrf_token_is_refused(project_a, bob):
     response = client.post(reverse("upload"), {"project": "A", "files": [upload]})
     assert response.status_code == 403
     assert not PrearchiveSession.objects.exists()
+
+
+def test_session_page_shows_the_header_of_a_scans_first_file(as_user, project_a, bob):
+    session = receive("CT_small.dcm")
+    scan_id = PrearchiveFile.objects.get(session=session).scan_id
+    page = as_user(bob).get(page_url(session), {"scan": scan_id})
+    rows = {row.keyword: row.value for row in page.context["header"]}
+    assert rows["Modality"] == "CT" and "PixelData" not in rows
+    assert f"DICOM header of the first file of scan {scan_id}" in page.content.decode()
+    assert as_user(bob).get(page_url(session), {"scan": "nope"}).context["header"] == []
