@@ -154,28 +154,69 @@ def subject_rows(subjects: QuerySet[Subject], creators: dict | None = None) -> I
         }
 
 
+EXPERIMENT_VALUES = (
+    "accession_id",
+    "project_id",
+    "date",
+    "time",
+    "xsi_type",
+    "label",
+    "created_at",
+    "subject__label",
+    "subject__accession_id",
+    "subject__project_id",
+    "modality",
+    "study_instance_uid",
+    "visit_id",
+    "session_type",
+    "note",
+    "scanner",
+    "operator",
+)
+
+
 def experiment_rows(sessions: QuerySet[ImageSession]) -> Iterator[dict[str, str]]:
-    qs = sessions.select_related("subject").order_by("project_id", "label")
-    for session in qs.iterator(chunk_size=2000):
+    # Plain values, not model instances: a listing of 10,000 sessions spent most of its time building
+    # ImageSession and Subject objects it only read a few fields of.
+    qs = sessions.order_by("project_id", "label").values_list(*EXPERIMENT_VALUES)
+    for (
+        accession_id,
+        project_id,
+        date,
+        time,
+        xsi_type,
+        label,
+        created_at,
+        subject_label,
+        subject_id,
+        subject_project,
+        modality,
+        uid,
+        visit_id,
+        session_type,
+        note,
+        scanner,
+        operator,
+    ) in qs.iterator(chunk_size=2000):
         yield {
-            "ID": session.accession_id,
-            "project": session.project_id,
-            "date": s(session.date),
-            "time": s(session.time),
-            "xsiType": session.xsi_type,
-            "label": session.label,
-            "insert_date": s(session.created_at),
-            "subject_label": session.subject.label,
-            "subject_ID": session.subject.accession_id,
-            "subject_project": session.subject.project_id,
-            "modality": session.modality,
-            "UID": session.study_instance_uid,
-            "visit_id": session.visit_id,
-            "session_type": session.session_type,
-            "note": session.note,
-            "scanner": session.scanner,
-            "operator": session.operator,
-            "URI": session_uri(session),
+            "ID": accession_id,
+            "project": project_id,
+            "date": s(date),
+            "time": s(time),
+            "xsiType": xsi_type,
+            "label": label,
+            "insert_date": s(created_at),
+            "subject_label": subject_label,
+            "subject_ID": subject_id,
+            "subject_project": subject_project,
+            "modality": modality,
+            "UID": uid,
+            "visit_id": visit_id,
+            "session_type": session_type,
+            "note": note,
+            "scanner": scanner,
+            "operator": operator,
+            "URI": f"/data/experiments/{accession_id}",
         }
 
 
