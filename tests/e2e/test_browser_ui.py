@@ -69,6 +69,13 @@ class Visit:
         self.page.click("button[type=submit]")
         self.page.wait_for_selector("text=Sign out")
 
+    def create_project(self, project_id: str, name: str) -> None:
+        self.page.click("text=New project")
+        self.page.fill("#id_project_id", project_id)
+        self.page.fill("#id_name", name)
+        self.page.click("button:has-text('Create project')")
+        self.page.wait_for_selector(f"text=Project {project_id} created")
+
     def shot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -119,11 +126,7 @@ def test_sign_in_create_a_project_and_sign_out(visit, transactional_db):
     v.go("/")
     v.shot("sign-in")
     v.sign_in("erin")
-    v.page.click("text=New project")
-    v.page.fill("#id_project_id", "BRAIN_1")
-    v.page.fill("#id_name", "Brain study")
-    v.page.click("button:has-text('Create project')")
-    v.page.wait_for_selector("text=Project BRAIN_1 created")
+    v.create_project("BRAIN_1", "Brain study")
     assert Project.objects.filter(pk="BRAIN_1", name="Brain study").exists()
     v.shot("project-new")
     v.page.click("nav[aria-label='Main'] >> text=Projects")
@@ -307,11 +310,7 @@ def test_whole_day_create_upload_review_archive_preview_download(visit, transact
     UserFactory(username="erin")
     v = visit()
     v.sign_in("erin")
-    v.page.click("text=New project")
-    v.page.fill("#id_project_id", "STUDY")
-    v.page.fill("#id_name", "A study")
-    v.page.click("button:has-text('Create project')")
-    v.page.wait_for_selector("text=Project STUDY created")
+    v.create_project("STUDY", "A study")
 
     v.page.click("nav[aria-label='Main'] >> text=Upload")
     v.page.select_option("#id_project", "STUDY")
