@@ -245,3 +245,29 @@ def test_pyxnat_everyday_flow(live_server, world, tmp_path, project_a):
         assert not folder.exists()
     finally:
         interface.disconnect()
+
+
+def test_xnatpy_signs_in_with_an_alias_token(live_server, project_a):
+    import requests
+    import xnat
+
+    issued = requests.get(
+        f"{live_server.url}/data/services/tokens/issue", auth=("alice", "pw"), timeout=10
+    ).json()
+    with xnat.connect(
+        live_server.url, user=issued["alias"], password=issued["secret"], loglevel="ERROR"
+    ) as session:
+        assert session.logged_in_user == "alice"
+        assert list(session.projects.keys()) == ["A"]
+    revoked = requests.get(
+        f"{live_server.url}/data/services/tokens/invalidate/{issued['alias']}",
+        auth=("alice", "pw"),
+        timeout=10,
+    )
+    assert revoked.status_code == 200
+    assert (
+        requests.get(
+            f"{live_server.url}/data/projects", auth=(issued["alias"], issued["secret"]), timeout=10
+        ).status_code
+        == 401
+    )
