@@ -49,6 +49,7 @@ urlpatterns = [
     ),
     re_path(DATA + r"(?P<path>(?:projects|subjects|experiments)(?:/.*)?)$", archive.tree, name="api-tree"),
     re_path(r"^xapi/siteConfig/buildInfo" + END, site.build_info, name="api-build-info"),
+    re_path(r"^xapi/access/projects" + END, site.access_projects, name="api-access-projects"),
     re_path(r"^xapi/schemas" + END, site.schema_list, name="api-schemas"),
     re_path(r"^xapi/schemas/(?P<name>[^/]+)" + END, site.schema, name="api-schema"),
     re_path(r"^(?P<path>(?:data|REST|xapi)(?:/.*)?)$", site.not_found),

@@ -138,3 +138,23 @@ def test_anonymization_scripts_are_readable_in_xnats_shape(alice, project_a, dav
     assert project["project"] == "A" and project["contents"]
     stranger = Client(HTTP_AUTHORIZATION=basic("dave"))
     assert stranger.get("/data/projects/A/config/anon/projects/A").status_code == 404
+
+
+def test_access_levels_name_each_visible_projects_role(cast, alice, bob, carol, dave):
+    from archive import services
+    from archive.models import Project
+
+    services.update_project(Project.objects.get(pk="D"), by=dave, accessibility="public")
+    levels = {
+        who: {
+            r["ID"]: r["role"]
+            for r in Client(HTTP_AUTHORIZATION=basic(who)).get("/xapi/access/projects").json()
+        }
+        for who in ("alice", "bob", "carol", "dave")
+    }
+    assert levels == {
+        "alice": {"A": "owner", "D": "public"},
+        "bob": {"A": "member", "D": "public"},
+        "carol": {"A": "collaborator", "D": "public"},
+        "dave": {"D": "owner"},
+    }

@@ -85,3 +85,23 @@ def search_element_fields(request: HttpRequest, name: str) -> HttpResponse:
 def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     """Any API path we do not serve: a plain-text 404 (never Django's HTML page)."""
     return text("Not Found", 404)
+
+
+@api_view
+def access_projects(request: HttpRequest) -> HttpResponse:
+    """`GET /xapi/access/projects`: the user's role in each project they may see (xnatpy's
+    `access_levels`); projects seen through their accessibility alone say `protected` or `public`."""
+    from archive import permissions
+    from archive.models import Role
+
+    roles = {}
+    names = request.user.groups.values_list("name", flat=True)
+    for name in names:
+        project_id, _, role = name.rpartition("_")
+        if role in Role.values:
+            roles[project_id] = role
+    rows = []
+    for project in permissions.projects_for(request.user, "see").order_by("id"):
+        role = roles.get(project.id) or ("owner" if request.user.is_superuser else project.accessibility)
+        rows.append({"ID": project.id, "role": role, "name": project.name})
+    return HttpResponse(json.dumps(rows), content_type="application/json")
