@@ -45,23 +45,23 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from dataclasses import dataclass, field
 from datetime import timedelta
+from io import BytesIO
 from pathlib import Path
 
 import pydicom
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from pydicom.dataset import Dataset
-from pydicom.filereader import read_partial
 
 from anonymize import services as anonymize_services
 from anonymize.dicomedit import InvalidDicomFile, ScriptRuntimeError, read_dicom
 from archive import audit, catalogs, layout, permissions, services, unixgroups
-from archive.archiving import disk
+from archive.archiving import disk, headers
 from archive.archiving.validation import (
     APPEND,
     DELETE,
@@ -76,7 +76,7 @@ from archive.archiving.validation import (
 from archive.content import _sort_key
 from archive.models import File, ImageSession, Resource, Scan
 from prearchive.builder import rebuild_session_rows
-from prearchive.ingest import _dicom_date, _dicom_time, write_instance
+from prearchive.ingest import _dicom_date, _dicom_time
 from prearchive.models import ACTIONABLE, PrearchiveFile, PrearchiveSession, Status, change_status
 from xnatlite.errors import ArchiveConflict, InvalidStatus, XnatliteError
 
@@ -269,11 +269,25 @@ def _rows_match_disk(session: PrearchiveSession) -> bool:
 
 
 # --- building beside the final place --------------------------------------------------------------
-def _labels_already_written(path: Path, subject: str, label: str) -> bool:
-    """Whether a file's Patient Name and Patient ID already hold the final labels (reads up to them)."""
-    with open(path, "rb") as fh:
-        ds = read_partial(fh, stop_when=lambda tag, vr, length: tag > 0x00100020)
-    return str(ds.get("PatientName", "")) == subject and str(ds.get("PatientID", "")) == label
+ROW_FIELDS = (
+    "path",
+    "size",
+    "md5",
+    "sop_class_uid",
+    "sop_instance_uid",
+    "series_instance_uid",
+    "scan_id",
+    "frames",
+)
+Row = namedtuple("Row", ROW_FIELDS)
+
+
+def _source(path: str, folder: Path, prefix: str) -> Path:
+    """A prearchive file's path, checked to lie in its session folder without resolving each one."""
+    relative = path[len(prefix) :] if path.startswith(prefix) else ""
+    if not relative or ".." in relative.split("/"):
+        return layout.absolute_path(path)  # not where it should be: let the full check decide
+    return folder / relative
 
 
 def _header(path: Path) -> Dataset:
@@ -321,10 +335,13 @@ def _build(session: PrearchiveSession, target: Target, request: ArchiveRequest) 
         None if session.prevent_anon else anonymize_services.project_script_for_archive(project)
     )
     variables = {"project": project.id, "subject": target.subject_label, "session": label}
-    folders: set[Path] = set()
+    folders: dict[str, Path] = {}  # archived scan ID -> its DICOM folder in the build
     seen: set[str] = set()
 
     def collide(scan_id: str, name: str, sop_instance_uid: str) -> None:
+        """Refuse, or (when the mode allows) take out of the build, an archived copy of this instance."""
+        if not archived and not names and sop_instance_uid not in seen:
+            return  # a new session: nothing to collide with
         old = archived.get(sop_instance_uid) or names.get((scan_id, name))
         if old is None and sop_instance_uid not in seen:
             return
@@ -339,35 +356,46 @@ def _build(session: PrearchiveSession, target: Target, request: ArchiveRequest) 
         if old_relative is not None:
             (build.folder / old_relative).unlink(missing_ok=True)
 
-    files = PrearchiveFile.objects.filter(session=session).order_by("scan_id", "instance_number", "id")
-    for row in files.iterator(chunk_size=2000):
-        scan_id = target.scan_ids.get(row.scan_id, row.scan_id)
-        name = layout.check_file_name(row.path.rsplit("/", 1)[-1])
-        folder = build.folder / "SCANS" / layout.scan_folder_name(scan_id) / DICOM
-        if folder not in folders:
-            folder.mkdir(parents=True, exist_ok=True)
-            folders.add(folder)
-        source = row.absolute_path
-        destination = folder / name
-        if script_and_record is None and _labels_already_written(source, target.subject_label, label):
-            # Nothing to change in this file: the archive takes it as it is, without rewriting it.
-            collide(scan_id, name, row.sop_instance_uid)
-            destination.unlink(missing_ok=True)
-            if disk.link_or_copy(source, destination):
-                build.linked += 1
-            placed = Placed(
-                scan_id,
-                name,
-                row.size,
-                row.md5,
-                row.sop_class_uid,
-                row.sop_instance_uid,
-                row.series_instance_uid,
-                row.frames,
-            )
-            if scan_id not in build.headers:
-                build.headers[scan_id] = _header(source)
-        else:
+    rows = (
+        PrearchiveFile.objects.filter(session=session)
+        .order_by("scan_id", "instance_number", "id")
+        .values_list(*ROW_FIELDS)
+    )
+    prearchive_folder, prearchive_prefix = session.folder, layout.relative_path(session.folder) + "/"
+    with disk.FileWriter() as writer:
+        for values in rows.iterator(chunk_size=2000):
+            row = Row(*values)
+            scan_id = target.scan_ids.get(row.scan_id, row.scan_id)
+            name = layout.check_file_name(row.path.rsplit("/", 1)[-1])
+            folder = folders.get(scan_id)
+            if folder is None:
+                folder = build.folder / "SCANS" / layout.scan_folder_name(scan_id) / DICOM
+                folder.mkdir(parents=True, exist_ok=True)
+                folders[scan_id] = folder
+            source = _source(row.path, prearchive_folder, prearchive_prefix)
+            destination = folder / name
+            if script_and_record is None and headers.holds_labels(source, target.subject_label, label):
+                # Nothing to change in this file: the archive takes it as it is, without rewriting it.
+                collide(scan_id, name, row.sop_instance_uid)
+                if build.merge:
+                    destination.unlink(missing_ok=True)  # a replaced file's link
+                if disk.link_or_copy(source, destination):
+                    build.linked += 1
+                placed = Placed(
+                    scan_id,
+                    name,
+                    row.size,
+                    row.md5,
+                    row.sop_class_uid,
+                    row.sop_instance_uid,
+                    row.series_instance_uid,
+                    row.frames,
+                )
+                if scan_id not in build.headers:
+                    build.headers[scan_id] = _header(source)
+                seen.add(placed.sop_instance_uid)
+                build.placed.append(placed)
+                continue
             ds = read_dicom(source)
             if script_and_record is not None:
                 script, record = script_and_record
@@ -383,22 +411,26 @@ def _build(session: PrearchiveSession, target: Target, request: ArchiveRequest) 
             if meta is not None and "MediaStorageSOPInstanceUID" in meta:
                 meta.MediaStorageSOPInstanceUID = sop_instance_uid
             collide(scan_id, name, sop_instance_uid)
-            size, md5 = write_instance(ds, destination)
+            if build.merge:
+                destination.unlink(missing_ok=True)  # a replaced file's link: never write into it
+            encoded = BytesIO()
+            pydicom.dcmwrite(encoded, ds, enforce_file_format=False)  # as read: a Part 10 file
             placed = Placed(
                 scan_id,
                 name,
-                size,
-                md5,
+                0,
+                "",
                 str(ds.get("SOPClassUID", "") or row.sop_class_uid),
                 sop_instance_uid,
                 str(ds.get("SeriesInstanceUID", "") or row.series_instance_uid),
                 row.frames,
             )
+            seen.add(sop_instance_uid)
+            build.placed.append(placed)
+            writer.submit(destination, encoded.getbuffer(), placed)
             if scan_id not in build.headers:
                 ds.pop(0x7FE00010, None)  # keep the header only
                 build.headers[scan_id] = ds
-        seen.add(placed.sop_instance_uid)
-        build.placed.append(placed)
     if not build.placed:
         raise ArchiveConflict(
             "No instance is left to archive (the project script rejected all of them)"
@@ -531,23 +563,7 @@ def _commit(
                 )[0]
                 for scan_id, scan in scans.items()
             }
-            File.objects.bulk_create(
-                [
-                    File(
-                        resource=resources[p.scan_id],
-                        name=p.name,
-                        path=f"{final_relative}/SCANS/{p.scan_id}/{DICOM}/{p.name}",
-                        size=p.size,
-                        md5=p.md5,
-                        format=DICOM,
-                        content="RAW",
-                        sop_class_uid=p.sop_class_uid[:64],
-                        sop_instance_uid=p.sop_instance_uid[:64],
-                    )
-                    for p in build.placed
-                ],
-                batch_size=500,
-            )
+            _insert_files(build.placed, resources, final_relative)
             row.delete()
             if build.merge:
                 disk.exchange(build.folder, build.final)
@@ -572,6 +588,48 @@ def _commit(
             _undo_after_failed_commit(session.pk)
         raise
     return archived
+
+
+def _insert_files(placed: list[Placed], resources: dict[str, Resource], final_relative: str) -> None:
+    """The File rows of the new files, with one executemany: building and saving 500 model objects took
+    30 ms of the 120 ms an archive without a script needs for a 500-instance study."""
+    table = File._meta.db_table
+    columns = [
+        "resource_id",
+        "name",
+        "path",
+        "size",
+        "md5",
+        "format",
+        "content",
+        "tags",
+        "sop_class_uid",
+        "sop_instance_uid",
+        "created_at",
+    ]
+    now = timezone.now()
+    rows = [
+        (
+            resources[p.scan_id].pk,
+            p.name,
+            f"{final_relative}/SCANS/{p.scan_id}/{DICOM}/{p.name}",
+            p.size,
+            p.md5,
+            DICOM,
+            "RAW",
+            "",
+            p.sop_class_uid[:64],
+            p.sop_instance_uid[:64],
+            now,
+        )
+        for p in placed
+    ]
+    field = File._meta.get_field("created_at")
+    rows = [(*r[:-1], field.get_db_prep_save(r[-1], connection)) for r in rows]
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    marks = ", ".join(["%s"] * len(columns))
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {connection.ops.quote_name(table)} ({names}) VALUES ({marks})", rows)
 
 
 def _save_scans(archived: ImageSession, build: Build) -> dict[str, Scan]:
@@ -672,10 +730,10 @@ def finish(journal: dict) -> None:
     trash = layout.cache_root() / "archived" / token
     if disk.move_aside(prearchive, trash) is not None:
         leftovers = [
-            p
-            for p in trash.rglob("*")
-            if p.is_file()
-            and not (p.suffix == ".dcm" and p.parent.name == DICOM and p.parent.parent.parent.name == "SCANS")
+            os.path.join(folder, name)
+            for folder, _dirs, names in os.walk(trash)
+            for name in names
+            if not (name.endswith(".dcm") and folder.endswith(f"/{DICOM}") and "/SCANS/" in folder)
         ]
         if leftovers:
             log.warning("%d files of %s were not DICOM; kept in %s", len(leftovers), prearchive, trash)

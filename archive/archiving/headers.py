@@ -1,0 +1,142 @@
+"""Whether a DICOM file already holds given Patient Name and Patient ID, read straight from its bytes.
+
+Archiving must write the final subject and session labels into (0010,0010) and (0010,0020); a file
+that already holds exactly them (and that no project script touches) is linked into the archive
+unchanged. Asking pydicom costs about as much as the link saves, so this walks the element headers
+up to (0010,0020) itself: explicit or implicit VR little endian (every transfer syntax but big
+endian and deflate, for which it answers "cannot tell", and the file is rewritten). Values are
+compared as bytes, trailing padding aside: labels are plain ASCII.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+PATIENT_NAME = 0x00100010
+PATIENT_ID = 0x00100020
+ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+UNDEFINED = 0xFFFFFFFF
+LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"}
+IMPLICIT = b"1.2.840.10008.1.2"
+NOT_LITTLE_ENDIAN = {b"1.2.840.10008.1.2.2", b"1.2.840.10008.1.2.1.99"}  # big endian, deflated
+READ_SIZE = 16 * 1024  # headers up to (0010,0020) are far smaller; read more when not
+_TAG = struct.Struct("<HH")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+
+
+class _Unknown(Exception):
+    """The bytes do not say (truncated, odd encoding): the caller rewrites the file."""
+
+
+class _Reader:
+    def __init__(self, data: bytes, implicit: bool):
+        self.data, self.implicit, self.pos = data, implicit, 0
+
+    def need(self, count: int) -> None:
+        if self.pos + count > len(self.data):
+            raise _Unknown()
+
+    def element(self) -> tuple[int, int, bool]:
+        """(tag, length, is_sequence) of the element at the position, moving past its header."""
+        self.need(8)
+        group, elem = _TAG.unpack_from(self.data, self.pos)
+        tag = group << 16 | elem
+        if group == 0xFFFE or self.implicit:
+            (length,) = _U32.unpack_from(self.data, self.pos + 4)
+            self.pos += 8
+            return tag, length, length == UNDEFINED
+        vr = self.data[self.pos + 4 : self.pos + 6]
+        if vr in LONG_VRS:
+            self.need(12)
+            (length,) = _U32.unpack_from(self.data, self.pos + 8)
+            self.pos += 12
+        else:
+            (length,) = _U16.unpack_from(self.data, self.pos + 6)
+            self.pos += 8
+        return tag, length, vr == b"SQ" or length == UNDEFINED
+
+    def skip_undefined(self) -> None:
+        """Skip a sequence (or encapsulated data) of undefined length, up to its delimiter."""
+        while True:
+            tag, length, _ = self.element()
+            if tag == SEQUENCE_END:
+                return
+            if tag != ITEM:
+                raise _Unknown()
+            if length != UNDEFINED:
+                self.need(length)
+                self.pos += length
+                continue
+            while True:  # an item of undefined length: elements up to the item delimiter
+                inner, inner_length, _ = self.element()
+                if inner == ITEM_END:
+                    break
+                if inner_length == UNDEFINED:
+                    self.skip_undefined()
+                else:
+                    self.need(inner_length)
+                    self.pos += inner_length
+
+
+def _values(data: bytes) -> dict[int, bytes]:
+    if len(data) < 132 or data[128:132] != b"DICM":
+        raise _Unknown()
+    meta = _Reader(data, implicit=False)
+    meta.pos = 132
+    syntax = b""
+    while True:
+        meta.need(8)
+        (group,) = _U16.unpack_from(data, meta.pos)
+        if group != 0x0002:
+            break
+        tag, length, _ = meta.element()
+        meta.need(length)
+        if tag == 0x00020010:
+            syntax = data[meta.pos : meta.pos + length].rstrip(b"\x00 ")
+        meta.pos += length
+    if not syntax or syntax in NOT_LITTLE_ENDIAN:
+        raise _Unknown()
+    reader = _Reader(data, implicit=syntax == IMPLICIT)
+    reader.pos = meta.pos
+    found: dict[int, bytes] = {}
+    while reader.pos < len(data):
+        tag, length, _ = reader.element()
+        if tag > PATIENT_ID:
+            return found
+        if length == UNDEFINED:
+            reader.skip_undefined()
+            continue
+        reader.need(length)
+        if tag in (PATIENT_NAME, PATIENT_ID):
+            found[tag] = data[reader.pos : reader.pos + length]
+        reader.pos += length
+    if len(data) == READ_SIZE or len(data) % READ_SIZE == 0:
+        raise _Unknown()  # the read may have stopped before (0010,0020): read more
+    return found
+
+
+def holds_labels(path: Path, patient_name: str, patient_id: str) -> bool:
+    """True only if the file surely holds exactly these Patient Name and Patient ID values."""
+    with open(path, "rb") as fh:
+        data = fh.read(READ_SIZE)
+    size = READ_SIZE
+    while True:
+        try:
+            found = _values(data)
+            break
+        except _Unknown:
+            if len(data) < size:  # the whole file was read: it does not say
+                return False
+            size *= 4
+            with open(path, "rb") as fh:
+                data = fh.read(size)
+        except struct.error:
+            return False
+    name, identifier = found.get(PATIENT_NAME), found.get(PATIENT_ID)
+    if name is None or identifier is None:
+        return False
+    return (
+        name.rstrip(b" \x00") == patient_name.encode() and identifier.rstrip(b" \x00") == patient_id.encode()
+    )
