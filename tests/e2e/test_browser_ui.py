@@ -19,6 +19,7 @@ import pydicom
 import pytest
 
 from archive.models import ImageSession, Project
+from prearchive import operations
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
 from tests.conftest import pydicom_test_file
@@ -354,3 +355,25 @@ def test_whole_day_create_upload_review_archive_preview_download(visit, transact
     assert archived.subject.label == "P001"
     assert PrearchiveSession.objects.filter(project_id="STUDY").count() == 1  # the CT one still waits
     assert v.only_local_requests(), v.hosts
+
+
+def test_archiving_by_a_worker_is_followed_by_the_page(visit, celery_worker, cast, project_a):
+    """With a broker, archiving happens in a Celery worker: the prearchive page refreshes itself while
+    the session is queued and archived, then says it is gone and links to the project."""
+    if celery_worker is None:
+        pytest.skip("needs a broker (CELERY_BROKER_URL): without one archiving runs in the request")
+    session = ingest_file(
+        pydicom_test_file("MR_small.dcm"),
+        IngestContext(source="test", project="A", subject="S1", session="E1"),
+    ).session
+    operations.rebuild_session(session, by=cast["bob"])
+    v = visit()
+    v.sign_in("bob")
+    v.go(f"/prearchive/A/{session.timestamp}/{session.folder_name}/")
+    v.page.click("button:has-text('Archive as it is')")
+    v.page.wait_for_selector("text=is queued for archiving")
+    assert v.page.locator("#prearchive-session").get_attribute("data-refresh") == "busy"
+    v.page.wait_for_selector("text=This session is no longer in the prearchive", timeout=60_000)
+    v.page.click("text=Go to the project's sessions")
+    v.page.wait_for_selector("table.listing >> text=E1")
+    assert ImageSession.objects.filter(project=project_a, label="E1").exists()
