@@ -4,7 +4,7 @@ use both; APPEND_SLASH would answer 301); `/data/archive/X` is `/data/X`, and `/
 
 from django.urls import re_path
 
-from xnatapi.views import archive, config, imports, prearchive, services, site
+from xnatapi.views import archive, config, imports, prearchive, projects, services, site
 from xnatapi.views import session as auth_views
 
 DATA = r"^(?:data|REST)/(?:archive/)?"
@@ -46,6 +46,17 @@ urlpatterns = [
     re_path(
         DATA + r"projects/(?P<project>[^/]+)/config/anon/projects/(?P<again>[^/]+)" + END,
         config.project_script,
+    ),
+    re_path(
+        DATA
+        + r"projects/(?P<project>[^/]+)/(?P<name>accessibility|prearchive_code)(?:/(?P<value>[^/]+))?"
+        + END,
+        projects.setting,
+    ),
+    re_path(DATA + r"projects/(?P<project>[^/]+)/users" + END, projects.users, name="api-project-users"),
+    re_path(
+        DATA + r"projects/(?P<project>[^/]+)/users/(?P<group>[^/]+)/(?P<username>[^/]+)" + END,
+        projects.user_role,
     ),
     re_path(DATA + r"(?P<path>(?:projects|subjects|experiments)(?:/.*)?)$", archive.tree, name="api-tree"),
     re_path(r"^xapi/siteConfig/buildInfo" + END, site.build_info, name="api-build-info"),

@@ -172,6 +172,16 @@ def test_pyxnat_everyday_flow(live_server, world, tmp_path, project_a):
         assert set(interface.select.projects().get()) == {"A"}
         project = interface.select.project("A")
         assert project.exists()
+        # Project users and settings, as pyxnat manages them.
+        assert sorted(project.users()) == ["alice", "bob", "carol"]
+        project.add_user("dave", role="collaborator")
+        assert project.user_role("dave") == "collaborator"
+        project.remove_user("dave")
+        assert "dave" not in project.users()
+        project.set_accessibility("protected")
+        assert project.accessibility() == b"protected"
+        project_a.refresh_from_db()
+        assert project_a.accessibility == "protected"
         assert [s.label() for s in project.subjects()] == ["S1"]
         subject = project.subject("S1")
         experiment = subject.experiment("MR1")
