@@ -20,6 +20,7 @@ from django.db.models import Count, Min, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
@@ -213,7 +214,9 @@ def bulk_action(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action", "")
     ids = [int(i) for i in request.POST.getlist("session") if i.isdigit()]
     back = request.POST.get("next", "")
-    if not back.startswith("/") or back.startswith("//"):
+    if not back.startswith("/") or not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}
+    ):
         back = reverse("prearchive")
     if action not in BULK_ACTIONS or not ids:
         messages.error(request, "Choose sessions and an action.")

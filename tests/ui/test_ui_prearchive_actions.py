@@ -2,6 +2,7 @@
 delete, move, rebuild, reset, bulk actions, and the upload's commit. Real files, real archive service."""
 
 import pydicom
+import pytest
 from django.urls import reverse
 
 from archive import layout
@@ -244,11 +245,12 @@ def test_bulk_archive_of_chosen_rows_only(transactional_db, as_user, project_a, 
     assert PrearchiveSession.objects.get(pk=theirs.pk).status == Status.READY  # not bob's to touch
 
 
-def test_bulk_refuses_an_outside_next_url(as_user, project_a, bob):
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/", "/\\evil.example/"])
+def test_bulk_refuses_an_outside_next_url(as_user, project_a, bob, next_url):
     session = ready()
     response = as_user(bob).post(
         reverse("prearchive-bulk"),
-        {"action": "rebuild", "session": [session.pk], "next": "https://evil.example/"},
+        {"action": "rebuild", "session": [session.pk], "next": next_url},
     )
     assert response["Location"] == reverse("prearchive")
 
