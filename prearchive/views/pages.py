@@ -1,0 +1,226 @@
+"""The prearchive lists and session pages, and what people do there: archive as it is, delete, move,
+rebuild, reset a stuck status, or all of these on chosen rows.
+
+Rows and sessions come from prearchive/queries.py (which decides who sees what: owners and members of
+a project, site admins also Unassigned, xnat-spec.md §2.4); actions are prearchive/operations.py's.
+Pages refresh themselves with static/refresh.js while a session is busy.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from django.contrib import messages
+from django.db.models import Count, Min, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from archive import permissions
+from archive.models import ImageSession
+from archive.views import header_of, page, paginate, project_context
+from prearchive import operations, queries
+from prearchive.models import ACTIONABLE, PrearchiveSession, Status
+from xnatlite.errors import Forbidden, InvalidInput, NotFound, XnatliteError
+
+log = logging.getLogger(__name__)
+
+PER_PAGE = 100
+
+
+def session_url(session: PrearchiveSession, name: str = "prearchive-session") -> str:
+    return reverse(name, args=[session.project_name, session.timestamp, session.folder_name])
+
+
+def _rows(sessions) -> list[PrearchiveSession]:
+    """Rows with `.busy` (the page refreshes while any is) and `.page_url`."""
+    rows = list(sessions)
+    for row in rows:
+        row.busy = row.status not in ACTIONABLE
+        row.page_url = session_url(row)
+    return rows
+
+
+def _listing(
+    request: HttpRequest, rows, context: dict, template: str = "prearchive/list.html"
+) -> HttpResponse:
+    context["page"] = paginate(request, rows, per_page=PER_PAGE)
+    context["rows"] = _rows(context["page"])
+    context["busy"] = any(row.busy for row in context["rows"])
+    return render(request, template, context)
+
+
+@page
+def site_prearchive(request: HttpRequest) -> HttpResponse:
+    """Every prearchive session the user may act on (site admins: Unassigned too), newest first."""
+    chosen = request.GET.get("project", "")
+    rows = queries.prearchive_listing(request.user, [chosen] if chosen else None)
+    projects = list(
+        permissions.projects_for(request.user, "prearchive").order_by("id").values_list("pk", flat=True)
+    )
+    if permissions.is_site_admin(request.user):
+        projects.insert(0, queries.UNASSIGNED)
+    context = {"projects": projects, "chosen": chosen, "site_wide": True}
+    return _listing(request, rows, context)
+
+
+@page
+def project_prearchive(request: HttpRequest, project_id: str) -> HttpResponse:
+    """One project's prearchive (owners and members)."""
+    project = permissions.get_project(request.user, project_id, "see")
+    permissions.require(request.user, "prearchive", project)
+    context = project_context(request, project, "prearchive")
+    return _listing(request, queries.prearchive_listing(request.user, [project.id]), context)
+
+
+def _session(request: HttpRequest, project: str, timestamp: str, folder: str) -> PrearchiveSession:
+    return queries.get_prearchive_session(request.user, project, timestamp, folder)
+
+
+def scan_summary(session: PrearchiveSession) -> list[dict]:
+    """Per scan: ID, series description, modality, files, frames, bytes (one grouped query)."""
+    return list(
+        queries.session_files(session)
+        .order_by()
+        .values("scan_id")
+        .annotate(
+            series_description=Min("series_description"),
+            modality=Min("modality"),
+            files=Count("id"),
+            frames=Sum("frames"),
+            size=Sum("size"),
+        )
+        .order_by("scan_id")
+    )
+
+
+@page
+def session_detail(request: HttpRequest, project: str, timestamp: str, folder: str) -> HttpResponse:
+    """One prearchive session: its status (and why, for ERROR/CONFLICT), scans and actions."""
+    session = _session(request, project, timestamp, folder)
+    destinations = permissions.projects_for(request.user, "edit").exclude(pk=session.project_id)
+    shown = request.GET.get("scan", "")
+    first = queries.session_files(session).filter(scan_id=shown).first() if shown else None
+    header, header_error = header_of(first.absolute_path, Path(first.path).name) if first else ([], "")
+    context = {
+        "shown_scan": shown if first else "",
+        "header": header,
+        "header_error": header_error,
+        "session": _rows([session])[0],
+        "scans": sorted(scan_summary(session), key=lambda s: _scan_order(s["scan_id"])),
+        "busy": session.status not in ACTIONABLE,
+        "actionable": session.status in ACTIONABLE,
+        "destinations": list(destinations.order_by("id").values_list("pk", flat=True)),
+    }
+    if session.project is not None:
+        context.update(project_context(request, session.project, "prearchive"))
+    return render(request, "prearchive/session.html", context)
+
+
+def _scan_order(scan_id: str) -> tuple:
+    """Scans in numeric order (2 before 10), as the archive sorts them."""
+    number = re.match(r"\d+", scan_id)
+    return (int(number.group()) if number else 1 << 30, scan_id)
+
+
+# --- actions ------------------------------------------------------------------------------------------
+def _listing_url(session: PrearchiveSession) -> str:
+    if session.project_id is None:
+        return reverse("prearchive") + "?project=" + queries.UNASSIGNED
+    return reverse("prearchive-project", args=[session.project_id])
+
+
+def _after_archive(
+    request: HttpRequest, session: PrearchiveSession, project_id: str, label: str
+) -> HttpResponse:
+    """Where to go once archiving was asked: the archived session if it is there already (without a
+    broker the task runs in this request), else the prearchive session, which refreshes meanwhile."""
+    row = PrearchiveSession.objects.filter(pk=session.pk).first()
+    if row is None:
+        archived = ImageSession.objects.filter(project_id=project_id, label__iexact=label).first()
+        messages.success(request, f"{label} is archived in project {project_id}.")
+        if archived is not None:
+            return redirect("session-detail", project_id=archived.project_id, session=archived.label)
+        return redirect("prearchive-project", project_id=project_id)
+    if row.status in (Status.CONFLICT, Status.ERROR):
+        messages.error(request, f"{row.label} was not archived: {row.status_reason}")
+    else:
+        messages.success(request, f"{row.label} is queued for archiving; this page follows it.")
+    return redirect(session_url(row))
+
+
+def _archive(request: HttpRequest, session: PrearchiveSession, **fields) -> HttpResponse:
+    operations.request_archive(session, by=request.user, **fields)
+    return _after_archive(
+        request, session, fields.get("project") or session.project_id, fields.get("label") or session.label
+    )
+
+
+@page
+@require_POST
+def session_action(request: HttpRequest, project: str, timestamp: str, folder: str) -> HttpResponse:
+    """Archive (as it is), delete, move, rebuild or reset one prearchive session."""
+    session = _session(request, project, timestamp, folder)
+    action = request.POST.get("action", "")
+    try:
+        if action == "archive":
+            return _archive(request, session)
+        if action == "delete":
+            operations.delete_session(session, by=request.user)
+            messages.success(request, f"Prearchive session {session.label} and its files are deleted.")
+            return redirect(_listing_url(session))
+        if action == "move":
+            moved = operations.move_session(session, request.POST.get("project", ""), by=request.user)
+            messages.success(request, f"{moved.label} moved to the prearchive of {moved.project_name}.")
+            return redirect(session_url(moved))
+        if action == "rebuild":
+            operations.rebuild_session(session, by=request.user)
+        elif action == "reset":
+            operations.reset_status(session, by=request.user)
+        else:
+            raise InvalidInput(f"Unknown action '{action}'")
+        messages.success(request, f"{session.label} is {session.status}.")
+    except (NotFound, Forbidden):
+        raise
+    except XnatliteError as exc:  # a busy or changed session, a conflict, a bad destination
+        messages.error(request, exc.message)
+    return redirect(session_url(session))
+
+
+BULK_ACTIONS = {
+    "archive": operations.request_archive,
+    "delete": operations.delete_session,
+    "rebuild": operations.rebuild_session,
+}
+
+
+@page
+@require_POST
+def bulk_action(request: HttpRequest) -> HttpResponse:
+    """Archive, delete or rebuild the chosen rows of a prearchive list; each one on its own."""
+    action = request.POST.get("action", "")
+    ids = [int(i) for i in request.POST.getlist("session") if i.isdigit()]
+    back = request.POST.get("next", "")
+    if not back.startswith("/") or not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}
+    ):
+        back = reverse("prearchive")
+    if action not in BULK_ACTIONS or not ids:
+        messages.error(request, "Choose sessions and an action.")
+        return redirect(back)
+    done, failed = [], []
+    for session in queries.prearchive_listing(request.user).filter(pk__in=ids):
+        try:
+            BULK_ACTIONS[action](session, by=request.user)
+            done.append(session.label)
+        except XnatliteError as exc:
+            failed.append(f"{session.label}: {exc.message}")
+    if done:
+        messages.success(request, f"{action.capitalize()}: {', '.join(done)}.")
+    for failure in failed:
+        messages.error(request, failure)
+    return redirect(back)
