@@ -14,14 +14,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import quoteattr
 
 from archive import layout
 
 CAT_NS = "http://nrg.wustl.edu/catalog"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
-XSI_TYPE = f"{{{XSI_NS}}}type"
-ET.register_namespace("cat", CAT_NS)
-ET.register_namespace("xsi", XSI_NS)
 
 
 @dataclass(frozen=True)
@@ -50,30 +48,28 @@ def resource_catalog_name(scan_id: str, resource_label: str) -> str:
 def catalog_xml(
     entries: Iterable[CatalogEntry], *, dicom: bool, uid: str = "", label: str = "", description: str = ""
 ) -> bytes:
-    """The catalog document as bytes (UTF-8, with XML declaration)."""
-    root = ET.Element(f"{{{CAT_NS}}}{'DCMCatalog' if dicom else 'Catalog'}")
-    if uid:
-        root.set("UID", uid)
-    if label:
-        root.set("ID", label)
-    if description:
-        root.set("description", description)
-    holder = ET.SubElement(root, f"{{{CAT_NS}}}entries")
+    """The catalog document as bytes (UTF-8, with XML declaration). Written as text: ElementTree took
+    a tenth of the time of archiving a study without a script."""
+    root = "cat:DCMCatalog" if dicom else "cat:Catalog"
+    kind = "cat:dcmEntry" if dicom else "cat:entry"
+    attributes = "".join(
+        f" {name}={quoteattr(value)}"
+        for name, value in (("UID", uid), ("ID", label), ("description", description))
+        if value
+    )
+    lines = [
+        "<?xml version='1.0' encoding='UTF-8'?>",
+        f'<{root} xmlns:cat="{CAT_NS}" xmlns:xsi="{XSI_NS}"{attributes}>',
+        "  <cat:entries>",
+    ]
     for entry in entries:
-        element = ET.SubElement(holder, f"{{{CAT_NS}}}entry")
-        element.set(XSI_TYPE, "cat:dcmEntry" if dicom else "cat:entry")
-        element.set("URI", entry.name)
-        element.set("ID", entry.name.rsplit(".", 1)[0] if dicom else entry.name)
-        if entry.uid:
-            element.set("UID", entry.uid)
-        if entry.format:
-            element.set("format", entry.format)
-        if entry.content:
-            element.set("content", entry.content)
-        if entry.digest:
-            element.set("digest", entry.digest)
-    ET.indent(root)
-    return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
+        identifier = entry.name.rsplit(".", 1)[0] if dicom else entry.name
+        fields = [("URI", entry.name), ("ID", identifier), ("UID", entry.uid), ("format", entry.format)]
+        fields += [("content", entry.content), ("digest", entry.digest)]
+        text = "".join(f" {name}={quoteattr(value)}" for name, value in fields if value)
+        lines.append(f'    <cat:entry xsi:type="{kind}"{text} />')
+    lines += ["  </cat:entries>", f"</{root}>", ""]
+    return "\n".join(lines).encode("utf-8")
 
 
 def write_catalog(
