@@ -306,3 +306,19 @@ def test_batches_before_the_last_are_not_committed(as_user, project_a, bob):
     ).json()
     assert sorted(s["status"] for s in last["sessions"]) == ["READY", "READY"]
     assert set(PrearchiveSession.objects.values_list("status", flat=True)) == {Status.READY}
+
+
+def test_admin_moves_an_unassigned_session_into_a_project_then_a_member_sees_it(as_user, cast, root, bob):
+    session = ingest_file(pydicom_test_file("rtplan.dcm"), IngestContext(source="test", project=None)).session
+    session = operations.rebuild_session(session, by=root)
+    page = as_user(root).get(reverse("prearchive-session", args=args(session)))
+    assert '<option value="A">A</option>' in page.content.decode()
+    response = as_user(root).post(
+        reverse("prearchive-action", args=args(session)), {"action": "move", "project": "A"}
+    )
+    session.refresh_from_db()
+    assert session.project_id == "A" and response["Location"] == reverse(
+        "prearchive-session", args=args(session)
+    )
+    listed = as_user(bob).get(reverse("prearchive-project", args=["A"])).context["rows"]
+    assert [row.pk for row in listed] == [session.pk]
