@@ -71,23 +71,24 @@ class Command(BaseCommand):
         )
 
         def shut_down(signum, frame):
+            # waitress's loop ends on SystemExit raised in the main thread (where signal handlers run):
+            # it then finishes the requests in progress. Closing its socket from here is not enough,
+            # the loop keeps polling the connections that remain.
             log.info("signal %s: stopping", signum)
             stop.set()
-            server.close()
+            raise SystemExit(0)
 
         signal.signal(signal.SIGTERM, shut_down)
         signal.signal(signal.SIGINT, shut_down)
         self.stdout.write(
-            f"xnatlite serving http://{server.effective_host}:{server.effective_port}/ "
-            f"(data in {settings.DATA_ROOT})"
+            f"xnatlite serving http://{server.effective_host}:{server.effective_port}/ (data in {settings.DATA_ROOT})"
         )
         self.stdout.flush()
         try:
             server.run()
-        except (OSError, ValueError):  # the listening socket closed by shut_down
-            pass
         finally:
             stop.set()
+            server.close()
             for thread in workers:
                 thread.join(timeout=30)
         self.stdout.write("xnatlite stopped")
