@@ -165,13 +165,8 @@ def inode(path: Path) -> int | None:
 # --- writing ------------------------------------------------------------------------------------
 def _write_new(path: Path, data) -> tuple[int, str]:
     """Create `path` (never an existing file: that could be a link to an archived one) with `data`."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
+    with open(path, "xb") as out:
+        out.write(data)
     return len(data), hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 

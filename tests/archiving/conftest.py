@@ -4,7 +4,6 @@ checks of an archived session against its files on disk."""
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 import pydicom
@@ -16,13 +15,7 @@ from prearchive.builder import BuildReport, build_session
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveSession, Status, change_status
 from tests.dicomgen import make_study
-
-
-def encode(ds) -> io.BytesIO:
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    buffer.seek(0)
-    return buffer
+from tests.prearchive.conftest import encode, fresh_caches  # noqa: F401 - the autouse fixture
 
 
 def ingest_study(datasets, **context) -> PrearchiveSession:
@@ -42,18 +35,6 @@ def make_ready(session: PrearchiveSession) -> PrearchiveSession:
     session.refresh_from_db()
     assert session.status == Status.READY, session.status_reason
     return session
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    from anonymize.services import forget_cached_site_script
-    from dicom_receiver.models import forget_cached_rules
-
-    forget_cached_site_script()
-    forget_cached_rules()
-    yield
-    forget_cached_site_script()
-    forget_cached_rules()
 
 
 @pytest.fixture

@@ -77,6 +77,15 @@ def run_child(child_env, session_pk: int) -> subprocess.Popen:
     )
 
 
+def wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 60.0) -> None:
+    """Poll until `condition()` while the child lives; then give it a moment to reach its next wait."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline and proc.poll() is None, f"waited in vain for {what}"
+        time.sleep(0.01)
+    time.sleep(0.3)
+
+
 def wait_for_status(session_pk: int, statuses, proc=None, timeout=60.0) -> str | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -125,11 +134,7 @@ def test_sigkill_with_the_build_complete_and_the_commit_waiting(
     try:
         wait_for_status(session.pk, {Status.ARCHIVING}, proc)
         blocker.execute("BEGIN IMMEDIATE")  # the commit transaction cannot start now
-        deadline = time.monotonic() + 60
-        while "catalogs" not in (disk.read_journal(session.pk) or {}):
-            assert time.monotonic() < deadline and proc.poll() is None, "the build did not finish"
-            time.sleep(0.01)
-        time.sleep(0.3)
+        wait_for(lambda: "catalogs" in (disk.read_journal(session.pk) or {}), proc, "the build to finish")
         build = Path(disk.read_journal(session.pk)["build"])
         assert len(list(build.rglob("*.dcm"))) == len(original)
         proc.send_signal(signal.SIGKILL)
@@ -161,11 +166,7 @@ def test_sigkill_between_the_rename_and_the_commit(transactional_db, ready, proj
     proc = run_child(child_env, session.pk)
     final = layout.archive_session_dir("A", "BIG1")
     try:
-        deadline = time.monotonic() + 60
-        while not final.exists():
-            assert time.monotonic() < deadline and proc.poll() is None, "the folder never appeared"
-            time.sleep(0.01)
-        time.sleep(0.2)
+        wait_for(final.exists, proc, "the folder to appear")
         assert len(list(final.rglob("*.dcm"))) == len(original)
         assert not ImageSession.objects.filter(label="BIG1").exists()  # files without rows, for now
         proc.send_signal(signal.SIGKILL)
