@@ -535,7 +535,9 @@ def _commit(
             subject = services.find_subject(project, target.subject_label) or services.create_subject(
                 project, target.subject_label, by=actor
             )
-            modalities = {r.modality for r in PrearchiveFile.objects.filter(session=session).only("modality")}
+            modalities = set(
+                PrearchiveFile.objects.filter(session=session).values_list("modality", flat=True).distinct()
+            )
             fields = _session_fields(session, build)
             if target.session is None:
                 xsi_type = session_type(modalities)
@@ -607,7 +609,7 @@ def _insert_files(placed: list[Placed], resources: dict[str, Resource], final_re
         "sop_instance_uid",
         "created_at",
     ]
-    now = timezone.now()
+    now = File._meta.get_field("created_at").get_db_prep_save(timezone.now(), connection)
     rows = [
         (
             resources[p.scan_id].pk,
@@ -624,8 +626,6 @@ def _insert_files(placed: list[Placed], resources: dict[str, Resource], final_re
         )
         for p in placed
     ]
-    field = File._meta.get_field("created_at")
-    rows = [(*r[:-1], field.get_db_prep_save(r[-1], connection)) for r in rows]
     names = ", ".join(connection.ops.quote_name(c) for c in columns)
     marks = ", ".join(["%s"] * len(columns))
     with connection.cursor() as cursor:
