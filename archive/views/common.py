@@ -1,0 +1,103 @@
+"""What every page of the browser UI shares: errors become pages in `page` (NotFound -> 404, Forbidden ->
+403, so a stranger cannot tell a private project exists), pagination, the project title bar, history rows.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page, Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from archive import permissions, queries
+from archive.models import Project
+from prearchive import queries as prearchive_queries
+from xnatlite.errors import Forbidden, NotFound, XnatliteError
+
+log = logging.getLogger(__name__)
+
+PER_PAGE_DEFAULT, PER_PAGE_MAX = 50, 500
+
+
+# --- the one place errors become pages --------------------------------------------------------------
+def forbidden(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "403.html", {"message": message}, status=403)
+
+
+def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A signed-in page whose NotFound is a 404 and whose Forbidden is a 403 (used by every UI app)."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except NotFound as exc:
+            raise Http404(exc.message) from None
+        except Forbidden as exc:
+            log.info("refused %s %s to %s: %s", request.method, request.path, request.user, exc)
+            return forbidden(request, exc.message)
+
+    return wrapper
+
+
+def paginate(request: HttpRequest, rows, per_page: int = PER_PAGE_DEFAULT) -> Page:
+    """One page of rows (`?page=`, `?per_page=` up to 500); costs a COUNT and the page's query."""
+    try:
+        per_page = max(10, min(PER_PAGE_MAX, int(request.GET.get("per_page", per_page))))
+    except ValueError:
+        pass
+    return Paginator(rows, per_page).get_page(request.GET.get("page"))
+
+
+def readable_project(request: HttpRequest, project_id: str) -> Project:
+    """A project whose data the user may read; NotFound otherwise (protected data stays hidden)."""
+    project = permissions.get_project(request.user, project_id, "see")
+    if not permissions.can(request.user, "read", project):
+        raise NotFound(f"Project '{project_id}' not found")
+    return project
+
+
+def project_context(request: HttpRequest, project: Project, tab: str) -> dict:
+    """What every project page shows in its title bar: the tabs the user may open."""
+    user = request.user
+    can_prearchive = permissions.can(user, "prearchive", project)
+    waiting = prearchive_queries.prearchive_listing(user, [project.id]).count() if can_prearchive else None
+    return {
+        "project": project,
+        "tab": tab,
+        "can_read": permissions.can(user, "read", project),
+        "can_edit": permissions.can(user, "edit", project),
+        "can_manage": permissions.can(user, "manage", project),
+        "can_prearchive": can_prearchive,
+        "prearchive_waiting": waiting,
+    }
+
+
+HISTORY_HIDDEN_DETAILS = {"previous_text"}  # a whole script's text does not fit a table cell
+
+
+def history_rows(events) -> list:
+    """Audit events with `.summary`, their details as one line of text."""
+    rows = list(events)
+    for event in rows:
+        parts = []
+        for key, value in (event.details or {}).items():
+            if key in HISTORY_HIDDEN_DETAILS:
+                continue
+            text = ", ".join(map(str, value)) if isinstance(value, list) else value
+            parts.append(f"{key}: {text}")
+        event.summary = "; ".join(parts)
+    return rows
+
+
+def header_of(path, name: str) -> tuple[list, str]:
+    """(header rows, "") of a DICOM file, or ([], why not): a missing or unreadable file is shown."""
+    try:
+        return queries.dicom_header(path), ""
+    except (OSError, ValueError, XnatliteError) as exc:
+        return [], f"Cannot read {name}: {exc}"

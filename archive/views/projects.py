@@ -1,0 +1,179 @@
+"""Sign in, the project list, a project's page and subjects, its settings, users and history."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from archive import forms, permissions, queries, services
+from archive.views.common import history_rows, page, paginate, project_context, readable_project
+from xnatlite.errors import InvalidInput, NotFound, XnatliteError
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """The site root answers 200 itself (XNAT clients follow its redirects, xnat-rest-api.md §1.11)."""
+    if not request.user.is_authenticated:
+        return LoginView.as_view(template_name="registration/login.html")(request)
+    return project_list(request)
+
+
+@login_required
+def project_list(request: HttpRequest) -> HttpResponse:
+    projects = list(queries.project_listing(request.user))
+    readable = set(permissions.projects_for(request.user, "read").values_list("pk", flat=True))
+    for project in projects:
+        project.readable = project.pk in readable
+    return render(request, "archive/project_list.html", {"projects": projects})
+
+
+@login_required
+def project_create(request: HttpRequest) -> HttpResponse:
+    form = forms.ProjectCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            project = services.create_project(data.pop("project_id"), by=request.user, **data)
+        except XnatliteError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Project {project.id} created; you are its owner.")
+            return redirect("project-detail", project_id=project.id)
+    return render(request, "archive/project_create.html", {"form": form})
+
+
+@page
+def project_detail(request: HttpRequest, project_id: str) -> HttpResponse:
+    """The project page: its sessions, searchable by label, accession ID, date and modality."""
+    project = permissions.get_project(request.user, project_id, "see")
+    context = project_context(request, project, "sessions")
+    context["role"] = permissions.role_of(request.user, project)
+    if context["can_read"]:
+        filters = forms.SessionFilterForm(request.GET, queries.project_modalities(project))
+        search = filters.cleaned_data if filters.is_valid() else {}
+        sort = request.GET.get("sort", "-date")
+        sessions = queries.session_listing(
+            project,
+            search=search.get("q", ""),
+            modality=search.get("modality", ""),
+            date_from=search.get("date_from"),
+            date_to=search.get("date_to"),
+            sort=sort,
+        )
+        context.update(filters=filters, sort=sort, page=paginate(request, sessions))
+    return render(request, "archive/project_detail.html", context)
+
+
+@page
+def subject_list(request: HttpRequest, project_id: str) -> HttpResponse:
+    project = readable_project(request, project_id)
+    filters = forms.SubjectFilterForm(request.GET)
+    search = filters.cleaned_data.get("q", "") if filters.is_valid() else ""
+    sort = request.GET.get("sort", "label")
+    subjects = queries.subject_listing(project, search=search, sort=sort)
+    context = project_context(request, project, "subjects")
+    context.update(filters=filters, sort=sort, page=paginate(request, subjects))
+    return render(request, "archive/subject_list.html", context)
+
+
+# --- project settings, users, history ------------------------------------------------------------------
+@page
+def project_settings(request: HttpRequest, project_id: str) -> HttpResponse:
+    """Owners change titles, accessibility, the prearchive code and aliases."""
+    project = permissions.get_project(request.user, project_id, "see")
+    permissions.require(request.user, "manage", project)
+    initial = {name: getattr(project, name) for name in forms.ProjectSettingsForm.base_fields}
+    form = forms.ProjectSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_project(project, by=request.user, **form.cleaned_data)
+        except InvalidInput as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Settings of {project.id} saved.")
+            return redirect("project-settings", project_id=project.id)
+    context = project_context(request, project, "settings")
+    context.update(form=form, alias_form=forms.AliasForm(), aliases=project.aliases.all())
+    return render(request, "archive/project_settings.html", context)
+
+
+@page
+@require_POST
+def project_alias(request: HttpRequest, project_id: str) -> HttpResponse:
+    """Add (`alias`) or remove (`remove`) a project alias."""
+    project = permissions.get_project(request.user, project_id, "see")
+    try:
+        if request.POST.get("remove"):
+            services.remove_project_alias(project, request.POST["remove"], by=request.user)
+            messages.success(request, f"Alias {request.POST['remove']} removed.")
+        else:
+            form = forms.AliasForm(request.POST)
+            if not form.is_valid():
+                raise InvalidInput("; ".join(e for errors in form.errors.values() for e in errors))
+            services.add_project_alias(project, form.cleaned_data["alias"], by=request.user)
+            messages.success(request, f"Alias {form.cleaned_data['alias']} added.")
+    except (InvalidInput, NotFound) as exc:
+        messages.error(request, exc.message)
+    return redirect("project-settings", project_id=project.id)
+
+
+@page
+def project_history(request: HttpRequest, project_id: str) -> HttpResponse:
+    """Everything that happened in the project, newest first (owners)."""
+    project = permissions.get_project(request.user, project_id, "see")
+    permissions.require(request.user, "manage", project)
+    context = project_context(request, project, "history")
+    context["page"] = paginate(request, queries.project_history(project), per_page=100)
+    context["history"] = history_rows(context["page"])
+    return render(request, "archive/project_history.html", context)
+
+
+@page
+def project_users(request: HttpRequest, project_id: str) -> HttpResponse:
+    project = readable_project(request, project_id)
+    can_manage = permissions.can(request.user, "manage", project)
+    form = forms.ProjectUserForm(request.POST or None)
+    if request.method == "POST":
+        permissions.require(request.user, "manage", project)
+        if form.is_valid():
+            try:
+                user = services.find_user(form.cleaned_data["user"])
+                services.set_project_role(project, user, form.cleaned_data["role"], by=request.user)
+            except (InvalidInput, NotFound) as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(
+                    request, f"{user.get_username()} is now {form.cleaned_data['role']} of {project.id}."
+                )
+                return redirect("project-users", project_id=project.id)
+    context = project_context(request, project, "users")
+    context.update(can_manage=can_manage, users=queries.project_users(project), form=form)
+    context["role_form"] = forms.RoleChangeForm()
+    return render(request, "archive/project_users.html", context)
+
+
+@page
+@require_POST
+def project_user_change(request: HttpRequest, project_id: str, username: str) -> HttpResponse:
+    project = readable_project(request, project_id)
+    permissions.require(request.user, "manage", project)
+    user = get_user_model().objects.filter(username=username).first()
+    try:
+        if user is None:
+            raise NotFound(f"No user '{username}'")
+        if request.POST.get("remove"):
+            services.remove_project_user(project, user, by=request.user)
+            messages.success(request, f"{username} no longer has a role in {project.id}.")
+        else:
+            form = forms.RoleChangeForm(request.POST)
+            if not form.is_valid():
+                raise InvalidInput("Unknown role")
+            services.set_project_role(project, user, form.cleaned_data["role"], by=request.user)
+            messages.success(request, f"{username} is now {form.cleaned_data['role']} of {project.id}.")
+    except (InvalidInput, NotFound) as exc:
+        messages.error(request, exc.message)
+    return redirect("project-users", project_id=project.id)
