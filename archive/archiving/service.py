@@ -85,7 +85,8 @@ log = logging.getLogger(__name__)
 AUTO_ARCHIVE_ACTOR = "system:auto-archive"
 RECOVERY_ACTOR = "system:archive-recovery"
 TARGET_WAIT_SECONDS = 3600.0  # another archive into the same session: wait for it, then give up (code 10)
-STUCK_SECONDS = 60  # an ARCHIVING row nobody holds the lock of for this long is resumed by the sweep
+STUCK_SECONDS = 60
+PROGRESS_EVERY = 1000  # files between two progress lines in the log  # an ARCHIVING row nobody holds the lock of for this long is resumed by the sweep
 DICOM = "DICOM"
 Actor = AbstractBaseUser | str
 
@@ -363,7 +364,9 @@ def _build(session: PrearchiveSession, target: Target, request: ArchiveRequest) 
     )
     prearchive_folder, prearchive_prefix = session.folder, layout.relative_path(session.folder) + "/"
     with disk.FileWriter() as writer:
-        for values in rows.iterator(chunk_size=2000):
+        for number, values in enumerate(rows.iterator(chunk_size=2000), start=1):
+            if number % PROGRESS_EVERY == 0:
+                log.info("archiving %s: %d of %d files", session, number, session.file_count)
             row = Row(*values)
             scan_id = target.scan_ids.get(row.scan_id, row.scan_id)
             name = layout.check_file_name(row.path.rsplit("/", 1)[-1])
