@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import resource
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -92,3 +93,5 @@ def test_a_session_larger_than_the_servers_memory_limit(
             stored = files[member.filename.rsplit("/", 1)[-1]]
             assert hashlib.md5(archive.read(member), usedforsecurity=False).hexdigest() == stored.md5
     assert target.stat().st_size > total
+    target.unlink()  # pytest keeps the folders of the last runs: do not leave 600 MB behind
+    shutil.rmtree(settings.DATA_ROOT / "archive")
