@@ -1,14 +1,14 @@
 """Archiving a prearchive session: validation (validation.py), the service and its ordering argument
-(service.py), and the filesystem steps it is made of (disk.py)."""
+(service.py), the build beside the final place (build.py), recovery after a crash (recovery.py), the
+filesystem steps (disk.py) and the header check that spares rewriting (headers.py)."""
 
+from archive.archiving.recovery import recover_stuck_archives, reset_interrupted
 from archive.archiving.service import (
     AUTO_ARCHIVE_ACTOR,
     Outcome,
     actor_from,
     actor_name,
     archive_now,
-    recover_stuck_archives,
-    reset_interrupted,
     run_archive,
 )
 from archive.archiving.validation import (

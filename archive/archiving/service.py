@@ -43,28 +43,21 @@ prearchive row is really still there; if even that check fails the journal is le
 from __future__ import annotations
 
 import logging
-import os
-import uuid
-from collections import defaultdict, namedtuple
-from dataclasses import dataclass, field
-from datetime import timedelta
-from io import BytesIO
-from pathlib import Path
+from collections import defaultdict
+from dataclasses import dataclass
 
-import pydicom
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 from pydicom.dataset import Dataset
 
-from anonymize import services as anonymize_services
-from anonymize.dicomedit import InvalidDicomFile, ScriptRuntimeError, read_dicom
-from archive import audit, catalogs, layout, permissions, services, unixgroups
-from archive.archiving import disk, headers
+from anonymize.dicomedit import InvalidDicomFile, ScriptRuntimeError
+from archive import audit, layout, permissions, services
+from archive.archiving import disk
+from archive.archiving.build import DICOM, Build, Placed, build_beside
+from archive.archiving.recovery import finish, recover_journal, undo_after_failed_commit
 from archive.archiving.validation import (
-    APPEND,
-    DELETE,
     ArchiveRequest,
     Target,
     refusals,
@@ -85,9 +78,6 @@ log = logging.getLogger(__name__)
 AUTO_ARCHIVE_ACTOR = "system:auto-archive"
 RECOVERY_ACTOR = "system:archive-recovery"
 TARGET_WAIT_SECONDS = 3600.0  # another archive into the same session: wait for it, then give up (code 10)
-STUCK_SECONDS = 60
-PROGRESS_EVERY = 1000  # files between two progress lines in the log  # an ARCHIVING row nobody holds the lock of for this long is resumed by the sweep
-DICOM = "DICOM"
 Actor = AbstractBaseUser | str
 
 
@@ -102,33 +92,6 @@ class Outcome:
     rejected: int = 0
     replaced: int = 0
     linked: int = 0
-
-
-@dataclass
-class Placed:
-    """One instance written or linked into the build folder."""
-
-    scan_id: str
-    name: str
-    size: int
-    md5: str
-    sop_class_uid: str
-    sop_instance_uid: str
-    series_instance_uid: str
-    frames: int
-
-
-@dataclass
-class Build:
-    token: str
-    folder: Path
-    final: Path
-    merge: bool
-    placed: list[Placed] = field(default_factory=list)
-    replaced: dict[int, File] = field(default_factory=dict)  # File pk -> the archived file it replaces
-    rejected: int = 0
-    linked: int = 0
-    headers: dict[str, Dataset] = field(default_factory=dict)  # archived scan ID -> a header of it
 
 
 # --- the entry point ------------------------------------------------------------------------------
@@ -240,7 +203,7 @@ def _archive(session: PrearchiveSession, actor: Actor, request: ArchiveRequest) 
         stopping = refusals(results, request)
         if stopping:
             raise ArchiveConflict("; ".join(f"[{r.code}] {r.message}" for r in stopping))
-        build = _build(session, target, request)
+        build = build_beside(session, target, request)
         archived = _commit(session, target, build, actor, request)
     log.info(
         "archived %s as %s/%s: %d files (%d linked), %d rejected, %d replaced",
@@ -267,221 +230,6 @@ def _rows_match_disk(session: PrearchiveSession) -> bool:
     prefix = layout.relative_path(folder)
     on_disk = {f"{prefix}/{p.relative_to(folder).as_posix()}" for p in folder.glob("SCANS/*/DICOM/*.dcm")}
     return on_disk == set(PrearchiveFile.objects.filter(session=session).values_list("path", flat=True))
-
-
-# --- building beside the final place --------------------------------------------------------------
-ROW_FIELDS = (
-    "path",
-    "size",
-    "md5",
-    "sop_class_uid",
-    "sop_instance_uid",
-    "series_instance_uid",
-    "scan_id",
-    "frames",
-)
-Row = namedtuple("Row", ROW_FIELDS)
-
-
-def _source(path: str, folder: Path, prefix: str) -> Path:
-    """A prearchive file's path, checked to lie in its session folder without resolving each one."""
-    relative = path[len(prefix) :] if path.startswith(prefix) else ""
-    if not relative or ".." in relative.split("/"):
-        return layout.absolute_path(path)  # not where it should be: let the full check decide
-    return folder / relative
-
-
-def _header(path: Path) -> Dataset:
-    return pydicom.dcmread(path, stop_before_pixels=True)
-
-
-def _build(session: PrearchiveSession, target: Target, request: ArchiveRequest) -> Build:
-    project = target.project
-    existing = target.session
-    final = target.folder
-    label = final.name
-    arc = unixgroups.prepare_project_folder(project)
-    token = uuid.uuid4().hex[:12]
-    # A merge swaps the new tree with the old one; a session without a folder yet is simply renamed in.
-    build = Build(
-        token, arc / f".build-{label}-{token}", final, merge=existing is not None and final.exists()
-    )
-    build.folder.mkdir()
-    journal = disk.read_journal(session.pk) or {}
-    journal.update(
-        token=token,
-        build=str(build.folder),
-        final=str(final),
-        build_inode=disk.inode(build.folder),
-        merge=build.merge,
-        prearchive=str(session.folder),
-        project=project.id,
-        label=label,
-        replaced=[],
-    )
-    disk.write_json(disk.journal_path(session.pk), journal)
-    if build.merge:
-        disk.link_tree(final, build.folder)
-
-    archived: dict[str, File] = {}  # SOP Instance UID -> archived file (merges)
-    names: dict[tuple[str, str], File] = {}  # (scan ID, name) -> archived file
-    if existing is not None:
-        for file in File.objects.filter(
-            resource__scan__session=existing, resource__label=DICOM
-        ).select_related("resource__scan"):
-            archived[file.sop_instance_uid] = file
-            names[(file.resource.scan.scan_id, file.name)] = file
-    may_replace = request.overwrite == DELETE or request.overwrite_files
-    script_and_record = (
-        None if session.prevent_anon else anonymize_services.project_script_for_archive(project)
-    )
-    variables = {"project": project.id, "subject": target.subject_label, "session": label}
-    folders: dict[str, Path] = {}  # archived scan ID -> its DICOM folder in the build
-    seen: set[str] = set()
-
-    def collide(scan_id: str, name: str, sop_instance_uid: str) -> None:
-        """Refuse, or (when the mode allows) take out of the build, an archived copy of this instance."""
-        if not archived and not names and sop_instance_uid not in seen:
-            return  # a new session: nothing to collide with
-        old = archived.get(sop_instance_uid) or names.get((scan_id, name))
-        if old is None and sop_instance_uid not in seen:
-            return
-        if old is None or not may_replace:
-            raise ArchiveConflict(
-                "[15] Duplicate DICOM file uploaded: instance "
-                f"{sop_instance_uid} is already archived in session {label}; "
-                "archive with overwrite=delete to replace it"
-            )
-        build.replaced[old.pk] = old
-        old_relative = Path(old.path).relative_to(layout.relative_path(final)) if old.path else None
-        if old_relative is not None:
-            (build.folder / old_relative).unlink(missing_ok=True)
-
-    rows = (
-        PrearchiveFile.objects.filter(session=session)
-        .order_by("scan_id", "instance_number", "id")
-        .values_list(*ROW_FIELDS)
-    )
-    prearchive_folder, prearchive_prefix = session.folder, layout.relative_path(session.folder) + "/"
-    with disk.FileWriter() as writer:
-        for number, values in enumerate(rows.iterator(chunk_size=2000), start=1):
-            if number % PROGRESS_EVERY == 0:
-                log.info("archiving %s: %d of %d files", session, number, session.file_count)
-            row = Row(*values)
-            scan_id = target.scan_ids.get(row.scan_id, row.scan_id)
-            name = layout.check_file_name(row.path.rsplit("/", 1)[-1])
-            folder = folders.get(scan_id)
-            if folder is None:
-                folder = build.folder / "SCANS" / layout.scan_folder_name(scan_id) / DICOM
-                folder.mkdir(parents=True, exist_ok=True)
-                folders[scan_id] = folder
-            source = _source(row.path, prearchive_folder, prearchive_prefix)
-            destination = folder / name
-            if script_and_record is None and headers.holds_labels(source, target.subject_label, label):
-                # Nothing to change in this file: the archive takes it as it is, without rewriting it.
-                collide(scan_id, name, row.sop_instance_uid)
-                if build.merge:
-                    destination.unlink(missing_ok=True)  # a replaced file's link
-                if disk.link_or_copy(source, destination):
-                    build.linked += 1
-                placed = Placed(
-                    scan_id,
-                    name,
-                    row.size,
-                    row.md5,
-                    row.sop_class_uid,
-                    row.sop_instance_uid,
-                    row.series_instance_uid,
-                    row.frames,
-                )
-                if scan_id not in build.headers:
-                    build.headers[scan_id] = _header(source)
-                seen.add(placed.sop_instance_uid)
-                build.placed.append(placed)
-                continue
-            ds = read_dicom(source)
-            if script_and_record is not None:
-                script, record = script_and_record
-                if script.apply(ds, variables, record=record).rejected:
-                    build.rejected += 1
-                    continue
-            ds.PatientName = target.subject_label  # always: DESIGN.md "Anonymization"
-            ds.PatientID = label
-            sop_instance_uid = str(ds.get("SOPInstanceUID", "") or "")
-            if not sop_instance_uid:
-                raise InvalidDicomFile(f"The project script removed the SOP Instance UID of {name}")
-            meta = getattr(ds, "file_meta", None)
-            if meta is not None and "MediaStorageSOPInstanceUID" in meta:
-                meta.MediaStorageSOPInstanceUID = sop_instance_uid
-            collide(scan_id, name, sop_instance_uid)
-            if build.merge:
-                destination.unlink(missing_ok=True)  # a replaced file's link: never write into it
-            encoded = BytesIO()
-            pydicom.dcmwrite(encoded, ds, enforce_file_format=False)  # as read: a Part 10 file
-            placed = Placed(
-                scan_id,
-                name,
-                0,
-                "",
-                str(ds.get("SOPClassUID", "") or row.sop_class_uid),
-                sop_instance_uid,
-                str(ds.get("SeriesInstanceUID", "") or row.series_instance_uid),
-                row.frames,
-            )
-            seen.add(sop_instance_uid)
-            build.placed.append(placed)
-            writer.submit(destination, encoded.getbuffer(), placed)
-            if scan_id not in build.headers:
-                ds.pop(0x7FE00010, None)  # keep the header only
-                build.headers[scan_id] = ds
-    if not build.placed:
-        raise ArchiveConflict(
-            "No instance is left to archive (the project script rejected all of them)"
-            if build.rejected
-            else "The session has no files"
-        )
-    _write_catalogs(build, existing, final)
-    journal["replaced"] = [
-        str(Path(f.path).relative_to(layout.relative_path(final))) for f in build.replaced.values()
-    ]
-    journal["catalogs"] = sorted(
-        f"SCANS/{scan_id}/{DICOM}/{catalogs.dicom_catalog_name(scan_id)}"
-        for scan_id in {p.scan_id for p in build.placed}
-    )
-    disk.write_json(disk.journal_path(session.pk), journal)
-    gid = unixgroups.project_gid(project)
-    if gid is not None:
-        unixgroups.apply_to_tree(build.folder, gid)
-    return build
-
-
-def _write_catalogs(build: Build, existing: ImageSession | None, final: Path) -> None:
-    """`scan_{id}_catalog.xml` for every scan that got files, listing old (kept) and new files."""
-    by_scan: dict[str, list[catalogs.CatalogEntry]] = defaultdict(list)
-    uids: dict[str, str] = {}
-    if existing is not None:
-        touched = {p.scan_id for p in build.placed}
-        kept = (
-            File.objects.filter(resource__scan__session=existing, resource__label=DICOM)
-            .filter(resource__scan__scan_id__in=touched)
-            .exclude(pk__in=list(build.replaced))
-            .select_related("resource__scan")
-        )
-        for file in kept:
-            scan = file.resource.scan
-            uids.setdefault(scan.scan_id, scan.series_instance_uid)
-            by_scan[scan.scan_id].append(
-                catalogs.CatalogEntry(file.name, file.md5, file.sop_instance_uid, DICOM, "RAW")
-            )
-    for placed in build.placed:
-        uids.setdefault(placed.scan_id, placed.series_instance_uid)
-        by_scan[placed.scan_id].append(
-            catalogs.CatalogEntry(placed.name, placed.md5, placed.sop_instance_uid, DICOM, "RAW")
-        )
-    for scan_id, entries in by_scan.items():
-        entries.sort(key=lambda e: e.name)
-        path = build.folder / "SCANS" / scan_id / DICOM / catalogs.dicom_catalog_name(scan_id)
-        catalogs.write_catalog(path, entries, dicom=True, uid=uids[scan_id], label=DICOM)
 
 
 # --- the commit -----------------------------------------------------------------------------------
@@ -590,7 +338,7 @@ def _commit(
             )
     except BaseException:
         if renamed:
-            _undo_after_failed_commit(session.pk)
+            undo_after_failed_commit(session.pk)
         raise
     return archived
 
@@ -669,120 +417,6 @@ def _save_scans(archived: ImageSession, build: Build) -> dict[str, Scan]:
     return scans
 
 
-def _undo_after_failed_commit(prearchive_session_id: int) -> None:
-    """The COMMIT failed after the rename: put the folders back if the database kept the old state."""
-    try:
-        committed = not PrearchiveSession.objects.filter(pk=prearchive_session_id).exists()
-    except Exception:
-        log.exception("cannot tell whether archiving %s committed; recovery will", prearchive_session_id)
-        return
-    if not committed:
-        journal = disk.read_journal(prearchive_session_id)
-        if journal is not None:
-            recover_journal(prearchive_session_id, journal, row_exists=True)
-
-
-# --- recovery and clean-up ------------------------------------------------------------------------
-def recover_journal(prearchive_session_id: int, journal: dict, *, row_exists: bool) -> ImageSession | None:
-    """End a run that stopped (the caller holds the session's lock). While the prearchive row exists
-    nothing was committed: undo the rename if it happened and delete the build folder. Once the row is
-    gone the archive is complete: finish the clean-up and return the archived session."""
-    if "build" not in journal:  # the run stopped before building anything
-        if row_exists:
-            disk.remove_journal(prearchive_session_id)
-        return None
-    build, final = Path(journal["build"]), Path(journal["final"])
-    swapped = journal.get("build_inode") is not None and disk.inode(final) == journal["build_inode"]
-    if row_exists:
-        aside = final.with_name(final.name + ".exchange")
-        if swapped and journal.get("merge"):
-            if build.exists():
-                disk.exchange(build, final)  # the old tree back into place
-            elif aside.exists():
-                os.rename(final, build)
-                os.rename(aside, final)
-        elif swapped:
-            os.rename(final, build)
-        elif aside.exists() and not final.exists():
-            os.rename(aside, final)
-        disk.remove_tree(build)
-        disk.remove_journal(prearchive_session_id)
-        log.warning("archiving prearchive session %s was interrupted; undone", prearchive_session_id)
-        return None
-    if not swapped:
-        log.error(
-            "archive of prearchive session %s committed but %s is not the build", prearchive_session_id, final
-        )
-    finish(journal)
-    disk.remove_journal(prearchive_session_id)
-    return ImageSession.objects.filter(project_id=journal["project"], label__iexact=journal["label"]).first()
-
-
-def finish(journal: dict) -> None:
-    """Step 4 after a commit: back up what a merge replaced, drop the old tree and the prearchive copy."""
-    if not journal.get("build"):
-        return
-    token = journal["token"]
-    build = Path(journal["build"])
-    if journal.get("merge") and build.exists() and disk.inode(build) != journal.get("build_inode"):
-        backup = layout.cache_root() / "merge" / journal["project"] / journal["label"] / token
-        for relative in [*journal.get("replaced", []), *journal.get("catalogs", [])]:
-            disk.move_aside(build / relative, backup / relative)
-        disk.remove_tree(build)
-    prearchive = Path(journal["prearchive"])
-    trash = layout.cache_root() / "archived" / token
-    if disk.move_aside(prearchive, trash) is not None:
-        leftovers = [
-            os.path.join(folder, name)
-            for folder, _dirs, names in os.walk(trash)
-            for name in names
-            if not (name.endswith(".dcm") and folder.endswith(f"/{DICOM}") and "/SCANS/" in folder)
-        ]
-        if leftovers:
-            log.warning("%d files of %s were not DICOM; kept in %s", len(leftovers), prearchive, trash)
-        else:
-            disk.remove_tree(trash)
-        try:
-            prearchive.parent.rmdir()  # the timestamp folder, when this was its only session
-        except OSError:
-            pass
-
-
-def recover_stuck_archives(now=None) -> list[int]:
-    """Sweep: ARCHIVING rows whose lock nobody holds belong to a process that died. Each is resumed
-    with the request its journal recorded (or put back to READY when there is none). Returns the ids."""
-    from archive import tasks
-
-    cutoff = (now or timezone.now()) - timedelta(seconds=STUCK_SECONDS)
-    resumed = []
-    for session in PrearchiveSession.objects.filter(status=Status.ARCHIVING, last_modified__lte=cutoff):
-        if disk.is_locked(disk.session_lock_path(session.pk)):
-            continue
-        journal = disk.read_journal(session.pk) or {}
-        if "request" in journal:
-            log.warning("prearchive session %s: archiving was interrupted; resuming it", session)
-            tasks.archive_prearchive_session.delay(session.pk, journal.get("actor"), journal["request"])
-        else:
-            reset_interrupted(session)
-        resumed.append(session.pk)
-    return resumed
-
-
-def reset_interrupted(session: PrearchiveSession) -> bool:
-    """Put a session whose archiving stopped back to READY after undoing the attempt; False if a live
-    process is archiving it."""
-    with disk.flock(disk.session_lock_path(session.pk)) as held:
-        if not held:
-            return False
-        journal = disk.read_journal(session.pk)
-        if journal is not None:
-            recover_journal(session.pk, journal, row_exists=True)
-        session.refresh_from_db(fields=["status"])
-        if session.status in (Status.ARCHIVING, Status.QUEUED_ARCHIVING):
-            change_status(session, Status.READY)
-        return True
-
-
 def _schedule_previews(archived: ImageSession | None) -> None:
     """Previews are made by their own task after the commit; they never fail the archive."""
     if archived is None:
@@ -796,16 +430,3 @@ def _schedule_previews(archived: ImageSession | None) -> None:
             log.exception("previews of %s could not be made", archived)
 
     transaction.on_commit(schedule)
-
-
-__all__ = [
-    "APPEND",
-    "archive_now",
-    "DELETE",
-    "Outcome",
-    "finish",
-    "recover_journal",
-    "recover_stuck_archives",
-    "reset_interrupted",
-    "run_archive",
-]

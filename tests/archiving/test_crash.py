@@ -57,7 +57,7 @@ def assert_intact_or_complete(session_pk: int, original: dict[str, str], label: 
     archived = ImageSession.objects.get(label=label)
     journal = disk.read_journal(session_pk)
     if journal is not None:  # the clean-up after the commit was cut short: recovery finishes it
-        from archive.archiving.service import recover_journal
+        from archive.archiving.recovery import recover_journal
 
         recover_journal(session_pk, journal, row_exists=False)
     check_archived(archived)

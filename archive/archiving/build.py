@@ -1,0 +1,275 @@
+"""Building an archived session beside its final place (step 2 of archive/archiving/service.py).
+
+Each prearchive file is either written anew (project script, final labels in Patient Name and Patient
+ID) or, when nothing in it must change, hard-linked as it is; a merge first links the existing session
+in, so its files are never written to. The build folder is private until it is renamed into place:
+files go straight to their names there, without temporary names.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict, namedtuple
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+
+from anonymize import services as anonymize_services
+from anonymize.dicomedit import InvalidDicomFile, read_dicom
+from archive import catalogs, layout, unixgroups
+from archive.archiving import disk, headers
+from archive.archiving.validation import DELETE, ArchiveRequest, Target
+from archive.models import File, ImageSession
+from prearchive.models import PrearchiveFile, PrearchiveSession
+from xnatlite.errors import ArchiveConflict
+
+log = logging.getLogger(__name__)
+
+DICOM = "DICOM"
+PROGRESS_EVERY = 1000  # files between two progress lines in the log
+
+
+@dataclass
+class Placed:
+    """One instance written or linked into the build folder."""
+
+    scan_id: str
+    name: str
+    size: int
+    md5: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    series_instance_uid: str
+    frames: int
+
+
+@dataclass
+class Build:
+    token: str
+    folder: Path
+    final: Path
+    merge: bool
+    placed: list[Placed] = field(default_factory=list)
+    replaced: dict[int, File] = field(default_factory=dict)  # File pk -> the archived file it replaces
+    rejected: int = 0
+    linked: int = 0
+    headers: dict[str, Dataset] = field(default_factory=dict)  # archived scan ID -> a header of it
+
+
+ROW_FIELDS = (
+    "path",
+    "size",
+    "md5",
+    "sop_class_uid",
+    "sop_instance_uid",
+    "series_instance_uid",
+    "scan_id",
+    "frames",
+)
+Row = namedtuple("Row", ROW_FIELDS)
+
+
+def _source(path: str, folder: Path, prefix: str) -> Path:
+    """A prearchive file's path, checked to lie in its session folder without resolving each one."""
+    relative = path[len(prefix) :] if path.startswith(prefix) else ""
+    if not relative or ".." in relative.split("/"):
+        return layout.absolute_path(path)  # not where it should be: let the full check decide
+    return folder / relative
+
+
+def _header(path: Path) -> Dataset:
+    return pydicom.dcmread(path, stop_before_pixels=True)
+
+
+def build_beside(session: PrearchiveSession, target: Target, request: ArchiveRequest) -> Build:
+    """Step 2 of archive/archiving/service.py: the whole archived session in a folder beside its place."""
+    project = target.project
+    existing = target.session
+    final = target.folder
+    label = final.name
+    arc = unixgroups.prepare_project_folder(project)
+    token = uuid.uuid4().hex[:12]
+    # A merge swaps the new tree with the old one; a session without a folder yet is simply renamed in.
+    build = Build(
+        token, arc / f".build-{label}-{token}", final, merge=existing is not None and final.exists()
+    )
+    build.folder.mkdir()
+    journal = disk.read_journal(session.pk) or {}
+    journal.update(
+        token=token,
+        build=str(build.folder),
+        final=str(final),
+        build_inode=disk.inode(build.folder),
+        merge=build.merge,
+        prearchive=str(session.folder),
+        project=project.id,
+        label=label,
+        replaced=[],
+    )
+    disk.write_json(disk.journal_path(session.pk), journal)
+    if build.merge:
+        disk.link_tree(final, build.folder)
+
+    archived: dict[str, File] = {}  # SOP Instance UID -> archived file (merges)
+    names: dict[tuple[str, str], File] = {}  # (scan ID, name) -> archived file
+    if existing is not None:
+        for file in File.objects.filter(
+            resource__scan__session=existing, resource__label=DICOM
+        ).select_related("resource__scan"):
+            archived[file.sop_instance_uid] = file
+            names[(file.resource.scan.scan_id, file.name)] = file
+    may_replace = request.overwrite == DELETE or request.overwrite_files
+    script_and_record = (
+        None if session.prevent_anon else anonymize_services.project_script_for_archive(project)
+    )
+    variables = {"project": project.id, "subject": target.subject_label, "session": label}
+    folders: dict[str, Path] = {}  # archived scan ID -> its DICOM folder in the build
+    seen: set[str] = set()
+
+    def collide(scan_id: str, name: str, sop_instance_uid: str) -> None:
+        """Refuse, or (when the mode allows) take out of the build, an archived copy of this instance."""
+        if not archived and not names and sop_instance_uid not in seen:
+            return  # a new session: nothing to collide with
+        old = archived.get(sop_instance_uid) or names.get((scan_id, name))
+        if old is None and sop_instance_uid not in seen:
+            return
+        if old is None or not may_replace:
+            raise ArchiveConflict(
+                "[15] Duplicate DICOM file uploaded: instance "
+                f"{sop_instance_uid} is already archived in session {label}; "
+                "archive with overwrite=delete to replace it"
+            )
+        build.replaced[old.pk] = old
+        old_relative = Path(old.path).relative_to(layout.relative_path(final)) if old.path else None
+        if old_relative is not None:
+            (build.folder / old_relative).unlink(missing_ok=True)
+
+    rows = (
+        PrearchiveFile.objects.filter(session=session)
+        .order_by("scan_id", "instance_number", "id")
+        .values_list(*ROW_FIELDS)
+    )
+    prearchive_folder, prearchive_prefix = session.folder, layout.relative_path(session.folder) + "/"
+    with disk.FileWriter() as writer:
+        for number, values in enumerate(rows.iterator(chunk_size=2000), start=1):
+            if number % PROGRESS_EVERY == 0:
+                log.info("archiving %s: %d of %d files", session, number, session.file_count)
+            row = Row(*values)
+            scan_id = target.scan_ids.get(row.scan_id, row.scan_id)
+            name = layout.check_file_name(row.path.rsplit("/", 1)[-1])
+            folder = folders.get(scan_id)
+            if folder is None:
+                folder = build.folder / "SCANS" / layout.scan_folder_name(scan_id) / DICOM
+                folder.mkdir(parents=True, exist_ok=True)
+                folders[scan_id] = folder
+            source = _source(row.path, prearchive_folder, prearchive_prefix)
+            destination = folder / name
+            if script_and_record is None and headers.holds_labels(source, target.subject_label, label):
+                # Nothing to change in this file: the archive takes it as it is, without rewriting it.
+                collide(scan_id, name, row.sop_instance_uid)
+                if build.merge:
+                    destination.unlink(missing_ok=True)  # a replaced file's link
+                if disk.link_or_copy(source, destination):
+                    build.linked += 1
+                placed = Placed(
+                    scan_id,
+                    name,
+                    row.size,
+                    row.md5,
+                    row.sop_class_uid,
+                    row.sop_instance_uid,
+                    row.series_instance_uid,
+                    row.frames,
+                )
+                if scan_id not in build.headers:
+                    build.headers[scan_id] = _header(source)
+                seen.add(placed.sop_instance_uid)
+                build.placed.append(placed)
+                continue
+            ds = read_dicom(source)
+            if script_and_record is not None:
+                script, record = script_and_record
+                if script.apply(ds, variables, record=record).rejected:
+                    build.rejected += 1
+                    continue
+            ds.PatientName = target.subject_label  # always: DESIGN.md "Anonymization"
+            ds.PatientID = label
+            sop_instance_uid = str(ds.get("SOPInstanceUID", "") or "")
+            if not sop_instance_uid:
+                raise InvalidDicomFile(f"The project script removed the SOP Instance UID of {name}")
+            meta = getattr(ds, "file_meta", None)
+            if meta is not None and "MediaStorageSOPInstanceUID" in meta:
+                meta.MediaStorageSOPInstanceUID = sop_instance_uid
+            collide(scan_id, name, sop_instance_uid)
+            if build.merge:
+                destination.unlink(missing_ok=True)  # a replaced file's link: never write into it
+            encoded = BytesIO()
+            pydicom.dcmwrite(encoded, ds, enforce_file_format=False)  # as read: a Part 10 file
+            placed = Placed(
+                scan_id,
+                name,
+                0,
+                "",
+                str(ds.get("SOPClassUID", "") or row.sop_class_uid),
+                sop_instance_uid,
+                str(ds.get("SeriesInstanceUID", "") or row.series_instance_uid),
+                row.frames,
+            )
+            seen.add(sop_instance_uid)
+            build.placed.append(placed)
+            writer.submit(destination, encoded.getbuffer(), placed)
+            if scan_id not in build.headers:
+                ds.pop(0x7FE00010, None)  # keep the header only
+                build.headers[scan_id] = ds
+    if not build.placed:
+        raise ArchiveConflict(
+            "No instance is left to archive (the project script rejected all of them)"
+            if build.rejected
+            else "The session has no files"
+        )
+    write_catalogs(build, existing, final)
+    journal["replaced"] = [
+        str(Path(f.path).relative_to(layout.relative_path(final))) for f in build.replaced.values()
+    ]
+    journal["catalogs"] = sorted(
+        f"SCANS/{scan_id}/{DICOM}/{catalogs.dicom_catalog_name(scan_id)}"
+        for scan_id in {p.scan_id for p in build.placed}
+    )
+    disk.write_json(disk.journal_path(session.pk), journal)
+    gid = unixgroups.project_gid(project)
+    if gid is not None:
+        unixgroups.apply_to_tree(build.folder, gid)
+    return build
+
+
+def write_catalogs(build: Build, existing: ImageSession | None, final: Path) -> None:
+    """`scan_{id}_catalog.xml` for every scan that got files, listing old (kept) and new files."""
+    by_scan: dict[str, list[catalogs.CatalogEntry]] = defaultdict(list)
+    uids: dict[str, str] = {}
+    if existing is not None:
+        touched = {p.scan_id for p in build.placed}
+        kept = (
+            File.objects.filter(resource__scan__session=existing, resource__label=DICOM)
+            .filter(resource__scan__scan_id__in=touched)
+            .exclude(pk__in=list(build.replaced))
+            .select_related("resource__scan")
+        )
+        for file in kept:
+            scan = file.resource.scan
+            uids.setdefault(scan.scan_id, scan.series_instance_uid)
+            by_scan[scan.scan_id].append(
+                catalogs.CatalogEntry(file.name, file.md5, file.sop_instance_uid, DICOM, "RAW")
+            )
+    for placed in build.placed:
+        uids.setdefault(placed.scan_id, placed.series_instance_uid)
+        by_scan[placed.scan_id].append(
+            catalogs.CatalogEntry(placed.name, placed.md5, placed.sop_instance_uid, DICOM, "RAW")
+        )
+    for scan_id, entries in by_scan.items():
+        entries.sort(key=lambda e: e.name)
+        path = build.folder / "SCANS" / scan_id / DICOM / catalogs.dicom_catalog_name(scan_id)
+        catalogs.write_catalog(path, entries, dicom=True, uid=uids[scan_id], label=DICOM)
