@@ -83,7 +83,7 @@ def get_site_script() -> ScriptState:
 
 @functools.lru_cache(maxsize=8)
 def _compiled_site_script(version: int, text: str, deidentifying: bool) -> tuple[Script, RecordInfo]:
-    record = RecordInfo(f"XNATLITE_SITE_V{version}", f"xnatlite site script v{version}", deidentifying)
+    record = RecordInfo(f"XNLSITE{version}"[:16], f"xnatlite site script v{version}", deidentifying)
     return validate_script(text), record
 
 
@@ -161,8 +161,9 @@ def project_script_for_archive(project: Project) -> tuple[Script, RecordInfo] | 
     state = get_project_script(project)
     if not state.enabled:
         return None
+    # Code Value is SH (16 characters at most): the project is named in the Code Meaning (LO).
     record = RecordInfo(
-        f"XNATLITE_PROJECT_{project.id}_V{state.version}",
+        f"XNLPROJ{state.version}"[:16],
         f"xnatlite project {project.id} script v{state.version}",
         state.deidentifying,
     )

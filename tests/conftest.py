@@ -103,6 +103,7 @@ def child_env(data_root, settings) -> dict:
     env.update(
         DATABASE_URL=database_url(),
         SECRET_KEY="test-child-secret",
+        XNATLITE_TESTING="true",  # the test accounts' password hashes (MD5, for speed) must verify there
         XNATLITE_DATA_ROOT=str(data_root),
         XNATLITE_CELERY_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
         PYTHONUNBUFFERED="1",

@@ -33,8 +33,9 @@ def test_defaults_apply_until_something_is_saved(db, project_a):
     project = services.get_project_script(project_a)
     assert (project.text, project.enabled, project.is_default) == (default_project_script_text(), True, True)
     script, record = services.site_script_for_ingest()
-    assert record.code_value == "XNATLITE_SITE_V0" and record.deidentifying
-    assert services.project_script_for_archive(project_a)[1].code_value == "XNATLITE_PROJECT_A_V0"
+    assert record.code_value == "XNLSITE0" and record.deidentifying
+    project_record = services.project_script_for_archive(project_a)[1]
+    assert (project_record.code_value, project_record.meaning) == ("XNLPROJ0", "xnatlite project A script v0")
 
 
 def test_admin_saves_site_script_as_a_new_version_with_audit(root):
@@ -71,12 +72,12 @@ def test_a_saved_site_script_is_used_by_ingest_after_the_cache(root):
     first = services.site_script_for_ingest()
     services.save_site_script(GOOD, enabled=True, by=root)
     script, record = services.site_script_for_ingest()  # the save clears this process's cache
-    assert script is not first[0] and record.code_value == "XNATLITE_SITE_V1"
+    assert script is not first[0] and record.code_value == "XNLSITE1"
     ds = pydicom.Dataset()
     ds.PatientName = "DOE^JOHN"
     script.apply(ds, {"project": "P", "subject": "S1", "session": "E1"}, record=record)
     assert ds.PatientName == "S1"
-    assert ds.DeidentificationMethodCodeSequence[0].CodeValue == "XNATLITE_SITE_V1"
+    assert ds.DeidentificationMethodCodeSequence[0].CodeValue == "XNLSITE1"
 
 
 def test_owner_saves_project_script_member_and_stranger_cannot(project_a, alice, bob, dave):

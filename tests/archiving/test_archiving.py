@@ -25,8 +25,8 @@ def test_it_archives_with_new_labels_and_the_project_script(ready, project_a, bo
         ds = pydicom.dcmread(file.absolute_path)
         assert (str(ds.PatientName), ds.PatientID, ds.AccessionNumber) == ("SUBJ01", "SESS01", "")
         assert ds.StudyDescription == "A"
-        codes = [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]
-        assert codes[-1].startswith("XNATLITE_PROJECT_A_")
+        last = ds.DeidentificationMethodCodeSequence[-1]
+        assert (last.CodeValue, last.CodeMeaning) == ("XNLPROJ0", "xnatlite project A script v0")
         assert b"MRN12345" not in file.absolute_path.read_bytes()
         assert b"ACC777" not in file.absolute_path.read_bytes()
     assert not PrearchiveSession.objects.filter(pk=session.pk).exists()

@@ -59,9 +59,7 @@ def test_without_a_project_script_the_labels_are_still_written(ready, project_a,
     for file in File.objects.filter(resource__scan__session=outcome.session):
         ds = pydicom.dcmread(file.absolute_path)
         assert (str(ds.PatientName), ds.PatientID, ds.AccessionNumber) == ("NEWSUBJ", "NEWSESS", "ACC777")
-        assert not any(
-            item.CodeValue.startswith("XNATLITE_PROJECT") for item in ds.DeidentificationMethodCodeSequence
-        )
+        assert not any(item.CodeValue.startswith("XNLPROJ") for item in ds.DeidentificationMethodCodeSequence)
     check_archived(outcome.session)
 
 
