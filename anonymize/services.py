@@ -120,11 +120,28 @@ def save_site_script(
     validate_script(text)
     row = SiteScript.objects.select_for_update().filter(pk=1).first()
     previous = _state(row, default_site_script_text(), True)
-    if row is None:
-        row = SiteScript(pk=1, version=0)
-    _store(row, text, enabled, deidentifying, by)
+    row = row or SiteScript(pk=1, version=0)
+    _store(row, previous, project=None, text=text, enabled=enabled, deidentifying=deidentifying, by=by)
+    forget_cached_site_script()  # this process sees the new script at once, others within seconds
+    return get_site_script()
+
+
+def _store(
+    row: SiteScript | ProjectScript,
+    previous: ScriptState,
+    *,
+    project: Project | None,
+    text: str,
+    enabled: bool,
+    deidentifying: bool,
+    by: AbstractBaseUser,
+) -> None:
+    """Save the script as its next version, keep that version, and audit it with the previous text."""
+    row.text, row.enabled, row.deidentifying, row.updated_by = text, enabled, deidentifying, by
+    row.version = (row.version or 0) + 1
+    row.save()
     ScriptVersion.objects.create(
-        project=None,
+        project=project,
         version=row.version,
         text=text,
         enabled=enabled,
@@ -133,21 +150,13 @@ def save_site_script(
     )
     audit.record(
         by,
-        "anonymize.site_script.saved",
-        f"site script v{row.version}",
+        "anonymize.project_script.saved" if project else "anonymize.site_script.saved",
+        project or f"site script v{row.version}",
         version=row.version,
         enabled=enabled,
         previous_version=previous.version,
         previous_text=previous.text,
     )
-    forget_cached_site_script()  # this process sees the new script at once, others within seconds
-    return get_site_script()
-
-
-def _store(row: SiteScript | ProjectScript, text: str, enabled: bool, deidentifying: bool, by) -> None:
-    row.text, row.enabled, row.deidentifying, row.updated_by = text, enabled, deidentifying, by
-    row.version = (row.version or 0) + 1
-    row.save()
 
 
 # --- project scripts ------------------------------------------------------------------------------
@@ -179,26 +188,8 @@ def save_project_script(
     validate_script(text)
     row = ProjectScript.objects.select_for_update().filter(project=project).first()
     previous = _state(row, default_project_script_text(), False)
-    if row is None:
-        row = ProjectScript(project=project, version=0)
-    _store(row, text, enabled, deidentifying, by)
-    ScriptVersion.objects.create(
-        project=project,
-        version=row.version,
-        text=text,
-        enabled=enabled,
-        deidentifying=deidentifying,
-        created_by=by,
-    )
-    audit.record(
-        by,
-        "anonymize.project_script.saved",
-        project,
-        version=row.version,
-        enabled=enabled,
-        previous_version=previous.version,
-        previous_text=previous.text,
-    )
+    row = row or ProjectScript(project=project, version=0)
+    _store(row, previous, project=project, text=text, enabled=enabled, deidentifying=deidentifying, by=by)
     return get_project_script(project)
 
 
