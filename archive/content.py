@@ -270,27 +270,37 @@ def store_file(
     from prearchive import uploads
 
     stored: list[File] = []
-    with uploads.upload_folder() as workdir:
-        archive_path = workdir / "upload"
-        uploads.save_stream(stream, archive_path)
-        base = str(Path(name).parent) if name and "/" in name else ""
-        for member in uploads.iter_archive(archive_path, workdir):
-            member_name = f"{base}/{member.name}" if base and base != "." else member.name
-            with open(member.path, "rb") as src:
-                file, _ = _store_one(
-                    resource,
-                    member_name,
-                    src,
-                    overwrite=overwrite,
-                    format=format,
-                    content=content,
-                    tags=tags,
-                )
-            stored.append(file)
+    try:
+        with uploads.upload_folder() as workdir:
+            archive_path = workdir / "upload"
+            uploads.save_stream(stream, archive_path)
+            base = str(Path(name).parent) if name and "/" in name else ""
+            for member in uploads.iter_archive(archive_path, workdir):
+                member_name = f"{base}/{member.name}" if base and base != "." else member.name
+                with open(member.path, "rb") as src:
+                    file, _ = _store_one(
+                        resource,
+                        member_name,
+                        src,
+                        overwrite=overwrite,
+                        format=format,
+                        content=content,
+                        tags=tags,
+                    )
+                stored.append(file)
+    except BaseException:
+        # Members stored before a refused one stay (as uploads.py does for DICOM): catalog and audit them.
+        if stored:
+            _extracted(resource, name, stored, by)
+        raise
+    _extracted(resource, name, stored, by)
+    return stored
+
+
+def _extracted(resource: Resource, name: str, stored: list[File], by: AbstractBaseUser | str) -> None:
     catalogs.write_resource_catalog(resource)
     _apply_project_group(resource)
     audit.record(by, "archive.file.extracted", resource, archive=name, files=len(stored))
-    return stored
 
 
 # --- deleting -------------------------------------------------------------------------------------
