@@ -1,40 +1,47 @@
 """THE one ingestion path: every source (receiver, browser upload, REST import, upload tool) hands each
-DICOM instance to `ingest_file` with an `IngestContext` (DESIGN.md "The flow of data").
+DICOM instance to `ingest_file` with an `IngestContext` (DESIGN.md "The flow of data"); the receiver's
+spool workers hand over batches with `ingest_instances`, whose rows are recorded in one transaction
+per session and batch instead of one per instance.
 
 Per instance (xnat-spec.md §5.3): read the header once, route it (§5.4), apply the site script in
 memory with the routed labels unless `prevent_anon`, find or create the prearchive session (§3.4),
 write the file once to a temporary name in its folder and rename it into place, then record the row.
 A crash leaves either no file or a complete one; a complete file without its row is picked up again
-by `rebuild_session_rows`.
+by `rebuild_session_rows` (and the spool removes the ones its dead workers left, dicom_receiver/spool.py).
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import logging
 import os
-import struct
-import tempfile
+import shutil
 import time as time_module
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import BinaryIO
 
-import pydicom
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.dataset import Dataset
 
 from anonymize import services as anonymize_services
 from archive import audit, layout, permissions
 from archive.models import Project, ProjectAlias
 from dicom_receiver import routing
+from prearchive.dicomfiles import (
+    _dicom_date,
+    _dicom_time,
+    file_fields,
+    file_name,
+    prepare_meta,
+    read_instance,
+    scan_folder,
+    write_instance,
+)
 from prearchive.models import (
     ACCEPTING,
     REOPENING,
@@ -50,7 +57,6 @@ log = logging.getLogger(__name__)
 
 FOLDER_SUFFIX_TRIES = 3  # XNAT appends _1, _2, _3 to a folder name that is taken (§3.1)
 CLAIM_TRIES = 8
-COPY_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -100,121 +106,10 @@ class IngestResult:
     replaced: bool = False  # a copy of this SOP instance was already in the session
 
 
-# --- reading --------------------------------------------------------------------------------------
-def read_instance(source: Path | str | BinaryIO) -> Dataset:
-    """Read a DICOM instance (Part 10, or a bare dataset without meta); InvalidDicom if it is not one."""
-    try:
-        ds = pydicom.dcmread(source, force=True)
-        if not len(ds):
-            raise InvalidDicom("The file holds no DICOM data elements")
-        last = ds.get_item(list(ds.keys())[-1])
-        # pydicom stops quietly at the end of the data; a last element shorter than it says means
-        # the file was cut off (an aborted transfer) and must not be stored as if complete.
-        value, length = getattr(last, "value", None), getattr(last, "length", 0xFFFFFFFF)
-        if isinstance(value, bytes) and length != 0xFFFFFFFF and len(value) < length:
-            raise InvalidDicom(f"The file is truncated: {last.tag} declares {length} bytes, has {len(value)}")
-        sop_class_uid = ds.get("SOPClassUID")
-        sop_instance_uid = ds.get("SOPInstanceUID")
-    except InvalidDicom:
-        raise
-    except (InvalidDicomError, Exception) as exc:  # pydicom signals garbage with many exception types
-        raise InvalidDicom(f"Not a readable DICOM file: {exc}") from exc
-    if not sop_class_uid or not sop_instance_uid:
-        raise InvalidDicom("The object lacks its SOP Class UID or SOP Instance UID")
-    return ds
-
-
-# --- naming ---------------------------------------------------------------------------------------
-def _java_string_hash(text: str) -> int:
-    data = text.encode("utf-16-be")  # Java hashes UTF-16 code units
-    h = 0
-    for unit in struct.unpack(f">{len(data) // 2}H", data):
-        h = (31 * h + unit) & 0xFFFFFFFF
-    return h
-
-
-def _base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rest = divmod(number, 36)
-        out = digits[rest] + out
-        if not number:
-            return out
-
-
-def java_list_hash(*values: str) -> str:
-    """Java's `List.hashCode()` of strings as unsigned base 36: XNAT's `Hash{A}With{B}` (§3.1)."""
-    h = 1
-    for value in values:
-        h = (31 * h + _java_string_hash(value)) & 0xFFFFFFFF
-    return _base36(h)
-
-
-def _value(ds: Dataset, keyword: str) -> str:
-    text = str(ds.get(keyword, "") or "").strip()
-    return text or f"no-value-for-{keyword}"
-
-
-def file_name(ds: Dataset) -> str:
-    """XNAT's default name `{StudyUID}-{SeriesNumber}-{InstanceNumber}-{hash(SOPClass, SOPInstance)}.dcm`.
-
-    Unlike XNAT it is made from the header after the site script, so no original UID reaches a name.
-    """
-    name = "-".join(
-        (
-            _value(ds, "StudyInstanceUID"),
-            _value(ds, "SeriesNumber"),
-            _value(ds, "InstanceNumber"),
-            java_list_hash(str(ds.SOPClassUID), str(ds.SOPInstanceUID)),
-        )
-    )
-    return layout.check_file_name(f"{name}.dcm")
-
-
-def scan_folder(ds: Dataset) -> str:
-    """SeriesNumber (a leading `+` becomes `_`), else the SeriesInstanceUID as a label, else `NA`."""
-    series_number = str(ds.get("SeriesNumber", "") or "").strip()
-    if series_number.startswith("+"):
-        series_number = "_" + series_number[1:]
-    for candidate in (series_number, layout.clean_label(ds.get("SeriesInstanceUID", ""))):
-        if (
-            candidate
-            and len(candidate) <= layout.LABEL_MAX_LENGTH
-            and layout.clean_label(candidate) == candidate
-        ):
-            return candidate
-    return "NA"
-
-
 def new_timestamp(now: datetime | None = None) -> str:
     """`yyyyMMdd_HHmmssSSS` in local time (§3.1)."""
     now = timezone.localtime(now or timezone.now())
     return now.strftime("%Y%m%d_%H%M%S") + f"{now.microsecond // 1000:03d}"
-
-
-def _dicom_date(value) -> date | None:
-    try:
-        return datetime.strptime(str(value or "").strip()[:8], "%Y%m%d").date()
-    except ValueError:
-        return None
-
-
-def _dicom_time(value) -> time | None:
-    text = str(value or "").strip().split(".")[0]
-    for fmt in ("%H%M%S", "%H%M", "%H"):
-        try:
-            return datetime.strptime(text, fmt).time()
-        except ValueError:
-            continue
-    return None
-
-
-def _int(value) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
 
 
 # --- routing --------------------------------------------------------------------------------------
@@ -311,7 +206,28 @@ def _auto_archive(context: IngestContext, found: routing.Route, project: Project
 
 
 # --- sessions -------------------------------------------------------------------------------------
-def _create_session(ds: Dataset, found: routing.Route, context: IngestContext, study_instance_uid: str):
+@dataclass
+class _Prepared:
+    """One instance routed and anonymized, on its way to a session: what claiming and recording need."""
+
+    index: int
+    context: IngestContext
+    found: routing.Route
+    study_instance_uid: str
+    scan_date: date | None
+    scan_time: time | None
+    sop_instance_uid: str = ""
+    target: Path | None = None
+    fields: dict = field(default_factory=dict)
+    session: PrearchiveSession | None = None
+
+    @property
+    def key(self) -> tuple:
+        return (self.found.project_id, self.study_instance_uid, self.found.session)
+
+
+def _create_session(item: _Prepared) -> PrearchiveSession | None:
+    found, context = item.found, item.context
     project = Project.objects.get(pk=found.project_id) if found.project_id else None
     timestamp = new_timestamp()
     for attempt in range(FOLDER_SUFFIX_TRIES + 1):
@@ -326,9 +242,9 @@ def _create_session(ds: Dataset, found: routing.Route, context: IngestContext, s
                     folder_name=layout.check_label(folder, "Session folder"),
                     label=found.session,
                     subject_label=found.subject,
-                    study_instance_uid=study_instance_uid,
-                    scan_date=_dicom_date(ds.get("StudyDate")),
-                    scan_time=_dicom_time(ds.get("StudyTime")),
+                    study_instance_uid=item.study_instance_uid,
+                    scan_date=item.scan_date,
+                    scan_time=item.scan_time,
                     status=Status.RECEIVING,
                     auto_archive=_auto_archive(context, found, project),
                     prevent_anon=_prevent_anon(context),
@@ -340,7 +256,7 @@ def _create_session(ds: Dataset, found: routing.Route, context: IngestContext, s
                     receiver_ae=context.receiver.ae_title if context.receiver else "",
                 )
         except IntegrityError:
-            if _receiving_session(found, study_instance_uid) is not None:
+            if _receiving_session(found, item.study_instance_uid) is not None:
                 return None  # another association created it first: join that one
             continue  # the folder name is taken in this timestamp: try the next suffix
         audit.record(
@@ -365,8 +281,8 @@ def _receiving_session(found: routing.Route, study_instance_uid: str) -> Prearch
 
 
 # (project, StudyInstanceUID, label) -> (session, when this process last recorded a file in it). While
-# files keep arriving, record_file's conditional UPDATE keeps the session RECEIVING and fresh, so the
-# next instance may skip the two claim queries (a quarter of the receiver's time per instance).
+# files keep arriving, the conditional UPDATE of record_files keeps the session RECEIVING and fresh, so
+# the next instance may skip the two claim queries (a quarter of the receiver's time per instance).
 _recent_claims: dict[tuple, tuple[PrearchiveSession, float]] = {}
 
 
@@ -382,9 +298,7 @@ def _recent_claim(key: tuple) -> PrearchiveSession | None:
     return None
 
 
-def claim_session(
-    ds: Dataset, found: routing.Route, context: IngestContext, study_instance_uid: str
-) -> PrearchiveSession:
+def claim_session(item: _Prepared) -> PrearchiveSession:
     """The session this instance joins, marked as just modified, created or reopened as needed (§3.4).
 
     Matching is by (project, StudyInstanceUID, label). A RECEIVING row takes the data; a BUILDING row
@@ -392,6 +306,7 @@ def claim_session(
     alone and a new row starts in a new timestamp folder. Touching `last_modified` with a condition on
     the status keeps the idle builder and the archive away while the file is written.
     """
+    found, study_instance_uid = item.found, item.study_instance_uid
     for _ in range(CLAIM_TRIES):
         rows = list(
             PrearchiveSession.objects.filter(
@@ -401,7 +316,7 @@ def claim_session(
         order = {**dict.fromkeys(ACCEPTING, 0), Status.BUILDING: 1, **dict.fromkeys(REOPENING, 2)}
         rows = sorted((r for r in rows if r.status in order), key=lambda r: order[r.status])
         if not rows:
-            session = _create_session(ds, found, context, study_instance_uid)
+            session = _create_session(item)
             if session is not None:
                 return session
             continue
@@ -422,133 +337,103 @@ def claim_session(
             except IntegrityError:  # another row already receives this study: join it next time
                 continue
             if reopened:
-                audit.record(context.actor, "prearchive.session.reopened", session, previous=status)
+                audit.record(item.context.actor, "prearchive.session.reopened", session, previous=status)
                 return session
     raise RuntimeError(f"Could not claim a prearchive session for study {study_instance_uid}")
 
 
-# --- files ----------------------------------------------------------------------------------------
-def _prepare_meta(ds: Dataset, context: IngestContext) -> None:
-    """A complete file meta header (bare datasets get one), naming the sender like XNAT does."""
-    meta = getattr(ds, "file_meta", None) or FileMetaDataset()
-    if "TransferSyntaxUID" not in meta:
-        meta.TransferSyntaxUID = {
-            (True, True): ImplicitVRLittleEndian,
-            (False, True): ExplicitVRLittleEndian,
-            (False, False): ExplicitVRBigEndian,
-        }.get(tuple(ds.original_encoding), ExplicitVRLittleEndian)
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    if context.receiver and context.receiver.calling_ae:
-        meta.SourceApplicationEntityTitle = context.receiver.calling_ae.strip()
-    ds.file_meta = meta
+# --- rows -----------------------------------------------------------------------------------------
+@dataclass
+class Recorded:
+    """The row of one recorded instance, and whether it replaced a copy already in the session."""
+
+    row: PrearchiveFile
+    replaced: bool = False
 
 
-def write_instance(ds: Dataset, target: Path) -> tuple[int, str]:
-    """Write the dataset to `target` atomically (temp name in the same folder, then rename): (size, md5).
-
-    The instance is encoded in memory first (it is in memory already) and written with one call:
-    pydicom writing element by element into the file cost a third of the receiver's time.
-    """
-    buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-    data = buffer.getbuffer()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    return len(data), hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
-def file_fields(ds: Dataset, path: Path, size: int, md5: str, scan_id: str) -> dict:
-    """The PrearchiveFile columns for an instance stored at `path`."""
-    return {
-        "path": layout.relative_path(path),
-        "size": size,
-        "md5": md5,
-        "sop_class_uid": str(ds.SOPClassUID),
-        "study_instance_uid": str(ds.get("StudyInstanceUID", "") or ""),
-        "series_instance_uid": str(ds.get("SeriesInstanceUID", "") or ""),
-        "series_number": str(ds.get("SeriesNumber", "") or "").strip()[:16],
-        "scan_id": scan_id,
-        "modality": str(ds.get("Modality", "") or "")[:16],
-        "series_description": str(ds.get("SeriesDescription", "") or "")[:255],
-        "instance_number": _int(ds.get("InstanceNumber")),
-        "frames": _int(ds.get("NumberOfFrames")) or 1,
-        "received_at": timezone.now(),
+def _record(session: PrearchiveSession, entries: list[tuple[str, dict]]) -> tuple[list[Recorded], set[str]]:
+    """The rows of `entries` in one transaction (the caller's); returns them and the paths they made stale."""
+    uids = {uid for uid, _ in entries}
+    existing = {
+        row.sop_instance_uid: row
+        for row in PrearchiveFile.objects.select_for_update().filter(
+            session=session, sop_instance_uid__in=uids
+        )
     }
+    series = {fields["series_instance_uid"] for _, fields in entries}
+    known_series = set(
+        PrearchiveFile.objects.filter(session=session, series_instance_uid__in=series)
+        .order_by()
+        .values_list("series_instance_uid", flat=True)
+        .distinct()
+    )
+    last = {uid: index for index, (uid, _) in enumerate(entries)}  # a later copy in the batch wins
+    first = {uid: index for index, (uid, _) in reversed(list(enumerate(entries)))}
+    rows: dict[str, Recorded] = {}
+    stale: set[str] = set()
+    new_rows, changed = [], []
+    added_files = added_size = 0
+    for index, (uid, fields) in enumerate(entries):
+        if last[uid] != index:
+            stale.add(fields["path"])
+            continue
+        row = existing.get(uid)
+        if row is None:
+            row = PrearchiveFile(session=session, sop_instance_uid=uid, **fields)
+            new_rows.append(row)
+            added_files += 1
+            added_size += fields["size"]
+            rows[uid] = Recorded(row, replaced=first[uid] != index)
+        else:
+            stale.add(row.path)
+            added_size += fields["size"] - row.size
+            for name, value in fields.items():
+                setattr(row, name, value)
+            changed.append(row)
+            rows[uid] = Recorded(row, replaced=True)
+        stale.discard(fields["path"])
+    if new_rows:
+        PrearchiveFile.objects.bulk_create(new_rows)
+    if changed:
+        PrearchiveFile.objects.bulk_update(changed, fields=list(entries[0][1]))
+    counters = {"last_modified": timezone.now()}
+    if added_files:
+        counters["file_count"] = F("file_count") + added_files
+    if added_size:
+        counters["total_size"] = F("total_size") + added_size
+    new_series = {row.series_instance_uid for row in new_rows} - known_series
+    if new_series:
+        counters["scan_count"] = F("scan_count") + len(new_series)
+    if not PrearchiveSession.objects.filter(pk=session.pk, status__in=ACCEPTING).update(**counters):
+        raise SessionLeftReceiving(str(session))
+    stale -= {recorded.row.path for recorded in rows.values()}
+    return [rows[uid] for uid, _ in entries], stale
 
 
-def record_file(
-    session: PrearchiveSession, sop_instance_uid: str, fields: dict
-) -> tuple[PrearchiveFile, PrearchiveFile | None]:
-    """Insert or replace the instance's row and update the session's counts: (row, the replaced row).
+def record_files(session: PrearchiveSession, entries: list[tuple[str, dict]]) -> list[Recorded]:
+    """Insert or replace the rows of instances written into `session` and update its counts, all in one
+    transaction: one per batch of the spool instead of one per instance (docs/receiver.md, Speed).
 
-    Raises SessionLeftReceiving (nothing recorded) when the session stopped accepting data.
+    `entries` are (SOP Instance UID, PrearchiveFile columns); a second copy of an instance replaces the
+    first (counted once) and the first copy's file is removed when its name differs. Raises
+    SessionLeftReceiving (nothing recorded) when the session stopped accepting data.
     """
     for _ in range(CLAIM_TRIES):
         try:
             with transaction.atomic():
-                counters = {"last_modified": timezone.now()}
-                new_series = (
-                    not PrearchiveFile.objects.filter(
-                        session=session, series_instance_uid=fields["series_instance_uid"]
-                    )
-                    .order_by()
-                    .exists()
-                )
-                try:
-                    with transaction.atomic():  # the usual case first: a new instance
-                        row = PrearchiveFile.objects.create(
-                            session=session, sop_instance_uid=sop_instance_uid, **fields
-                        )
-                    replaced = None
-                    counters.update(
-                        file_count=F("file_count") + 1, total_size=F("total_size") + fields["size"]
-                    )
-                    if new_series:
-                        counters["scan_count"] = F("scan_count") + 1
-                except IntegrityError:  # a second copy of an instance: it replaces the first
-                    row = PrearchiveFile.objects.select_for_update().get(
-                        session=session, sop_instance_uid=sop_instance_uid
-                    )
-                    replaced = PrearchiveFile(path=row.path, size=row.size)
-                    counters["total_size"] = F("total_size") + fields["size"] - row.size
-                    for name, value in fields.items():
-                        setattr(row, name, value)
-                    row.save(update_fields=list(fields))
-                if not PrearchiveSession.objects.filter(pk=session.pk, status__in=ACCEPTING).update(
-                    **counters
-                ):
-                    raise SessionLeftReceiving(str(session))
-                return row, replaced
-        except (IntegrityError, PrearchiveFile.DoesNotExist):  # raced with another association: again
+                recorded, stale = _record(session, entries)
+        except IntegrityError:  # another worker recorded one of these instances first: again
             continue
-    raise RuntimeError(f"Could not record instance {sop_instance_uid}")
+        for path in stale:
+            layout.absolute_path(path).unlink(missing_ok=True)
+        return recorded
+    raise RuntimeError(f"Could not record {len(entries)} instances in {session}")
 
 
-def ingest_file(source: Path | str | BinaryIO, context: IngestContext) -> IngestResult:
-    """Route, anonymize and store one DICOM instance in the prearchive.
-
-    Raises InvalidDicom for something that is not a DICOM object with SOP UIDs (nothing is stored),
-    NotFound for an explicit project the user may not use, InvalidLabel for a bad explicit label, and
-    lets a failing site script's ScriptRuntimeError through (a failure on our side: nothing is stored).
-    A `reject` in the site script drops the instance and reports `rejected` (XNAT answers success, §5.1).
-    """
-    ds = read_instance(source)
+# --- the flow -------------------------------------------------------------------------------------
+def _prepare(source: Path | str | BinaryIO | Dataset, context: IngestContext, index: int):
+    """Read, route and anonymize one instance: a _Prepared and its dataset, or None when rejected."""
+    ds = source if isinstance(source, Dataset) else read_instance(source)
     found = route(ds, context)
     if not _prevent_anon(context):
         site = anonymize_services.site_script_for_ingest()
@@ -561,31 +446,147 @@ def ingest_file(source: Path | str | BinaryIO, context: IngestContext) -> Ingest
             }
             if script.apply(ds, variables, record=record_info).rejected:
                 log.info("site script rejected instance for %s/%s", variables["project"], found.session)
-                return IngestResult(rejected=True)
+                return None
             if not ds.get("SOPInstanceUID") or not ds.get("SOPClassUID"):
                 raise InvalidDicom("The site script removed the SOP Class UID or SOP Instance UID")
-    study_instance_uid = str(ds.get("StudyInstanceUID", "") or "")[:64]
-    _prepare_meta(ds, context)
-    name, scan_id = file_name(ds), scan_folder(ds)
-    key = (found.project_id, study_instance_uid, found.session)
-    session = _recent_claim(key)
-    for attempt in range(2):
-        session = session or claim_session(ds, found, context, study_instance_uid)
-        target = session.folder / "SCANS" / layout.scan_folder_name(scan_id) / "DICOM" / name
-        size, md5 = write_instance(ds, target)
-        fields = file_fields(ds, target, size, md5, scan_id)
+    prepare_meta(ds, context.receiver.calling_ae if context.receiver else "")
+    item = _Prepared(
+        index=index,
+        context=context,
+        found=found,
+        study_instance_uid=str(ds.get("StudyInstanceUID", "") or "")[:64],
+        scan_date=_dicom_date(ds.get("StudyDate")),
+        scan_time=_dicom_time(ds.get("StudyTime")),
+        sop_instance_uid=str(ds.SOPInstanceUID),
+    )
+    return item, ds
+
+
+def _relative_folder(session: PrearchiveSession) -> str:
+    """The session folder as stored in rows (resolving it for every file cost 0.1 ms)."""
+    cached = getattr(session, "_relative_folder", None)
+    if cached is None:
+        cached = session._relative_folder = layout.relative_path(session.folder)
+    return cached
+
+
+def _session_for(item: _Prepared, claimed: dict[tuple, PrearchiveSession]) -> PrearchiveSession:
+    session = claimed.get(item.key) or _recent_claim(item.key) or claim_session(item)
+    claimed[item.key] = session
+    return session
+
+
+def _recorded_elsewhere(item: _Prepared) -> bool:
+    """Whether the file an instance was written to is an earlier copy's, recorded in its session."""
+    return PrearchiveFile.objects.filter(session=item.session, path=item.fields["path"]).exists()
+
+
+def _move_to(item: _Prepared, session: PrearchiveSession) -> None:
+    """Move an instance already written for a session that stopped receiving into its new session
+    (copy it when the old session recorded that file for an earlier copy of the instance)."""
+    target = session.folder / item.target.relative_to(item.session.folder)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if _recorded_elsewhere(item):
+        shutil.copyfile(item.target, target)
+    else:
+        os.replace(item.target, target)
+    item.session, item.target = session, target
+    item.fields["path"] = layout.relative_path(target)
+
+
+def ingest_instances(
+    items: Iterable[tuple[Path | str | BinaryIO | Dataset, IngestContext]],
+    *,
+    before_write: Callable[[int, Path], None] | None = None,
+) -> list[IngestResult | Exception]:
+    """Route, anonymize and store several DICOM instances; the outcome of each, in order.
+
+    Each instance is read, anonymized and written on its own (one in memory at a time); the rows of
+    all of them are recorded at the end, one transaction per session. An outcome is an IngestResult,
+    or the exception that instance raised (see `ingest_file`); one failing instance does not stop
+    the others. `before_write(index, path)` is called before an instance's file is written.
+    """
+    outcomes: list[IngestResult | Exception | None] = []
+    written: list[_Prepared] = []
+    claimed: dict[tuple, PrearchiveSession] = {}
+    for index, (source, context) in enumerate(items):
+        outcomes.append(None)
         try:
-            row, replaced = record_file(session, str(ds.SOPInstanceUID), fields)
-            break
-        except SessionLeftReceiving:
-            _recent_claims.pop(key, None)
-            if not PrearchiveFile.objects.filter(session=session, path=fields["path"]).exists():
-                target.unlink(missing_ok=True)  # never recorded: the session is no place for it now
-            if attempt:
-                raise
-            session = None  # claim again: reopen, interrupt or start a new session as §3.4 says
-    _recent_claims[key] = (session, time_module.monotonic())
-    if replaced is not None and replaced.path != row.path:
-        # The earlier copy had another name (its series or instance number changed): remove it.
-        layout.absolute_path(replaced.path).unlink(missing_ok=True)
-    return IngestResult(session=session, file=row, replaced=replaced is not None)
+            prepared = _prepare(source, context, index)
+            if prepared is None:
+                outcomes[index] = IngestResult(rejected=True)
+                continue
+            item, ds = prepared
+            item.session = _session_for(item, claimed)
+            name, scan_id = file_name(ds), scan_folder(ds)
+            inside = f"SCANS/{layout.scan_folder_name(scan_id)}/DICOM/{name}"
+            item.target = item.session.folder / inside
+            if before_write is not None:
+                before_write(index, item.target)
+            size, md5 = write_instance(ds, item.target)
+            relative = f"{_relative_folder(item.session)}/{inside}"
+            item.fields = file_fields(ds, item.target, size, md5, scan_id, relative)
+            del ds
+            written.append(item)
+        except Exception as exc:
+            outcomes[index] = exc
+    _record_written(written, outcomes)
+    return outcomes
+
+
+def _record_written(written: list[_Prepared], outcomes: list) -> None:
+    """Record the rows of written instances, session by session; claim again where a session left."""
+    for attempt in range(2):
+        by_session: dict[int, list[_Prepared]] = {}
+        for item in written:
+            by_session.setdefault(item.session.pk, []).append(item)
+        retry: list[_Prepared] = []
+        for group in by_session.values():
+            session = group[0].session
+            try:
+                recorded = record_files(session, [(item.sop_instance_uid, item.fields) for item in group])
+            except SessionLeftReceiving:
+                for item in group:
+                    _recent_claims.pop(item.key, None)
+                retry.extend(group)
+                continue
+            except (
+                Exception
+            ) as exc:  # the database failed: files stay, found by rebuild or redone by the spool
+                for item in group:
+                    outcomes[item.index] = exc
+                continue
+            now = time_module.monotonic()
+            for item, result in zip(group, recorded, strict=True):
+                _recent_claims[item.key] = (session, now)
+                outcomes[item.index] = IngestResult(
+                    session=session, file=result.row, replaced=result.replaced
+                )
+        if not retry:
+            return
+        written, claimed = [], {}
+        for item in retry:
+            try:
+                if attempt:
+                    raise SessionLeftReceiving(str(item.session))
+                # claim again: reopen, interrupt or start a new session as §3.4 says, and move the file
+                _move_to(item, _session_for(item, claimed))
+                written.append(item)
+            except Exception as exc:
+                outcomes[item.index] = exc
+                if not _recorded_elsewhere(item):
+                    item.target.unlink(missing_ok=True)  # never recorded: the session is no place for it now
+
+
+def ingest_file(source: Path | str | BinaryIO, context: IngestContext) -> IngestResult:
+    """Route, anonymize and store one DICOM instance in the prearchive.
+
+    Raises InvalidDicom for something that is not a DICOM object with SOP UIDs (nothing is stored),
+    NotFound for an explicit project the user may not use, InvalidLabel for a bad explicit label, and
+    lets a failing site script's ScriptRuntimeError through (a failure on our side: nothing is stored).
+    A `reject` in the site script drops the instance and reports `rejected` (XNAT answers success, §5.1).
+    """
+    [outcome] = ingest_instances([(source, context)])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome

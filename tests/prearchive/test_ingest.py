@@ -8,7 +8,8 @@ import pytest
 from archive import layout
 from archive.models import PrearchiveCode
 from archive.services import add_project_alias, update_project
-from prearchive.ingest import IngestContext, file_name, ingest_file, java_list_hash, scan_folder
+from prearchive.dicomfiles import file_name, java_list_hash, scan_folder
+from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import AutoArchive, PrearchiveFile, PrearchiveSession, Status, change_status
 from tests.conftest import pydicom_test_file
 from tests.dicomgen import make_instance, make_study
