@@ -1,8 +1,10 @@
-"""Django admin for site admins: receivers and the site routing rules, with their syntax checked on save."""
+"""Django admin for site admins: receivers and the site routing rules, with their syntax checked on save,
+and the instances the receiver quarantined."""
 
 from django.contrib import admin
 
-from dicom_receiver.models import Receiver, SiteRoutingRules, forget_cached_rules
+from dicom_receiver import spool
+from dicom_receiver.models import QuarantinedInstance, Receiver, SiteRoutingRules, forget_cached_rules
 
 
 @admin.register(Receiver)
@@ -45,3 +47,41 @@ class SiteRoutingRulesAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         forget_cached_rules()
+
+
+@admin.register(QuarantinedInstance)
+class QuarantinedInstanceAdmin(admin.ModelAdmin):
+    """Instances the receiver acknowledged but could not process: process them again (once the cause,
+    a failing site script say, is fixed) or delete them."""
+
+    list_display = ("received_at", "receiver_ae", "calling_ae", "peer_address", "reason", "size")
+    list_filter = ("receiver_ae", "calling_ae")
+    search_fields = ("file_name", "reason", "calling_ae")
+    readonly_fields = [f.name for f in QuarantinedInstance._meta.fields]
+    actions = ["process_again", "delete_for_good"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # through the action below, which removes the file too
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        return actions if request.user.is_superuser else {}
+
+    @admin.action(description="Process the selected instances again")
+    def process_again(self, request, queryset):
+        done = sum(spool.requeue_quarantined(row, by=request.user) for row in queryset)
+        self.message_user(request, f"{done} instances queued again; they are processed in a moment.")
+
+    @admin.action(description="Delete the selected instances and their files")
+    def delete_for_good(self, request, queryset):
+        count = 0
+        for row in queryset:
+            spool.delete_quarantined(row, by=request.user)
+            count += 1
+        self.message_user(request, f"{count} quarantined instances deleted.")

@@ -1,8 +1,10 @@
-"""pynetdicom event handlers: event in -> ingest_file -> DICOM status out. No rule lives here.
+"""What the receiver answers on an association: event in -> spool -> DICOM status out. No rule lives here.
 
-Statuses (PS3.4 B.2.3, xnat-spec.md §5.1): 0000 stored (or dropped by a `reject` in the site script,
-as XNAT does); C210 cannot understand (not DICOM, truncated, no SOP UIDs); A700 out of resources
-(a failure on our side: disk full, a failing site script, the database).
+Statuses (PS3.4 B.2.3, xnat-spec.md §5.1): 0000 once the instance is complete in the spool (its site
+script and rows come moments later, dicom_receiver/spool.py); C210 cannot understand (not DICOM,
+truncated, no SOP UIDs: the receive-time check of dicom_receiver/dimse.py); A700 out of resources (a
+failure on our side: the disk is full). An instance that only turns out unusable when it is processed
+(its site script fails, say) was already acknowledged: it is quarantined for a site admin, never lost.
 """
 
 from __future__ import annotations
@@ -11,10 +13,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from django.db import close_old_connections, connections
-from pynetdicom.events import Event
-
-from prearchive.ingest import IngestContext, ReceiverInfo, ingest_file
+from dicom_receiver import dimse, spool
+from dicom_receiver.acceptor import Association
 from xnatlite.errors import InvalidDicom
 
 log = logging.getLogger("xnatlite.receiver")
@@ -32,7 +32,6 @@ REJECT_CALLED_AE = (0x01, 0x01, 0x07)
 class AssociationStats:
     """What one association brought, for its log line."""
 
-    info: ReceiverInfo
     started: float = field(default_factory=time.monotonic)
     instances: int = 0
     refused: int = 0
@@ -40,77 +39,83 @@ class AssociationStats:
     bytes: int = 0
 
 
-def _peer(event: Event) -> tuple[str, str, str]:
-    requestor = event.assoc.requestor
-    primitive = requestor.primitive
-    return primitive.called_ae_title.strip(), primitive.calling_ae_title.strip(), requestor.address
+class ReceiverEvents:
+    """The acceptor's events for one port (dicom_receiver.acceptor.Events)."""
 
+    def __init__(self, service, port: int):
+        self.service, self.port = service, port
 
-def handle_requested(event: Event, service, port: int) -> None:
-    """Pick the receiver by called AE title on this port; reject unknown titles and whitelist misses."""
-    called_ae, calling_ae, address = _peer(event)
-    receiver = service.receiver_for(port, called_ae)
-    if receiver is None:
-        log.warning(
-            "rejected association from %s@%s: no receiver %s on port %s", calling_ae, address, called_ae, port
+    def requested(self, assoc: Association) -> tuple[int, int, int] | None:
+        """Pick the receiver by called AE title on this port; reject unknown titles and whitelist misses."""
+        receiver = self.service.receiver_for(self.port, assoc.called_ae)
+        if receiver is None:
+            log.warning(
+                "rejected association from %s@%s: no receiver %s on port %s",
+                assoc.calling_ae,
+                assoc.peer_address,
+                assoc.called_ae,
+                self.port,
+            )
+            return REJECT_CALLED_AE
+        if not self.service.whitelist_allows(receiver, assoc.calling_ae, assoc.peer_address):
+            log.warning(
+                "rejected association from %s@%s to %s: not on the whitelist",
+                assoc.calling_ae,
+                assoc.peer_address,
+                assoc.called_ae,
+            )
+            return REJECT_CALLING_AE
+        assoc.state = AssociationStats()
+        return None
+
+    def open_instance(self, assoc: Association, command: dict[int, bytes], transfer_syntax: str):
+        arrival = dimse.Arrival(assoc.calling_ae, assoc.called_ae, assoc.peer_address, self.port)
+        meta = dimse.file_meta(
+            dimse.command_uid(command, dimse.AFFECTED_SOP_CLASS_UID),
+            dimse.command_uid(command, dimse.AFFECTED_SOP_INSTANCE_UID),
+            transfer_syntax,
+            arrival,
         )
-        event.assoc.acse.send_reject(*REJECT_CALLED_AE)
-        return
-    if not service.whitelist_allows(receiver, calling_ae, address):
-        log.warning(
-            "rejected association from %s@%s to %s: not on the whitelist", calling_ae, address, called_ae
-        )
-        event.assoc.acse.send_reject(*REJECT_CALLING_AE)
-        return
-    event.assoc.acceptor.ae_title = called_ae
-    event.assoc.xnatlite_stats = AssociationStats(ReceiverInfo(called_ae, calling_ae, address, receiver))
+        return spool.IncomingInstance(meta, transfer_syntax)
 
+    def store(self, assoc: Association, instance: spool.IncomingInstance) -> int:
+        """C-STORE: the data set arrived whole; check it and queue it in the spool."""
+        stats: AssociationStats = assoc.state
+        try:
+            instance.check()
+            instance.commit()
+        except InvalidDicom as exc:
+            instance.discard()
+            stats.refused += 1
+            log.warning("refused an instance from %s@%s: %s", assoc.calling_ae, assoc.peer_address, exc)
+            return CANNOT_UNDERSTAND
+        except Exception:  # our side failed (a full disk): the sender should retry
+            instance.discard()
+            stats.failed += 1
+            log.exception("could not store an instance from %s@%s", assoc.calling_ae, assoc.peer_address)
+            return OUT_OF_RESOURCES
+        stats.instances += 1
+        stats.bytes += instance.size - instance.meta_length
+        return SUCCESS
 
-def handle_established(event: Event) -> None:
-    close_old_connections()
+    def echo(self, assoc: Association) -> int:
+        """C-ECHO: we are here."""
+        return SUCCESS
 
-
-def handle_echo(event: Event) -> int:
-    """C-ECHO: we are here."""
-    return SUCCESS
-
-
-def handle_store(event: Event) -> int:
-    """C-STORE: the instance is already on disk (chunked receive); pynetdicom deletes it on return."""
-    stats: AssociationStats = event.assoc.xnatlite_stats
-    path = event.dataset_path
-    try:
-        size = path.stat().st_size
-        ingest_file(path, IngestContext(source="dicom", receiver=stats.info))
-    except InvalidDicom as exc:
-        stats.refused += 1
-        log.warning("refused an instance from %s@%s: %s", stats.info.calling_ae, stats.info.address, exc)
-        return CANNOT_UNDERSTAND
-    except Exception:  # our side failed (disk, site script, database): the sender should retry
-        stats.failed += 1
-        log.exception("could not store an instance from %s@%s", stats.info.calling_ae, stats.info.address)
-        return OUT_OF_RESOURCES
-    stats.instances += 1
-    stats.bytes += size
-    return SUCCESS
-
-
-def handle_closed(event: Event) -> None:
-    """One log line per association: who, how many instances and bytes, how long."""
-    stats: AssociationStats | None = getattr(event.assoc, "xnatlite_stats", None)
-    if stats is not None and not getattr(stats, "logged", False):
-        stats.logged = True
-        seconds = time.monotonic() - stats.started
+    def closed(self, assoc: Association) -> None:
+        """One log line per association: who, how many instances and bytes, how long."""
+        stats: AssociationStats | None = assoc.state
+        if stats is None:
+            return
         log.info(
             "association %s@%s -> %s %s: %d instances, %d refused, %d failed, %.1f MB in %.2f s",
-            stats.info.calling_ae,
-            stats.info.address,
-            stats.info.ae_title,
-            "released" if event.assoc.is_released else "aborted",
+            assoc.calling_ae,
+            assoc.peer_address,
+            assoc.called_ae,
+            "released" if assoc.released else "aborted",
             stats.instances,
             stats.refused,
             stats.failed,
             stats.bytes / 1e6,
-            seconds,
+            time.monotonic() - stats.started,
         )
-    connections.close_all()  # this association's thread is done with the database

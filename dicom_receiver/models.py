@@ -171,3 +171,26 @@ def rule_set(receiver: Receiver | None) -> routing.RuleSet:
             _receiver_rules_cache.clear()
         _receiver_rules_cache[key] = rules
     return rules
+
+
+class QuarantinedInstance(models.Model):
+    """An instance the receiver acknowledged but could not process (its site script failed, it turned
+    out unreadable): kept in `spool/quarantine/` for a site admin to process again or delete
+    (docs/receiver.md, "Files and durability")."""
+
+    audit_type = "quarantined_instance"
+
+    file_name = models.CharField(max_length=255, unique=True, help_text="in {data root}/spool/quarantine/")
+    reason = models.TextField()
+    size = models.BigIntegerField(default=0)
+    received_at = models.DateTimeField(null=True, blank=True)
+    quarantined_at = models.DateTimeField(auto_now=True)
+    receiver_ae = models.CharField("receiver AE title", max_length=16, blank=True)
+    calling_ae = models.CharField("calling AE title", max_length=16, blank=True)
+    peer_address = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-quarantined_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.file_name

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import shutil
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +23,8 @@ from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from archive import audit, layout
-from prearchive.ingest import file_fields, read_instance
+from dicom_receiver import spool
+from prearchive.dicomfiles import file_fields, read_instance
 from prearchive.models import AutoArchive, PrearchiveFile, PrearchiveSession, Status, change_status
 from xnatlite.errors import InvalidDicom
 
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 ACTOR = "system:prearchive-builder"
 # A build takes seconds; a row in BUILDING for this long belongs to a process that died.
 STUCK_SECONDS = 600
+# How long a run waits for the receiver's spool to catch up before leaving the building to the next run.
+SPOOL_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -243,6 +247,16 @@ def build_idle_sessions(now: datetime | None = None) -> BuildReport:
     now = now or timezone.now()
     report = recover_stuck_sessions(now)
     _recover_stuck_archives(now)
+    # An instance the receiver acknowledged may wait in its spool for a moment before its session is
+    # claimed (dicom_receiver/spool.py): build nothing until what was received before now is processed.
+    if not spool.wait_until_processed(time.time(), SPOOL_WAIT_SECONDS):
+        oldest = spool.pending_since() or time.time()
+        log.warning(
+            "the receiver's spool holds instances received %.0f s ago: idle sessions wait for them"
+            " (are the receiver's spool workers running?)",
+            time.time() - oldest,
+        )
+        return report
     cutoff = now - timedelta(seconds=settings.SESSION_IDLE_SECONDS)
     idle = (
         PrearchiveSession.objects.filter(

@@ -64,8 +64,10 @@ DICOM_PORT = env_int("XNATLITE_DICOM_PORT", 8104)
 SESSION_IDLE_SECONDS = env_int("XNATLITE_SESSION_IDLE_SECONDS", 300)
 # How often the idle-session builder looks for idle sessions (docs/prearchive.md).
 SESSION_CHECK_SECONDS = env_int("XNATLITE_SESSION_CHECK_SECONDS", 60)
-# Receiver processes `manage.py dicom_receiver` runs, sharing its ports; 0 = two per CPU core (docs/receiver.md).
+# Receiver processes `manage.py dicom_receiver` runs, sharing its ports; 0 = one per CPU core (docs/receiver.md).
 RECEIVER_PROCESSES = env_int("XNATLITE_RECEIVER_PROCESSES", 0)
+# Spool workers `manage.py dicom_receiver` runs to process what the receivers acknowledged; 0 = one per core.
+RECEIVER_WORKERS = env_int("XNATLITE_RECEIVER_WORKERS", 0)
 # The address the DICOM receivers listen on (all interfaces by default; their ports are in the database).
 DICOM_HOST = env("XNATLITE_DICOM_HOST", "0.0.0.0")
 PROJECT_GROUPS = env_bool("XNATLITE_PROJECT_GROUPS", False)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from dataclasses import dataclass
 
 import pytest
 
+from dicom_receiver import spool
 from dicom_receiver.models import Receiver, forget_cached_rules
 from dicom_receiver.server import ReceiverService, run_receiver
 from tests.dicomgen import echo
@@ -26,8 +28,14 @@ class RunningReceiver:
     service: ReceiverService
     stop: threading.Event
 
+    def wait_processed(self, timeout: float = 30) -> None:
+        """Wait until the spool workers processed every instance acknowledged so far."""
+        assert spool.wait_until_processed(time.time(), timeout), "the spool was not processed"
+
     def wait_reloaded(self) -> None:
-        """Wait for one more configuration reload (the loop re-reads every 0.1 s in tests)."""
+        """Wait for one more configuration reload (the loop re-reads every 0.1 s in tests); the spool
+        workers read the receiver's configuration again too."""
+        spool.forget_cached_receivers()
         before = self.service.reloads
         deadline = threading.Event()
         for _ in range(100):
@@ -39,8 +47,10 @@ class RunningReceiver:
 
 @pytest.fixture
 def receiver(transactional_db, data_root, settings):
-    """The XNATLITE receiver on a free port; the service re-reads its configuration every 0.1 s."""
+    """The XNATLITE receiver on a free port, with one spool worker; the service re-reads its
+    configuration every 0.1 s."""
     forget_cached_rules()
+    spool.forget_cached_receivers()
     port = free_port()
     config = Receiver.objects.create(ae_title="XNATLITE", port=port)
     stop = threading.Event()
@@ -54,7 +64,7 @@ def receiver(transactional_db, data_root, settings):
     thread = threading.Thread(
         target=run_receiver,
         args=(stop,),
-        kwargs={"host": "127.0.0.1", "reload_seconds": 0.1, "on_ready": on_ready},
+        kwargs={"host": "127.0.0.1", "reload_seconds": 0.1, "workers": 1, "on_ready": on_ready},
         daemon=True,
     )
     thread.start()

@@ -18,8 +18,9 @@ from pynetdicom import AE, _config, evt
 from anonymize import services as anonymize_services
 from archive import layout
 from archive.models import AuditEvent
-from dicom_receiver.models import Receiver, SiteRoutingRules, forget_cached_rules
-from dicom_receiver.server import receiving_dir
+from dicom_receiver import spool
+from dicom_receiver.models import QuarantinedInstance, Receiver, SiteRoutingRules, forget_cached_rules
+from prearchive import dicomfiles
 from prearchive.builder import build_idle_sessions
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
 from tests.conftest import pydicom_test_file
@@ -39,6 +40,18 @@ def prearchive_files() -> list:
     return sorted(p for p in layout.prearchive_root().rglob("*") if p.is_file())
 
 
+def spool_files() -> list:
+    """Everything in the spool but the workers' lock files."""
+    return sorted(p for p in spool.spool_root().rglob("*") if p.is_file() and p.name != ".lock")
+
+
+def wait_for(predicate, what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
 def test_it_answers_c_echo_and_rejects_unknown_called_ae_titles(receiver):
     assert echo(receiver.port) == 0x0000
     assert echo(receiver.port, called_ae="NOBODY") is None
@@ -52,6 +65,7 @@ def test_it_stores_a_study_in_the_prearchive_layout(receiver, project_a):
         n_series=2, n_instances=3, study_description="A", patient_name="DOE^JOHN", patient_id="P001"
     )
     assert send_datasets(receiver.port, study) == [0x0000] * 6
+    receiver.wait_processed()
 
     session = PrearchiveSession.objects.get()
     assert (session.project_id, session.label, session.folder_name, session.subject_label) == (
@@ -102,6 +116,7 @@ def test_it_stores_pydicom_bundled_files_as_received_when_anonymization_is_off(r
     receiver.wait_reloaded()
     path = pydicom_test_file(name)
     assert send_datasets(receiver.port, [path]) == [0x0000]
+    receiver.wait_processed()
     session = PrearchiveSession.objects.get()
     assert session.prevent_anon is True
     assert session.project_id is None  # nothing in these files names a project: Unassigned
@@ -119,6 +134,7 @@ def test_the_site_script_runs_with_the_routed_labels(receiver, project_a, root):
     anonymize_services.forget_cached_site_script()
     study = make_study(n_instances=2, patient_comments="Project: A Subject: S01 Session: S01_MR1")
     assert send_datasets(receiver.port, study) == [0, 0]
+    receiver.wait_processed()
     session = PrearchiveSession.objects.get()
     assert (session.project_id, session.subject_label, session.label) == ("A", "S01", "S01_MR1")
     for row in PrearchiveFile.objects.all():
@@ -132,19 +148,11 @@ def test_unassigned_data_gets_unassigned_as_the_script_project(receiver, root):
     anonymize_services.save_site_script(LABEL_SCRIPT, enabled=True, by=root)
     anonymize_services.forget_cached_site_script()
     assert send_datasets(receiver.port, make_study(n_instances=1, patient_id="")) == [0]
+    receiver.wait_processed()
     session = PrearchiveSession.objects.get()
     assert (session.project_id, session.label) == (None, "dicom_upload")
     stored = pydicom.dcmread(PrearchiveFile.objects.get().absolute_path)
     assert (stored.StudyDescription, stored.PatientID) == ("Unassigned", "dicom_upload")
-
-
-def test_a_failing_site_script_answers_a700_and_stores_nothing(receiver, project_a, root):
-    anonymize_services.save_site_script('version "6.3"\n(0028,0010) := "abc"\n', enabled=True, by=root)
-    anonymize_services.forget_cached_site_script()
-    assert send_datasets(receiver.port, make_study(n_instances=2, study_description="A")) == [0xA700, 0xA700]
-    assert not PrearchiveSession.objects.exists()
-    assert prearchive_files() == []
-    assert echo(receiver.port) == 0  # still serving
 
 
 def test_a_reject_in_the_site_script_drops_the_instance_and_answers_success(receiver, project_a, root):
@@ -154,6 +162,7 @@ def test_a_reject_in_the_site_script_drops_the_instance_and_answers_success(rece
     study = make_study(n_series=2, n_instances=1, study_description="A")
     study[0].SeriesDescription = "LOCALIZER"
     assert send_datasets(receiver.port, study) == [0, 0]
+    receiver.wait_processed()
     assert PrearchiveFile.objects.count() == 1
     assert PrearchiveFile.objects.get().series_description == study[1].SeriesDescription
 
@@ -170,6 +179,7 @@ def test_routing_by_receiver_expressions_and_site_rules_over_the_network(receive
     site_only = make_study(n_instances=1, accession="none", study_description="Study of D", patient_id="X-2")
     fields_only = make_study(n_instances=1, study_description="D", patient_id="P3")
     assert send_datasets(receiver.port, both + site_only + fields_only) == [0, 0, 0]
+    receiver.wait_processed()
     routed = {(s.project_id, s.subject_label, s.label) for s in PrearchiveSession.objects.all()}
     assert routed == {("A", "SUBJ", "SUBJ-1"), ("D", "X", "X-2"), ("D", "DOE_JOHN", "P3")}
 
@@ -185,6 +195,7 @@ def test_a_second_ae_title_on_the_same_port_works_without_a_restart(receiver, pr
         receiver.port, make_study(n_instances=1, study_description="A"), called_ae="PROJD"
     ) == [0]
     assert send_datasets(receiver.port, make_study(n_instances=1, study_description="A")) == [0]
+    receiver.wait_processed()
     assert sorted(PrearchiveSession.objects.values_list("project_id", "receiver_ae")) == [
         ("A", "XNATLITE"),
         ("D", "PROJD"),
@@ -204,13 +215,16 @@ def test_the_whitelist_rejects_other_senders(receiver, project_a):
     assert send_datasets(receiver.port, study, calling_ae="GOODSCU") == [0]
     with pytest.raises(ConnectionError):
         send_datasets(receiver.port, study, calling_ae="OTHER")  # right title, wrong address
+    receiver.wait_processed()
     assert PrearchiveFile.objects.count() == 1
 
 
 def test_a_resent_instance_replaces_the_first_copy(receiver, project_a):
     study = make_study(n_instances=3, study_description="A")
     assert send_datasets(receiver.port, study) == [0, 0, 0]
+    receiver.wait_processed()
     assert send_datasets(receiver.port, study[:2]) == [0, 0]
+    receiver.wait_processed()
     session = PrearchiveSession.objects.get()
     assert (session.file_count, PrearchiveFile.objects.count(), len(prearchive_files())) == (3, 3, 3)
     assert session.total_size == sum(PrearchiveFile.objects.values_list("size", flat=True))
@@ -239,9 +253,10 @@ def test_non_dicom_and_truncated_payloads_get_c210_and_the_receiver_keeps_servin
     statuses = send_datasets(receiver.port, [garbage, truncated])
     assert statuses == [0xC210, 0xC210]
     assert "refused an instance" in caplog.text
-    assert not PrearchiveFile.objects.exists() and prearchive_files() == []
+    assert spool_files() == []  # never acknowledged: not kept anywhere
     monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", False)
     assert send_datasets(receiver.port, make_study(n_instances=1, study_description="A")) == [0]
+    receiver.wait_processed()
     assert PrearchiveFile.objects.count() == 1
 
 
@@ -253,6 +268,7 @@ def test_an_instance_without_sop_uids_gets_c210(receiver, tmp_path, monkeypatch)
     pydicom.dcmwrite(body, ds, implicit_vr=False, little_endian=True, enforce_file_format=False)
     path, _ = _raw_instance(tmp_path, "nouid.dcm", body.getvalue())
     assert send_datasets(receiver.port, [path]) == [0xC210]
+    assert spool_files() == []
     assert not PrearchiveSession.objects.exists()
 
 
@@ -268,6 +284,7 @@ def test_an_association_cut_mid_instance_leaves_no_partial_file(receiver, projec
         study_description="A",
     )
     assert send_datasets(receiver.port, small) == [0, 0]
+    receiver.wait_processed()
 
     ae = AE(ae_title="TESTSCU")
     ae.add_requested_context(big.SOPClassUID, big.file_meta.TransferSyntaxUID)
@@ -277,14 +294,16 @@ def test_an_association_cut_mid_instance_leaves_no_partial_file(receiver, projec
     result = {}
     sender = threading.Thread(target=lambda: result.setdefault("status", assoc.send_c_store(big)))
     sender.start()
-    chunks = receiving_dir()
+    chunks = spool.receiving_dir()
     deadline = time.monotonic() + 10
-    while not any(p.stat().st_size > 1_000_000 for p in chunks.glob("*.dcm")):
+    while not any(p.stat().st_size > 1_000_000 for p in chunks.glob("*.part")):
         assert time.monotonic() < deadline, "the instance never started arriving"
         time.sleep(0.005)
     assoc.dul.socket.socket.shutdown(socket.SHUT_RDWR)  # the connection drops mid-instance
     sender.join(10)
     assert not result.get("status")  # the C-STORE never completed
+    wait_for(lambda: spool_files() == [], "the partial instance to be removed")
+    receiver.wait_processed()
 
     session = PrearchiveSession.objects.get()
     session.refresh_from_db()
@@ -293,6 +312,7 @@ def test_an_association_cut_mid_instance_leaves_no_partial_file(receiver, projec
     assert not [p for p in layout.prearchive_root().rglob("*") if p.name.endswith(".tmp")]
     assert echo(receiver.port) == 0
     assert send_datasets(receiver.port, [big]) == [0]
+    receiver.wait_processed()
     session.refresh_from_db()
     assert session.file_count == 3
 
@@ -316,6 +336,7 @@ def test_two_associations_sending_one_study_at_once_make_one_session(receiver, p
     for thread in threads:
         thread.join(60)
     assert results == {"SCU1": [0] * 16, "SCU2": [0] * 16, "SCU3": [0] * 8}
+    receiver.wait_processed()
     session = PrearchiveSession.objects.get()
     assert (session.file_count, session.scan_count) == (16, 2)
     assert PrearchiveFile.objects.count() == 16
@@ -324,7 +345,7 @@ def test_two_associations_sending_one_study_at_once_make_one_session(receiver, p
 
 
 class _FullDiskOs:
-    """The `os` module as prearchive.ingest sees it, with a disk that is full."""
+    """The `os` module as a module sees it, with a disk that is full."""
 
     def __getattr__(self, name):
         return getattr(os, name)
@@ -335,29 +356,51 @@ class _FullDiskOs:
 
 
 def test_a_full_disk_answers_a700_and_loses_nothing_acknowledged(receiver, project_a, monkeypatch):
-    from prearchive import ingest
-
     study = make_study(n_instances=4, study_description="A")
     assert send_datasets(receiver.port, study[:2]) == [0, 0]
+    receiver.wait_processed()
     kept = {p: p.read_bytes() for p in prearchive_files()}
 
-    monkeypatch.setattr(ingest, "os", _FullDiskOs())
+    monkeypatch.setattr(spool, "os", _FullDiskOs())  # the spool cannot take the next instances
     assert send_datasets(receiver.port, study[2:]) == [0xA700, 0xA700]
-    assert {p: p.read_bytes() for p in prearchive_files()} == kept  # no temp files, nothing lost
+    assert spool_files() == []  # no partial instance left behind
+    assert {p: p.read_bytes() for p in prearchive_files()} == kept  # nothing lost
     assert PrearchiveFile.objects.count() == 2
 
-    monkeypatch.setattr(ingest, "os", os)  # space freed: the sender retries
+    monkeypatch.setattr(spool, "os", os)  # space freed: the sender retries
     assert send_datasets(receiver.port, study[2:]) == [0, 0]
+    receiver.wait_processed()
     assert PrearchiveSession.objects.get().file_count == 4
+
+
+def test_a_full_disk_while_processing_keeps_the_instances_spooled_until_there_is_room(
+    receiver, project_a, monkeypatch, caplog
+):
+    monkeypatch.setattr(spool, "FAILURE_WAIT", 0.05)
+    monkeypatch.setattr(dicomfiles, "os", _FullDiskOs())  # the prearchive cannot take them
+    study = make_study(n_instances=3, study_description="A")
+    assert send_datasets(receiver.port, study) == [0, 0, 0]  # acknowledged: they are in the spool
+    wait_for(lambda: "failed on our side" in caplog.text, "the worker to try")
+    assert spool.pending_count() == 3
+    assert not PrearchiveFile.objects.exists()
+    assert not [p for p in prearchive_files() if p.suffix in (".dcm", ".tmp")]  # nothing half written
+
+    monkeypatch.setattr(dicomfiles, "os", os)  # space freed: the worker tries again
+    receiver.wait_processed()
+    session = PrearchiveSession.objects.get()
+    assert (session.file_count, PrearchiveFile.objects.count(), len(prearchive_files())) == (3, 3, 3)
+    assert spool.pending_count() == 0 and not QuarantinedInstance.objects.exists()
 
 
 def test_new_data_for_a_ready_session_reopens_it(receiver, project_a):
     study = make_study(n_instances=3, study_description="A", patient_id="P9")
     assert send_datasets(receiver.port, study[:2]) == [0, 0]
+    receiver.wait_processed()
     report = build_idle_sessions(now=timezone.now() + timedelta(days=1))
     session = PrearchiveSession.objects.get()
     assert report.ready == [session.pk] and session.status == Status.READY
     assert send_datasets(receiver.port, study[2:]) == [0]
+    receiver.wait_processed()
     session.refresh_from_db()
     assert (session.status, session.file_count) == (Status.RECEIVING, 3)
     assert PrearchiveSession.objects.count() == 1
@@ -370,6 +413,7 @@ def test_two_studies_with_one_label_are_two_sessions(receiver, project_a):
         n_instances=1, study_description="A", patient_id="P1", study_instance_uid=generate_uid()
     )
     assert send_datasets(receiver.port, first + second) == [0, 0]
+    receiver.wait_processed()
     sessions = list(PrearchiveSession.objects.order_by("id"))
     assert len(sessions) == 2
     assert {s.label for s in sessions} == {"P1"}

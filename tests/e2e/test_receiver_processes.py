@@ -3,14 +3,18 @@ processes sharing a port), `manage.py build_idle_sessions --loop`, and `manage.p
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+from dicom_receiver import spool
+from dicom_receiver.models import QuarantinedInstance
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
 from tests.dicom_receiver.conftest import free_port
 from tests.dicomgen import echo, make_study, send_datasets
@@ -49,7 +53,9 @@ def test_receiver_processes_and_the_builder_command(transactional_db, child_env,
     port = free_port()
     env = {**child_env, "XNATLITE_DICOM_PORT": str(port), "XNATLITE_SESSION_IDLE_SECONDS": "1"}
     receiver_log = tmp_path / "receiver.log"
-    receiver = start(["dicom_receiver", "--processes", "2", "--host", "127.0.0.1"], env, receiver_log)
+    receiver = start(
+        ["dicom_receiver", "--processes", "2", "--workers", "2", "--host", "127.0.0.1"], env, receiver_log
+    )
     try:
         wait_for(
             lambda: receiver_log.read_text().count("listening on") == 2, 60, "two receivers", receiver_log
@@ -66,6 +72,7 @@ def test_receiver_processes_and_the_builder_command(transactional_db, child_env,
         for sender in senders:
             sender.join(60)
         assert results == {0: [0] * 10, 1: [0] * 10}
+        assert spool.wait_until_processed(time.time(), 30), receiver_log.read_text()
         session = PrearchiveSession.objects.get()
         assert (session.status, session.file_count, PrearchiveFile.objects.count()) == (
             Status.RECEIVING,
@@ -100,7 +107,73 @@ def test_serve_runs_the_receiver_and_the_builder(transactional_db, child_env, pr
     try:
         wait_for(lambda: echo(port) == 0, 30, "the receiver in serve", server.log)
         assert send_datasets(port, make_study(n_instances=3, study_description="A")) == [0, 0, 0]
+        wait_for(lambda: PrearchiveFile.objects.count() == 3, 30, "the spool worker", server.log)
         assert PrearchiveSession.objects.get().status == Status.RECEIVING
         wait_for(lambda: PrearchiveSession.objects.get().status == Status.READY, 30, "READY", server.log)
     finally:
         assert server.stop() == 0
+
+
+def children(pid: int, role: str) -> list[int]:
+    """The child processes of `pid` running `dicom_receiver --role {role}`."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            except FileNotFoundError:
+                continue
+            if b"--role" in command and role.encode() in command:
+                found.append(int(child))
+    return found
+
+
+def test_spool_workers_killed_mid_batch_lose_nothing_and_store_nothing_twice(
+    transactional_db, child_env, project_a, root, tmp_path
+):
+    """SIGKILL the processing twice while a study arrives. The site script gives every instance a new
+    UID (a new file name each time it runs), so an instance processed twice would show up twice."""
+    from anonymize import services as anonymize_services
+
+    anonymize_services.save_site_script('version "6.3"\n(0008,0018) := newUID[]\n', enabled=True, by=root)
+    port = free_port()
+    env = {**child_env, "XNATLITE_DICOM_PORT": str(port)}
+    log_path = tmp_path / "receiver.log"
+    receiver = start(
+        ["dicom_receiver", "--processes", "1", "--workers", "2", "--host", "127.0.0.1"], env, log_path
+    )
+    try:
+        wait_for(lambda: echo(port) == 0, 60, "the receiver", log_path)
+        wait_for(lambda: len(children(receiver.pid, "worker")) == 2, 30, "two workers", log_path)
+        study = make_study(n_series=3, n_instances=60, rows=64, cols=64, study_description="A")
+        results = {}
+        senders = [
+            threading.Thread(target=lambda i=i: results.setdefault(i, send_datasets(port, study[i::2])))
+            for i in range(2)
+        ]
+        for sender in senders:
+            sender.start()
+        killed = 0
+        for round_ in range(2):
+            done = 40 * (round_ + 1)
+            wait_for(lambda done=done: PrearchiveFile.objects.count() > done, 60, "processing", log_path)
+            for pid in children(receiver.pid, "worker"):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            time.sleep(0.3)
+        for sender in senders:
+            sender.join(120)
+        assert results == {0: [0] * 90, 1: [0] * 90}  # every instance acknowledged
+        assert spool.wait_until_processed(time.time(), 60), log_path.read_text()
+    finally:
+        assert stop(receiver) == 0
+    assert killed >= 2 and "queued" in log_path.read_text()  # the dead workers' batches were taken over
+    session = PrearchiveSession.objects.get()
+    rows = list(PrearchiveFile.objects.all())
+    on_disk = sorted(p for p in session.folder.rglob("*") if p.is_file())
+    assert sorted(r.absolute_path for r in rows) == on_disk  # every file has its row and no more
+    assert (session.file_count, len(rows)) == (180, 180)
+    sent = sorted((ds.SeriesInstanceUID, ds.InstanceNumber) for ds in study)
+    assert sorted((r.series_instance_uid, r.instance_number) for r in rows) == sent  # each exactly once
+    assert not [p for p in spool.spool_root().rglob("*.dcm")]
+    assert not QuarantinedInstance.objects.exists()

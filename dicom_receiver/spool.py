@@ -1,0 +1,545 @@
+"""The receiver's spool: instances acknowledged but not processed yet, and the workers that process them.
+
+The receiver answers a C-STORE as soon as the instance is complete on disk in the spool queue; a pool
+of workers then runs the one ingest path on batches of queued instances (routing, the site script, the
+prearchive file, the rows: one transaction per batch) and deletes each queued file once its row is
+committed. This is issue 4's "speed freedom": the sender is not kept waiting for the site script,
+several cores process one association, and the database sees one transaction per batch.
+
+Nothing in the spool is listed or readable through the UI or the API, and the idle builder leaves
+every session alone while an instance received before it looked is still spooled (`pending_since`),
+so no file is listed, readable, READY or archived before its site script ran.
+
+Under `{data root}/spool/`:
+  receiving/   instances arriving, never acknowledged: removed when their association ends or dies
+  queue/       acknowledged: `{received ns}-{pid}-{n}[~{attempt}].dcm`, Part 10 files whose meta also
+               names the sender and the receiver (dicom_receiver/dimse.py `Arrival`)
+  work/{id}/   a worker's claimed batch, its journal and a lock the worker holds while it lives
+  quarantine/  instances that could not be processed, listed for site admins in Django admin
+
+A worker that dies (even SIGKILL) leaves its folder behind. The next worker to look finds its lock
+free, removes the prearchive files the dead batch wrote but never recorded (its journal names them),
+and queues the instances again: every acknowledged instance ends in the prearchive exactly once.
+Files are not fsynced: a process that dies loses nothing it acknowledged, an operating-system crash
+may lose the last seconds (as with the instances written straight to the prearchive before).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import itertools
+import logging
+import mmap
+import os
+import secrets
+import shutil
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.db import DatabaseError, close_old_connections
+
+from anonymize.dicomedit.errors import ScriptRuntimeError
+from archive import audit, layout, permissions
+from dicom_receiver import dimse
+from xnatlite.errors import InvalidDicom, XnatliteError
+
+log = logging.getLogger("xnatlite.receiver")
+
+BATCH_SIZE = 32  # instances per batch: one transaction each (bench/receiver.py)
+BATCH_BYTES = 256 << 20  # and at most this many bytes of instances
+IDLE_WAIT_MIN, IDLE_WAIT_MAX = 0.002, 0.1  # a worker with nothing to do looks again after this long
+RECOVER_SECONDS = 5.0  # how often a worker looks for the folders of dead workers
+FAILURE_WAIT = 2.0  # after a failure on our side (database, disk), before trying again
+MAX_ATTEMPTS = 3  # an instance whose processing failed this often (a bug, a crash) is quarantined
+STALE_PARTIAL_SECONDS = 3600  # a partial instance nobody wrote to for this long: its process died
+
+_names = itertools.count(1)
+
+
+# --- folders --------------------------------------------------------------------------------------
+def spool_root() -> Path:
+    return layout.data_root() / "spool"
+
+
+def _folder(name: str) -> Path:
+    path = spool_root() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def receiving_dir() -> Path:
+    return _folder("receiving")
+
+
+def queue_dir() -> Path:
+    return _folder("queue")
+
+
+def work_root() -> Path:
+    return _folder("work")
+
+
+def quarantine_dir() -> Path:
+    return _folder("quarantine")
+
+
+def received_ns(name: str) -> int:
+    """When a queued instance was received, from its name."""
+    head = name.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _attempts(name: str) -> int:
+    stem = name.removesuffix(".dcm")
+    head, _, count = stem.rpartition("~")
+    return int(count) if head and count.isdigit() else 0
+
+
+def _with_attempts(name: str, attempts: int) -> str:
+    stem = name.removesuffix(".dcm").rpartition("~")[0] or name.removesuffix(".dcm")
+    return f"{stem}~{attempts}.dcm"
+
+
+# --- the receiving side ---------------------------------------------------------------------------
+class IncomingInstance:
+    """An instance arriving over an association (dicom_receiver.acceptor.Instance).
+
+    Written to `receiving/` as it arrives; `commit` moves it into the queue (the moment it may be
+    acknowledged), `discard` removes it. A write error (a full disk) is kept and reported by `commit`,
+    so the rest of the data set can still be read off the association before answering A700.
+    """
+
+    def __init__(self, meta: bytes, transfer_syntax: str):
+        self.transfer_syntax, self.meta_length = transfer_syntax, len(meta)
+        self.name = f"{time.time_ns():019d}-{os.getpid()}-{next(_names)}.dcm"
+        self.path = receiving_dir() / f"{self.name}.part"
+        self.size, self.error, self.fd = 0, None, None
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            self.error = exc
+        self.write(meta)
+
+    def write(self, data) -> None:
+        self.size += len(data)
+        if self.error is not None:
+            return
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError as exc:
+            self.error = exc
+
+    def check(self) -> tuple[str, str]:
+        """The data set's SOP Class and Instance UIDs; InvalidDicom if it is not a whole data set."""
+        if self.error is not None:
+            raise self.error
+        with mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ) as mapped:
+            whole = memoryview(mapped)
+            data = whole[self.meta_length :]
+            try:
+                return dimse.check_dataset(data, self.transfer_syntax)
+            finally:  # released even while an exception's traceback still refers to them
+                data.release()
+                whole.release()
+
+    def commit(self) -> Path:
+        """Queue the instance: from now on it survives the death of any process. OSError if not."""
+        if self.error is not None:
+            raise self.error
+        os.close(self.fd)
+        self.fd = None
+        target = queue_dir() / self.name
+        os.rename(self.path, target)
+        return target
+
+    def discard(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        self.path.unlink(missing_ok=True)
+
+
+def remove_stale_partials(older_than: float = STALE_PARTIAL_SECONDS) -> int:
+    """Delete partial instances left by receiver processes that died mid-transfer."""
+    cutoff, removed = time.time() - older_than, 0
+    for path in receiving_dir().glob("*.part"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+# --- what is waiting ------------------------------------------------------------------------------
+def _listdir(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
+
+
+def _pending_names() -> list[str]:
+    root = spool_root()
+    names = [n for n in _listdir(root / "queue") if n.endswith(".dcm")]
+    for worker in _listdir(root / "work"):
+        names.extend(n for n in _listdir(root / "work" / worker) if n.endswith(".dcm"))
+    return names
+
+
+def pending_since() -> float | None:
+    """When the oldest instance still waiting in the spool (queued or in a batch) was received, as a
+    Unix time; None when nothing waits. The idle builder builds nothing received before that."""
+    names = _pending_names()
+    if not names:
+        return None
+    return min(received_ns(n) for n in names) / 1e9
+
+
+def pending_count() -> int:
+    return len(_pending_names())
+
+
+def wait_until_processed(received_before: float, timeout: float) -> bool:
+    """Wait until every instance received before `received_before` (Unix time) is processed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        oldest = pending_since()
+        if oldest is None or oldest >= received_before:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+# --- quarantine -----------------------------------------------------------------------------------
+def quarantine(path: Path, reason: str, arrival: dimse.Arrival | None = None) -> None:
+    """Keep an instance that cannot be processed out of the way, with its reason, for a site admin."""
+    from dicom_receiver.models import QuarantinedInstance
+
+    arrival = arrival or dimse.read_arrival(path)
+    name = _without_attempts(path.name)
+    row, _ = QuarantinedInstance.objects.update_or_create(
+        file_name=name,
+        defaults={
+            "reason": reason[:2000],
+            "size": path.stat().st_size,
+            "received_at": _from_ns(received_ns(name)),
+            "receiver_ae": arrival.called_ae[:16] if arrival else "",
+            "calling_ae": arrival.calling_ae[:16] if arrival else "",
+            "peer_address": arrival.peer_address[:64] if arrival else "",
+        },
+    )
+    os.replace(path, quarantine_dir() / name)
+    log.error("quarantined an instance from %s: %s", row.calling_ae or "?", reason)
+    audit.record(
+        f"receiver:{row.receiver_ae}",
+        "receiver.instance.quarantined",
+        row,
+        reason=reason[:300],
+        calling_ae=row.calling_ae,
+    )
+
+
+def requeue_quarantined(row, *, by) -> bool:
+    """Process a quarantined instance again (after the site script was fixed, say): False if its file
+    is gone."""
+    permissions.require_site_admin(by)
+    source = quarantine_dir() / row.file_name
+    if not source.is_file():
+        return False
+    os.replace(source, queue_dir() / row.file_name)
+    audit.record(by, "receiver.instance.requeued", row)
+    row.delete()
+    return True
+
+
+def delete_quarantined(row, *, by) -> None:
+    """Delete a quarantined instance for good."""
+    permissions.require_site_admin(by)
+    (quarantine_dir() / row.file_name).unlink(missing_ok=True)
+    audit.record(by, "receiver.instance.deleted", row)
+    row.delete()
+
+
+def _without_attempts(name: str) -> str:
+    stem = name.removesuffix(".dcm")
+    head, _, count = stem.rpartition("~")
+    return f"{head}.dcm" if head and count.isdigit() else name
+
+
+def _from_ns(ns: int) -> datetime | None:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC) if ns else None
+
+
+# --- the workers ---------------------------------------------------------------------------------
+@dataclass
+class BatchReport:
+    stored: int = 0
+    rejected: int = 0
+    quarantined: int = 0
+    left: int = 0  # failed on our side (database, disk) or for a reason to retry: still in the folder
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failure on our side, which retrying later may cure, rather than something wrong with the data."""
+    if isinstance(exc, DatabaseError):
+        return True
+    return isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError)
+
+
+def _describe(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+    return f"the site script failed: {message}" if isinstance(exc, ScriptRuntimeError) else message
+
+
+class Worker:
+    """One member of the processing pool: claims batches from the queue and ingests them.
+
+    Its folder `work/{id}/` holds the batch it claimed and a journal of the prearchive files the batch
+    wrote; its lock file stays locked (flock) as long as the process lives, which is how other workers
+    tell a dead worker's folder from a busy one.
+    """
+
+    def __init__(self, batch_size: int = BATCH_SIZE):
+        self.batch_size = batch_size
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.folder = work_root() / self.id
+        self.folder.mkdir()
+        self._lock = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.journal = self.folder / "journal"
+        self.listing: deque[str] = deque()
+        self.failures: dict[str, int] = {}
+        self.last_recovery = 0.0
+
+    def claim(self) -> list[str]:
+        """Move up to a batch of the oldest queued instances into this worker's folder."""
+        claimed, size = [], 0
+        queue = queue_dir()
+        for _ in range(2):
+            if not self.listing:
+                self.listing.extend(sorted(n for n in os.listdir(queue) if n.endswith(".dcm")))
+            while self.listing and len(claimed) < self.batch_size and size < BATCH_BYTES:
+                name = self.listing.popleft()
+                try:
+                    os.rename(queue / name, self.folder / name)
+                    size += os.stat(self.folder / name).st_size
+                except FileNotFoundError:
+                    continue  # another worker took it
+                claimed.append(name)
+            if claimed:
+                break
+        return claimed
+
+    def process(self, names: list[str]) -> BatchReport:
+        """Ingest a claimed batch: each instance ends stored, rejected, quarantined, or left in the
+        folder for `give_back` when our side failed."""
+        from prearchive.ingest import IngestContext, ingest_instances
+
+        report = BatchReport()
+        arrivals = {name: dimse.read_arrival(self.folder / name) for name in names}
+        items = [
+            (self.folder / name, IngestContext(source="dicom", receiver=_receiver_info(arrivals[name])))
+            for name in names
+        ]
+        with open(self.journal, "a", buffering=1) as journal:
+
+            def before_write(index: int, target: Path) -> None:
+                journal.write(f"{names[index]}\t{layout.relative_path(target)}\n")
+
+            outcomes = ingest_instances(items, before_write=before_write)
+        for name, outcome in zip(names, outcomes, strict=True):
+            path = self.folder / name
+            if not isinstance(outcome, Exception):
+                report.rejected += outcome.rejected
+                report.stored += not outcome.rejected
+                path.unlink()
+                self.failures.pop(name, None)
+            elif _transient(outcome):
+                log.error("processing %s failed on our side (%s); it stays in the spool", name, outcome)
+                report.left += 1
+            elif isinstance(outcome, (InvalidDicom, ScriptRuntimeError, XnatliteError)):
+                self._quarantine(path, _describe(outcome), arrivals[name], report)
+            else:
+                log.error("processing %s failed", name, exc_info=outcome)
+                failures = self.failures[name] = self.failures.get(name, 0) + 1
+                if failures >= MAX_ATTEMPTS:
+                    reason = f"processing failed {failures} times: {_describe(outcome)}"
+                    self._quarantine(path, reason, arrivals[name], report)
+                else:
+                    report.left += 1
+        if not report.left:
+            self.journal.unlink(missing_ok=True)
+        return report
+
+    def _quarantine(self, path: Path, reason: str, arrival, report: BatchReport) -> None:
+        quarantine(path, reason, arrival)
+        report.quarantined += 1
+        self.failures.pop(path.name, None)
+
+    def give_back(self) -> int:
+        """Queue again what a failed batch left here, removing the files it wrote but did not record."""
+        return _give_back(self.folder, count_attempt=False)
+
+    def holds_leftovers(self) -> bool:
+        return any(name.endswith(".dcm") for name in os.listdir(self.folder))
+
+    def recover_dead_workers(self) -> int:
+        """Queue again the batches of workers that died; returns how many instances were queued."""
+        self.last_recovery = time.monotonic()
+        requeued = 0
+        for folder in work_root().iterdir():
+            if folder != self.folder and folder.is_dir():
+                requeued += recover_folder(folder)
+        return requeued
+
+    def close(self) -> None:
+        """Remove this worker's folder (after `give_back`, nothing is left in it)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+        os.close(self._lock)
+
+
+def _journal_entries(folder: Path) -> dict[str, set[str]]:
+    """{spooled instance still in the folder: the prearchive files its batch wrote for it}."""
+    journal = folder / "journal"
+    if not journal.exists():
+        return {}
+    written: dict[str, set[str]] = {}
+    for line in journal.read_text(errors="replace").splitlines():
+        name, _, target = line.partition("\t")
+        if target and (folder / name).exists():
+            written.setdefault(name, set()).add(target)
+    return written
+
+
+def _give_back(folder: Path, *, count_attempt: bool) -> int:
+    """Settle a batch that did not finish: instances whose rows were committed are done; for the others
+    the files the batch wrote that no row records are removed, and the instances queued again.
+
+    A file a row records stays: it is an earlier copy's, or was recorded before the batch stopped.
+    """
+    from prearchive.models import PrearchiveFile
+
+    written = _journal_entries(folder)
+    targets = set().union(*written.values()) if written else set()
+    recorded = set(PrearchiveFile.objects.filter(path__in=targets).values_list("path", flat=True))
+    for target in targets:
+        try:
+            path = layout.absolute_path(target)
+        except XnatliteError:  # a journal line naming something outside the data root
+            continue
+        if target not in recorded:
+            path.unlink(missing_ok=True)
+        for temporary in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):  # a write cut short
+            temporary.unlink(missing_ok=True)
+    requeued = 0
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".dcm"):
+            continue
+        if written.get(name, set()) & recorded:
+            (folder / name).unlink()  # its rows were committed; only the deletion was missing
+            continue
+        attempts = _attempts(name) + count_attempt
+        if count_attempt and attempts >= MAX_ATTEMPTS:
+            quarantine(folder / name, f"the worker processing it died {attempts} times")
+            continue
+        os.rename(folder / name, queue_dir() / (_with_attempts(name, attempts) if count_attempt else name))
+        requeued += 1
+    (folder / "journal").unlink(missing_ok=True)
+    return requeued
+
+
+def recover_folder(folder: Path) -> int:
+    """Queue again the instances of a dead worker's folder and remove it; 0 if its worker still lives."""
+    try:
+        lock = os.open(folder / ".lock", os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        lock = None  # a worker that died before locking its folder
+    try:
+        if lock is not None:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0  # alive
+        elif time.time() - folder.stat().st_mtime < RECOVER_SECONDS:
+            return 0  # just being created
+        requeued = _give_back(folder, count_attempt=True)
+        if requeued:
+            log.warning("queued %d instances of dead spool worker %s again", requeued, folder.name)
+        shutil.rmtree(folder, ignore_errors=True)
+        return requeued
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+_receivers: dict[tuple[str, int], tuple[float, object]] = {}
+RECEIVER_CACHE_SECONDS = 5.0
+
+
+def _receiver_info(arrival: dimse.Arrival | None):
+    """The ingest ReceiverInfo of an instance: its receiver's configuration as it is now (cached 5 s);
+    None for a file without arrival (then routing has no receiver rules and the site script applies)."""
+    from dicom_receiver.models import Receiver
+    from prearchive.ingest import ReceiverInfo
+
+    if arrival is None:
+        return None
+    key = (arrival.called_ae, arrival.port)
+    cached = _receivers.get(key)
+    now = time.monotonic()
+    if cached is None or now - cached[0] > RECEIVER_CACHE_SECONDS:
+        config = Receiver.objects.filter(ae_title=arrival.called_ae, port=arrival.port).first()
+        if config is None:
+            log.warning("receiver %s:%s is gone; processing its instance without its rules", *key)
+        cached = _receivers[key] = (now, config)
+    return ReceiverInfo(arrival.called_ae, arrival.calling_ae, arrival.peer_address, cached[1])
+
+
+def forget_cached_receivers() -> None:
+    _receivers.clear()
+
+
+def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE) -> None:
+    """Process the spool until `stop` is set (finishing the batch in hand)."""
+    worker = Worker(batch_size)
+    wait = IDLE_WAIT_MIN
+    try:
+        while not stop.is_set():
+            try:
+                if worker.holds_leftovers():
+                    close_old_connections()
+                    worker.give_back()
+                if time.monotonic() - worker.last_recovery > RECOVER_SECONDS:
+                    close_old_connections()
+                    worker.recover_dead_workers()
+                names = worker.claim()
+                if not names:
+                    stop.wait(wait)
+                    wait = min(wait * 2, IDLE_WAIT_MAX)
+                    continue
+                wait = IDLE_WAIT_MIN
+                if worker.process(names).left:
+                    stop.wait(FAILURE_WAIT)
+            except Exception:
+                log.exception("the spool worker failed; trying again in %.0f s", FAILURE_WAIT)
+                stop.wait(FAILURE_WAIT)
+    finally:
+        try:
+            if worker.holds_leftovers():
+                close_old_connections()
+                worker.give_back()
+            worker.close()
+        except Exception:  # the folder stays: the next worker recovers it
+            log.exception("the spool worker could not give back its batch")
+        close_old_connections()
