@@ -3,7 +3,7 @@
 from django import forms
 
 from archive import layout
-from archive.models import Accessibility, PrearchiveCode, Role, ScanQuality
+from archive.models import Accessibility, PrearchiveCode, Role, ScanQuality, SessionType
 
 
 class ProjectSettingsForm(forms.Form):
@@ -102,3 +102,53 @@ class ScanEditForm(forms.Form):
     quality = forms.ChoiceField(choices=ScanQuality.choices)
     condition = forms.CharField(max_length=255, required=False)
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+# --- creating, relabelling, resource files -------------------------------------------------------------
+def label_field(label: str, help_text: str = "") -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        max_length=layout.LABEL_MAX_LENGTH,
+        validators=[layout.validate_label],
+        help_text=help_text or "Letters, digits, _ and -; it names a folder.",
+    )
+
+
+class RelabelForm(forms.Form):
+    label = label_field(
+        "New label", "Letters, digits, _ and -. The folder is renamed; the DICOM headers keep the old label."
+    )
+
+
+class SubjectCreateForm(SubjectEditForm):
+    label = label_field("Subject label")
+    field_order = ["label"]
+
+
+class SessionCreateForm(forms.Form):
+    label = label_field("Session label")
+    xsi_type = forms.ChoiceField(label="Type", choices=SessionType.choices, initial=SessionType.MR)
+    date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    visit_id = forms.CharField(label="Visit", max_length=255, required=False)
+    session_type = forms.CharField(label="Session type", max_length=255, required=False)
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class ResourceUploadForm(forms.Form):
+    """Files into a named resource of a session or scan; the files themselves are `files` in the POST."""
+
+    resource = label_field("Resource", "An existing resource or a new one, e.g. NOTES, NIFTI, REPORT.")
+    folder = forms.CharField(
+        label="Folder inside the resource (optional)",
+        required=False,
+        max_length=255,
+        help_text="For example reports/2024; empty: the resource's top.",
+    )
+    format = forms.CharField(
+        required=False, max_length=64, widget=forms.TextInput(attrs={"placeholder": "NIFTI, PDF, TXT"})
+    )
+    content = forms.CharField(
+        required=False, max_length=64, widget=forms.TextInput(attrs={"placeholder": "T1_RAW, NOTES"})
+    )
+    extract = forms.BooleanField(label="Unpack zip and tar files into the resource", required=False)
+    overwrite = forms.BooleanField(label="Replace files that already exist", required=False)

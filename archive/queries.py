@@ -272,3 +272,44 @@ def subject_labels(project_id: str) -> list[str]:
     """Labels of a project's subjects, for suggesting existing subjects when relabelling."""
     rows = Subject.objects.filter(project_id=project_id).order_by("label")
     return list(rows.values_list("label", flat=True)[:SUBJECT_SUGGESTIONS])
+
+
+# --- what an object holds, resource files (the browser UI's delete and resource pages) -------------
+@dataclass(frozen=True)
+class Contents:
+    sessions: int
+    scans: int
+    resources: int
+    files: int
+    size: int  # bytes
+
+
+def contents_of(obj: Subject | ImageSession | Scan | Resource) -> Contents:
+    """What a subject, session, scan or resource holds, so what deleting it removes (a query per count)."""
+    none_sessions, none_scans = ImageSession.objects.none(), Scan.objects.none()
+    if isinstance(obj, Subject):
+        sessions, scans = ImageSession.objects.filter(subject=obj), Scan.objects.filter(session__subject=obj)
+        owners = Q(subject=obj) | Q(session__subject=obj) | Q(scan__session__subject=obj)
+    elif isinstance(obj, ImageSession):
+        sessions, scans = none_sessions, Scan.objects.filter(session=obj)
+        owners = Q(session=obj) | Q(scan__session=obj)
+    elif isinstance(obj, Scan):
+        sessions, scans, owners = none_sessions, none_scans, Q(scan=obj)
+    elif isinstance(obj, Resource):
+        sessions, scans, owners = none_sessions, none_scans, Q(pk=obj.pk)
+    else:
+        raise TypeError(f"No contents for {obj!r}")
+    resources = Resource.objects.filter(owners)
+    totals = File.objects.filter(resource__in=resources.values("pk")).aggregate(
+        files=Count("pk"), size=Coalesce(Sum("size"), 0)
+    )
+    return Contents(sessions.count(), scans.count(), resources.count(), totals["files"], totals["size"])
+
+
+def session_resource_files(session: ImageSession) -> QuerySet[File]:
+    """Every file of a session's own resources (RESOURCES/...), resource by resource."""
+    return (
+        File.objects.filter(resource__session=session)
+        .select_related("resource")
+        .order_by("resource__label", "name")
+    )

@@ -4,6 +4,8 @@ show the result. Access is decided by archive/permissions.py only.
 common.py    errors as pages, pagination, the project title bar (shared by every UI app)
 projects.py  sign in, projects, a project's sessions and subjects, settings, users, history
 browse.py    subject, session and scan pages, downloads
+changes.py   creating subjects and sessions by hand, relabelling, deleting (with a confirmation page)
+resources.py uploading files into a session's or scan's resources
 """
 
 from archive.views.browse import (
@@ -14,6 +16,18 @@ from archive.views.browse import (
     session_scans_edit,
     subject_detail,
 )
+from archive.views.changes import (
+    file_delete,
+    scan_delete,
+    scan_resource_delete,
+    session_create,
+    session_delete,
+    session_relabel,
+    session_resource_delete,
+    subject_create,
+    subject_delete,
+    subject_relabel,
+)
 from archive.views.common import (
     forbidden,
     header_of,
@@ -22,6 +36,7 @@ from archive.views.common import (
     paginate,
     project_context,
     readable_project,
+    uploads_to_disk,
 )
 from archive.views.projects import (
     home,
@@ -35,8 +50,10 @@ from archive.views.projects import (
     project_users,
     subject_list,
 )
+from archive.views.resources import scan_resource_upload, session_resource_upload
 
 __all__ = [
+    "file_delete",
     "file_download",
     "forbidden",
     "header_of",
@@ -54,10 +71,22 @@ __all__ = [
     "project_user_change",
     "project_users",
     "readable_project",
+    "scan_delete",
     "scan_detail",
+    "scan_resource_delete",
+    "scan_resource_upload",
+    "session_create",
+    "session_delete",
     "session_detail",
     "session_download",
+    "session_relabel",
+    "session_resource_delete",
+    "session_resource_upload",
     "session_scans_edit",
+    "subject_create",
+    "subject_delete",
     "subject_detail",
     "subject_list",
+    "subject_relabel",
+    "uploads_to_disk",
 ]

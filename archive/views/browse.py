@@ -13,9 +13,20 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from archive import downloads, editing, forms, permissions, queries, services
+from archive import downloads, editing, forms, permissions, queries
 from archive.models import File, ImageSession, Project, Scan
-from archive.views.common import header_of, history_rows, page, paginate, project_context, readable_project
+from archive.views import resources
+from archive.views.common import (
+    header_of,
+    history_rows,
+    page,
+    paginate,
+    project_context,
+    readable_project,
+    scan_of,
+    session_file,
+    subject_of,
+)
 from xnatlite.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -44,10 +55,7 @@ def _edit_form(request: HttpRequest, obj, form_class, update: Callable, what: st
 @page
 def subject_detail(request: HttpRequest, project_id: str, subject: str) -> HttpResponse:
     project = readable_project(request, project_id)
-    found = services.find_subject(project, subject)
-    if found is None:
-        raise NotFound(f"No subject '{subject}' in project {project.id}")
-    found.project = project
+    found = subject_of(project, subject)
     form, saved = _edit_form(
         request, found, forms.SubjectEditForm, editing.update_subject, f"Subject {found.label}"
     )
@@ -58,6 +66,7 @@ def subject_detail(request: HttpRequest, project_id: str, subject: str) -> HttpR
     context.update(
         subject=found,
         form=form,
+        relabel_form=forms.RelabelForm(initial={"label": found.label}),
         sessions=sessions,
         sort=request.GET.get("sort", "-date"),
         history=history_rows(queries.subject_history(found)),
@@ -92,11 +101,17 @@ def session_detail(request: HttpRequest, project_id: str, session: str) -> HttpR
     if saved:
         return redirect("session-detail", project_id=project.id, session=found.label)
     context = project_context(request, project, "sessions")
+    session_resources = queries.session_resources(found)
     context.update(
         session=found,
         form=form,
+        relabel_form=forms.RelabelForm(initial={"label": found.label}),
         scans=_with_previews(queries.session_scans(found)),
-        resources=queries.session_resources(found),
+        resources=session_resources,
+        resource_labels=[r.label for r in session_resources],
+        files=paginate(request, queries.session_resource_files(found), per_page=100),
+        upload_form=resources.upload_form(),
+        upload_url=resources.upload_url(found),
         history=history_rows(queries.session_history(found)),
         qualities=forms.ScanEditForm.base_fields["quality"].choices,
         can_download=permissions.can(request.user, "download", project),
@@ -133,10 +148,7 @@ def session_scans_edit(request: HttpRequest, project_id: str, session: str) -> H
 def scan_detail(request: HttpRequest, project_id: str, session: str, scan_id: str) -> HttpResponse:
     """A scan: its fields, resources and files, and the DICOM header of a chosen file."""
     project, found = _session(request, project_id, session)
-    scan = Scan.objects.filter(session=found, scan_id=scan_id).first()
-    if scan is None:
-        raise NotFound(f"No scan '{scan_id}' in session {found.label}")
-    scan.session = found
+    scan = scan_of(found, scan_id)
     form, saved = _edit_form(request, scan, forms.ScanEditForm, editing.update_scan, f"Scan {scan.scan_id}")
     if saved:
         return redirect("scan-detail", project_id=project.id, session=found.label, scan_id=scan.scan_id)
@@ -144,12 +156,16 @@ def scan_detail(request: HttpRequest, project_id: str, session: str, scan_id: st
     chosen = _chosen_file(request, files)
     header, header_error = header_of(chosen.absolute_path, chosen.name) if chosen else ([], "")
     context = project_context(request, project, "sessions")
+    scan_resources = queries.scan_resources(scan)
     context.update(
         session=found,
         scan=_with_previews(queries.session_scans(found).filter(pk=scan.pk))[0],
         form=form,
-        resources=queries.scan_resources(scan),
+        resources=scan_resources,
+        resource_labels=[r.label for r in scan_resources],
         files=paginate(request, files, per_page=100),
+        upload_form=resources.upload_form(),
+        upload_url=resources.upload_url(scan),
         chosen=chosen,
         header=header,
         header_error=header_error,
@@ -171,12 +187,7 @@ def file_download(request: HttpRequest, project_id: str, session: str, file_id: 
     """One file of the session (scan or session resource); images such as previews show inline."""
     project, found = _session(request, project_id, session)
     permissions.require(request.user, "download", project)
-    file = (
-        File.objects.filter(pk=file_id, resource__scan__session=found).first()
-        or File.objects.filter(pk=file_id, resource__session=found).first()
-    )
-    if file is None:
-        raise NotFound("No such file in this session")
+    file = session_file(found, file_id)
     path = file.absolute_path
     if not path.is_file():
         log.error("file %s of session %s is missing on disk: %s", file.pk, found, path)

@@ -9,12 +9,14 @@ import logging
 from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from archive import permissions, queries
-from archive.models import Project
+from archive import permissions, queries, services
+from archive.models import File, ImageSession, Project, Scan, Subject
 from prearchive import queries as prearchive_queries
 from xnatlite.errors import Forbidden, NotFound, XnatliteError
 
@@ -41,6 +43,22 @@ def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         except Forbidden as exc:
             log.info("refused %s %s to %s: %s", request.method, request.path, request.user, exc)
             return forbidden(request, exc.message)
+
+    return wrapper
+
+
+def uploads_to_disk(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A view whose uploaded files are written to temporary files on disk as they arrive, never held in
+    memory. The CSRF token is checked after the handlers are set, since checking it reads the body
+    (Django's docs, "Modifying upload handlers on the fly")."""
+    protected = csrf_protect(view)
+
+    @csrf_exempt
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method == "POST":
+            request.upload_handlers = [TemporaryFileUploadHandler(request)]
+        return protected(request, *args, **kwargs)
 
     return wrapper
 
@@ -73,6 +91,7 @@ def project_context(request: HttpRequest, project: Project, tab: str) -> dict:
         "can_read": permissions.can(user, "read", project),
         "can_edit": permissions.can(user, "edit", project),
         "can_manage": permissions.can(user, "manage", project),
+        "can_delete": permissions.can(user, "delete", project),
         "can_prearchive": can_prearchive,
         "prearchive_waiting": waiting,
     }
@@ -101,3 +120,36 @@ def header_of(path, name: str) -> tuple[list, str]:
         return queries.dicom_header(path), ""
     except (OSError, ValueError, XnatliteError) as exc:
         return [], f"Cannot read {name}: {exc}"
+
+
+# --- finding what the URL names -------------------------------------------------------------------
+def subject_of(project: Project, label_or_id: str) -> Subject:
+    subject = services.find_subject(project, label_or_id)
+    if subject is None:
+        raise NotFound(f"No subject '{label_or_id}' in project {project.id}")
+    subject.project = project
+    return subject
+
+
+def scan_of(session: ImageSession, scan_id: str) -> Scan:
+    scan = Scan.objects.filter(session=session, scan_id=scan_id).first()
+    if scan is None:
+        raise NotFound(f"No scan '{scan_id}' in session {session.label}")
+    scan.session = session
+    return scan
+
+
+def session_file(session: ImageSession, file_id: int) -> File:
+    """A file of one of the session's scan resources or of its own resources; NotFound otherwise."""
+    files = File.objects.select_related("resource__scan")
+    file = (
+        files.filter(pk=file_id, resource__scan__session=session).first()
+        or files.filter(pk=file_id, resource__session=session).first()
+    )
+    if file is None:
+        raise NotFound("No such file in this session")
+    if file.resource.scan_id:
+        file.resource.scan.session = session
+    else:
+        file.resource.session = session
+    return file

@@ -9,15 +9,13 @@ import logging
 from pathlib import Path
 
 from django import forms
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from archive import layout, permissions
 from archive.models import ImageSession
-from archive.views import page
+from archive.views import page, uploads_to_disk
 from prearchive import operations, queries
 from prearchive.ingest import IngestContext
 from prearchive.models import PrearchiveSession, Status
@@ -62,17 +60,10 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-@csrf_exempt  # the token is checked below, after the upload handlers are set (Django docs, "upload handlers")
+@uploads_to_disk
+@page
 def upload(request: HttpRequest) -> HttpResponse:
     """Upload a zip/tar or DICOM files into a project's prearchive: every file goes to disk, never memory."""
-    if request.method == "POST":
-        request.upload_handlers = [TemporaryFileUploadHandler(request)]
-    return _upload(request)
-
-
-@page
-@csrf_protect
-def _upload(request: HttpRequest) -> HttpResponse:
     projects = _upload_projects(request)
     initial_project = request.GET.get("project", "")
     form = UploadForm(request.POST if request.method == "POST" else None, projects)

@@ -45,3 +45,21 @@ def add_dicom_scan(session: ImageSession, scan_id: str, source_name: str, copies
             sop_instance_uid=f"{ds.SOPInstanceUID}.{n}",
         )
     return scan
+
+
+def archive_state() -> dict:
+    """Every archive row and every file under the data root (path -> bytes' MD5): what a refused
+    request must leave exactly as it was."""
+    from archive.models import AuditEvent, Subject
+
+    rows = {
+        model.__name__: list(model.objects.order_by("pk").values())
+        for model in (Subject, ImageSession, Scan, Resource, File, AuditEvent)
+    }
+    root = layout.data_root()
+    files = {
+        str(path.relative_to(root)): hashlib.md5(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+    return {"rows": rows, "files": files}

@@ -32,6 +32,17 @@ def urls(cast, session_a):
         "site_prearchive": reverse("prearchive"),
         "upload": reverse("upload"),
         "projects": reverse("project-list"),
+        "subject_create": reverse("subject-create", args=["A"]),
+        "session_create": reverse("session-create", args=["A", "SUBJ1"]),
+        "subject_relabel": reverse("subject-relabel", args=["A", "SUBJ1"]),
+        "session_relabel": reverse("session-relabel", args=s),
+        "subject_delete": reverse("subject-delete", args=["A", "SUBJ1"]),
+        "session_delete": reverse("session-delete", args=s),
+        "scan_delete": reverse("scan-delete", args=[*s, "1"]),
+        "scan_resource_delete": reverse("scan-resource-delete", args=[*s, "1", "DICOM"]),
+        "file_delete": reverse("file-delete", args=[*s, file.pk]),
+        "session_resource_upload": reverse("session-resource-upload", args=s),
+        "scan_resource_upload": reverse("scan-resource-upload", args=[*s, "1"]),
     }
 
 
@@ -40,6 +51,7 @@ MANAGE = {"alice": 200, "bob": 403, "carol": 403, "dave": 404, "root": 200}
 PREARCHIVE = {"alice": 200, "bob": 200, "carol": 403, "dave": 404, "root": 200}
 PREARCHIVE_SESSION = {"alice": 200, "bob": 200, "carol": 404, "dave": 404, "root": 200}
 EVERYONE = dict.fromkeys(ROLES, 200)
+WRITE = {"alice": 200, "bob": 200, "carol": 403, "dave": 404, "root": 200}
 EXPECTED_GET = {
     "project": READ,
     "subjects": READ,
@@ -57,6 +69,17 @@ EXPECTED_GET = {
     "site_prearchive": EVERYONE,
     "upload": EVERYONE,
     "projects": EVERYONE,
+    "subject_create": WRITE,
+    "session_create": WRITE,
+    "subject_relabel": WRITE,
+    "session_relabel": WRITE,
+    "subject_delete": MANAGE,  # deleting archived data: owners only (xnat-spec.md §2.2)
+    "session_delete": MANAGE,
+    "scan_delete": MANAGE,
+    "scan_resource_delete": MANAGE,
+    "file_delete": MANAGE,
+    "session_resource_upload": WRITE,
+    "scan_resource_upload": WRITE,
 }
 
 

@@ -1,0 +1,211 @@
+"""Resource files of sessions and scans from the browser: upload (members and owners), list with size
+and MD5, download, refusals with the service's message, and the query count of the listing."""
+
+import hashlib
+import io
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from archive import catalogs, content, layout
+from archive.models import AuditEvent, File, Resource
+from tests.ui.builders import archive_state
+
+SESSION_UPLOAD = reverse("session-resource-upload", args=["A", "SESS1"])
+SCAN_UPLOAD = reverse("scan-resource-upload", args=["A", "SESS1", "1"])
+
+
+def upload(client, url, files, **fields):
+    data = {f"upload-{k}": v for k, v in {"resource": "NOTES", **fields}.items()}
+    data["files"] = [SimpleUploadedFile(name, body) for name, body in files]
+    return client.post(url, data)
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def test_member_uploads_files_into_a_new_session_resource(as_user, session_a, bob):
+    client = as_user(bob)
+    response = upload(
+        client, SESSION_UPLOAD, [("a.txt", b"hello"), ("report.pdf", b"%PDF-1.4 x")], format="TXT"
+    )
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "session-detail", args=["A", "SESS1"]
+    )
+    resource = Resource.objects.get(session=session_a, label="NOTES")
+    assert resource.format == "TXT"
+    folder = layout.session_resource_dir("A", "SESS1", "NOTES")
+    for name, body in (("a.txt", b"hello"), ("report.pdf", b"%PDF-1.4 x")):
+        file = File.objects.get(resource=resource, name=name)
+        assert (file.size, file.md5) == (len(body), md5(body))
+        assert (folder / name).read_bytes() == body and file.absolute_path == folder / name
+    actions = sorted(AuditEvent.objects.filter(actor=bob).values_list("action", flat=True))
+    assert actions == ["archive.file.stored", "archive.file.stored", "archive.resource.created"]
+
+    page = client.get(reverse("session-detail", args=["A", "SESS1"]))
+    html = page.content.decode()
+    assert "2 files stored in resource NOTES: a.txt, report.pdf" in html
+    assert md5(b"hello") in html and "report.pdf" in html
+    file = File.objects.get(resource=resource, name="a.txt")
+    download = client.get(reverse("file-download", args=["A", "SESS1", file.pk]))
+    assert b"".join(download.streaming_content) == b"hello"
+    assert "Delete a.txt" not in html  # a member may not delete
+
+
+def test_upload_into_a_scan_resource_in_a_folder_and_its_catalog(as_user, session_a, alice):
+    response = upload(
+        as_user(alice), SCAN_UPLOAD, [("t1.nii", b"\x5c\x01" * 100)], resource="NIFTI", folder="run1/"
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("scan-detail", args=["A", "SESS1", "1"])
+    resource = Resource.objects.get(scan__session=session_a, scan__scan_id="1", label="NIFTI")
+    file = File.objects.get(resource=resource)
+    assert file.name == "run1/t1.nii"
+    assert file.absolute_path == layout.scan_resource_dir("A", "SESS1", "1", "NIFTI") / "run1" / "t1.nii"
+    catalog = next(p for p in file.absolute_path.parents[1].iterdir() if catalogs.is_catalog(p.name))
+    assert "run1/t1.nii" in catalog.read_text()
+    page = as_user(alice).get(reverse("scan-detail", args=["A", "SESS1", "1"])).content.decode()
+    assert "run1/t1.nii" in page and file.md5 in page and "Delete run1/t1.nii" in page
+
+
+def test_an_existing_file_is_a_conflict_unless_overwrite_is_ticked(as_user, session_a, bob):
+    client = as_user(bob)
+    upload(client, SESSION_UPLOAD, [("a.txt", b"first")])
+    before = archive_state()
+    response = upload(client, SESSION_UPLOAD, [("a.txt", b"second"), ("b.txt", b"new")])
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "File &#x27;a.txt&#x27; already exists in resource NOTES" in html
+    assert "Tick “Replace files that already exist”" in html
+    assert "Stored in NOTES: b.txt" in html  # the other file went in
+    a = File.objects.get(name="a.txt")
+    assert a.absolute_path.read_bytes() == b"first" and a.md5 == md5(b"first")
+    assert set(File.objects.filter(resource__label="NOTES").values_list("name", flat=True)) == {
+        "a.txt",
+        "b.txt",
+    }
+    assert archive_state()["rows"]["File"][0] == before["rows"]["File"][0]
+
+    response = upload(client, SESSION_UPLOAD, [("a.txt", b"second")], overwrite="on")
+    assert response.status_code == 302
+    a.refresh_from_db()
+    assert a.absolute_path.read_bytes() == b"second" and (a.md5, a.size) == (md5(b"second"), 6)
+    assert AuditEvent.objects.filter(action="archive.file.stored", details__replaced=True).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "folder"),
+    [("a.txt", "../../etc"), (".htaccess", ""), ("a.txt", ".."), ("a.txt", "x/./y"), ("a.txt", "x//y")],
+)
+def test_a_name_that_leaves_the_resource_is_refused_with_the_services_message(
+    as_user, session_a, bob, name, folder
+):
+    before = archive_state()
+    response = upload(as_user(bob), SESSION_UPLOAD, [(name, b"x")], folder=folder)
+    assert response.status_code == 200
+    errors = response.context["upload_form"].errors["folder"]
+    assert any("is not allowed: each part may contain letters" in e for e in errors), errors
+    assert archive_state() == before  # no resource created for nothing, no file written
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, body in members.items():
+            archive.writestr(name, body)
+    return buffer.getvalue()
+
+
+def test_a_zip_is_unpacked_into_the_resource(as_user, session_a, bob):
+    body = _zip({"notes/a.txt": b"A", "b.txt": b"BB"})
+    response = upload(as_user(bob), SESSION_UPLOAD, [("bundle.zip", body)], extract="on", folder="2024")
+    assert response.status_code == 302
+    files = {f.name: f for f in File.objects.filter(resource__session=session_a)}
+    assert set(files) == {"2024/notes/a.txt", "2024/b.txt"}
+    assert files["2024/b.txt"].absolute_path.read_bytes() == b"BB"
+    event = AuditEvent.objects.get(action="archive.file.extracted")
+    assert event.details == {"archive": "2024/bundle.zip", "files": 2}
+
+
+def test_a_hostile_zip_keeps_what_came_before_and_says_which_member(as_user, session_a, bob):
+    body = _zip({"good.txt": b"fine", "../evil.txt": b"gotcha"})
+    response = upload(as_user(bob), SESSION_UPLOAD, [("bad.zip", body)], extract="on")
+    assert response.status_code == 400
+    assert "../evil.txt" in response.content.decode()
+    folder = layout.session_resource_dir("A", "SESS1", "NOTES")
+    assert (folder / "good.txt").read_bytes() == b"fine"
+    assert not (folder.parent / "evil.txt").exists() and not (layout.data_root() / "evil.txt").exists()
+    assert [f.name for f in File.objects.filter(resource__session=session_a)] == ["good.txt"]
+    # What was stored is in the audit trail even though the upload stopped.
+    assert AuditEvent.objects.get(action="archive.file.extracted").details == {
+        "archive": "bad.zip",
+        "files": 1,
+    }
+
+
+def test_extract_of_a_file_that_is_no_archive_is_refused(as_user, session_a, bob):
+    response = upload(as_user(bob), SESSION_UPLOAD, [("plain.txt", b"text")], extract="on")
+    assert response.status_code == 400
+    assert "The upload is not a zip or tar archive" in response.content.decode()
+    assert not File.objects.filter(resource__session=session_a).exists()
+
+
+def test_no_files_chosen_is_said_so(as_user, session_a, bob):
+    before = archive_state()
+    response = as_user(bob).post(SESSION_UPLOAD, {"upload-resource": "NOTES"})
+    assert response.status_code == 200 and "Choose one or more files to upload." in response.content.decode()
+    assert archive_state() == before
+
+
+def test_a_bad_resource_label_is_refused(as_user, session_a, bob):
+    before = archive_state()
+    response = upload(as_user(bob), SESSION_UPLOAD, [("a.txt", b"x")], resource="my notes")
+    assert response.status_code == 200 and response.context["upload_form"].errors["resource"]
+    assert archive_state() == before
+
+
+def test_uploads_are_for_members_and_owners(as_user, cast, session_a):
+    before = archive_state()
+    for who, status in (("carol", 403), ("dave", 404)):
+        client = as_user(cast[who])
+        for url in (SESSION_UPLOAD, SCAN_UPLOAD):
+            assert client.get(url).status_code == status, (who, url)
+            assert upload(client, url, [("x.txt", b"x")]).status_code == status, (who, url)
+    assert archive_state() == before
+    assert upload(as_user(cast["root"]), SCAN_UPLOAD, [("x.txt", b"x")]).status_code == 302
+    assert File.objects.filter(name="x.txt", resource__scan__session=session_a).count() == 1
+
+
+def test_nobody_signed_in_uploads_nothing(client, session_a):
+    before = archive_state()
+    response = upload(client, SESSION_UPLOAD, [("x.txt", b"x")])
+    assert response.status_code in (302, 403)
+    assert archive_state() == before
+
+
+def test_the_upload_form_shows_for_members_only(as_user, cast, session_a):
+    for who, shown in (("alice", True), ("bob", True), ("carol", False)):
+        html = as_user(cast[who]).get(reverse("session-detail", args=["A", "SESS1"])).content.decode()
+        assert ('action="' + SESSION_UPLOAD + '"' in html) == shown, who
+
+
+def test_the_session_pages_file_list_costs_the_same_queries_for_2_or_40_files(
+    as_user, session_a, alice, django_assert_max_num_queries
+):
+    client = as_user(alice)
+    resource = content.create_resource(session_a, "MANY", by=alice)
+    url = reverse("session-detail", args=["A", "SESS1"])
+    counts = []
+    for total in (2, 40):
+        while File.objects.filter(resource=resource).count() < total:
+            n = File.objects.filter(resource=resource).count()
+            content.store_file(resource, f"f{n:03d}.txt", io.BytesIO(b"x" * n), by=alice)
+        client.get(url)
+        with django_assert_max_num_queries(40) as captured:
+            response = client.get(url)
+        assert len(response.context["files"].object_list) == total
+        counts.append(len(captured.captured_queries))
+    assert counts[0] == counts[1]
