@@ -42,12 +42,12 @@ def test_a_script_that_does_not_parse_is_refused_with_line_and_column(as_user, p
 
 def test_dry_run_of_an_unsaved_edit_on_an_archived_instance(as_user, session_a, alice):
     response = as_user(alice).post(
-        URL, {"text": SCRIPT, "enabled": "on", "session": "a:SESS1", "scan": "2", "dry_run": "1"}
+        URL, {"text": SCRIPT, "enabled": "on", "session": f"a:{session_a.pk}", "scan": "2", "dry_run": "1"}
     )
     assert response.status_code == 200
     changes = {c.keyword: c for c in response.context["changes"]}
     assert changes["StudyDescription"].after == "Study of A"
-    assert response.context["instance"]["name"] == "2-1.dcm"
+    assert response.context["instance"].name == "2-1.dcm"
     assert "Study of A" in response.content.decode()
     assert services.get_project_script(session_a.project).is_default  # a dry run saves nothing
     file = File.objects.get(name="2-1.dcm")
@@ -55,7 +55,9 @@ def test_dry_run_of_an_unsaved_edit_on_an_archived_instance(as_user, session_a, 
 
 
 def test_dry_run_names_a_missing_scan(as_user, session_a, alice):
-    response = as_user(alice).post(URL, {"text": SCRIPT, "session": "a:SESS1", "scan": "77", "dry_run": "1"})
+    response = as_user(alice).post(
+        URL, {"text": SCRIPT, "session": f"a:{session_a.pk}", "scan": "77", "dry_run": "1"}
+    )
     assert "No scan &#x27;77&#x27;" in response.content.decode()
     assert response.context["changes"] is None
 
@@ -89,7 +91,7 @@ def test_dry_run_on_a_prearchive_session_uses_its_labels(as_user, project_a, ali
     response = as_user(alice).post(URL, {"text": script, "session": f"p:{pre.pk}", "dry_run": "1"})
     changes = {c.keyword: c for c in response.context["changes"]}
     assert (changes["PatientName"].after, changes["PatientID"].after) == ("S7", "E7")
-    assert response.context["instance"]["where"] == "prearchive"
+    assert response.context["instance"].where == "prearchive"
 
 
 def test_dry_run_refuses_a_session_of_another_project(as_user, project_a, project_d, alice, dave):
