@@ -28,6 +28,8 @@ def _describe(obj: Any) -> tuple[str, str, str, str]:
     project_id = ""
     if object_type == "project":
         project_id = str(obj.pk)
+    elif object_type == "resource":  # its own project_id is set only on project resources
+        project_id = _describe(obj.owner)[3]
     elif hasattr(obj, "project_id"):
         project_id = obj.project_id or ""
     elif hasattr(obj, "session"):
