@@ -202,11 +202,14 @@ def scan_files(scan: Scan) -> QuerySet[File]:
 
 
 def session_history(session: ImageSession, limit: int = 100) -> QuerySet[AuditEvent]:
-    """Audit events on the session and its scans, newest first."""
+    """Audit events on the session, its scans and their resources (files stored, deleted), newest first."""
     scan_ids = [str(pk) for pk in Scan.objects.filter(session=session).values_list("pk", flat=True)]
+    resources = Resource.objects.filter(Q(session=session) | Q(scan__session=session))
+    resource_ids = [str(pk) for pk in resources.values_list("pk", flat=True)]
     return AuditEvent.objects.filter(
         Q(object_type="imagesession", object_id=session.accession_id)
         | Q(object_type="scan", object_id__in=scan_ids, project_id=session.project_id)
+        | Q(object_type="resource", object_id__in=resource_ids, project_id=session.project_id)
     )[:limit]
 
 

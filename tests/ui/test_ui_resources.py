@@ -53,6 +53,11 @@ def test_member_uploads_files_into_a_new_session_resource(as_user, session_a, bo
     download = client.get(reverse("file-download", args=["A", "SESS1", file.pk]))
     assert b"".join(download.streaming_content) == b"hello"
     assert "Delete a.txt" not in html  # a member may not delete
+    # The uploads are in the session's history and the project's.
+    history = [(row.action, row.actor_name) for row in page.context["history"]]
+    assert ("archive.file.stored", "bob") in history and ("archive.resource.created", "bob") in history
+    project_history = as_user(session_a.project.created_by).get(reverse("project-history", args=["A"]))
+    assert "archive.file.stored" in project_history.content.decode()
 
 
 def test_upload_into_a_scan_resource_in_a_folder_and_its_catalog(as_user, session_a, alice):
