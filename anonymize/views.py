@@ -46,6 +46,10 @@ class ScriptForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["enabled"].label = enabled_label
 
+    def clean_text(self) -> str:
+        """Browsers send a textarea's lines ended by CR LF (HTML's form encoding); scripts keep LF."""
+        return self.cleaned_data["text"].replace("\r\n", "\n")
+
 
 class DryRunForm(forms.Form):
     """Which instance to try the script on: the first file of the chosen (or first) scan of a

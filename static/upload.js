@@ -1,6 +1,8 @@
 // The upload page with a progress bar: files (from the inputs or dropped, folders walked) are sent in
 // batches with XMLHttpRequest, whose upload progress events drive the bar; the server answers each
 // batch with JSON naming the prearchive sessions it filled. Without JavaScript the form posts as is.
+// A drop gives DataTransfer items: a dropped folder is walked through its FileSystemEntry
+// (webkitGetAsEntry); an item without an entry (some browsers and apps) is taken as a plain file.
 (function () {
   "use strict";
   var MAX_FILES = 50;                // Django refuses more than 100 files in one request
@@ -37,6 +39,37 @@
     var files = chosenFiles(), size = files.reduce(function (n, f) { return n + f.size; }, 0);
     document.getElementById("chosen").textContent = files.length
       ? files.length + " file(s), " + (size / 1048576).toFixed(1) + " MB chosen" : "";
+    document.getElementById("clear-chosen").hidden = !files.length;
+  }
+
+  function clearChosen() {
+    dropped = [];
+    form.querySelectorAll("input[type=file]").forEach(function (input) { input.value = ""; });
+    showChosen();
+  }
+
+  // Read a drop synchronously (the browser empties the DataTransfer once the handler returns), then
+  // walk the folders; the upload button waits until every file is known.
+  function takeDrop(dataTransfer) {
+    var items = dataTransfer.items, walks = [], button = document.getElementById("upload-button");
+    if (items && items.length) {
+      Array.prototype.forEach.call(items, function (item) {
+        if (item.kind !== "file") return;
+        var entry = item.webkitGetAsEntry ? item.webkitGetAsEntry() : null;
+        if (entry) { walks.push(walk(entry, dropped)); return; }
+        var file = item.getAsFile();
+        if (file) dropped.push(file);
+      });
+    } else {
+      Array.prototype.forEach.call(dataTransfer.files || [], function (f) { dropped.push(f); });
+    }
+    button.disabled = true;
+    document.getElementById("chosen").textContent = "Reading the dropped files…";
+    return Promise.all(walks).then(function () {
+      button.disabled = false;
+      showChosen();
+      form.dispatchEvent(new CustomEvent("xnatlite:dropped", { detail: dropped.length }));
+    });
   }
 
   function batches(files) {
@@ -131,6 +164,7 @@
         bar.value = 100;
         statusLine.textContent = summary.error ? "Stopped." : "Done.";
         button.disabled = false;
+        if (!summary.error) clearChosen();
         render(summary);
         return;
       }
@@ -170,17 +204,9 @@
     });
     zone.addEventListener("drop", function (e) {
       e.preventDefault();
-      var items = e.dataTransfer.items, walks = [];
-      if (items && items.length && items[0].webkitGetAsEntry) {
-        Array.prototype.forEach.call(items, function (item) {
-          var entry = item.webkitGetAsEntry();
-          if (entry) walks.push(walk(entry, dropped));
-        });
-      } else {
-        Array.prototype.forEach.call(e.dataTransfer.files, function (f) { dropped.push(f); });
-      }
-      Promise.all(walks).then(showChosen);
+      takeDrop(e.dataTransfer);
     });
+    document.getElementById("clear-chosen").addEventListener("click", clearChosen);
     form.querySelectorAll("input[type=file]").forEach(function (input) { input.addEventListener("change", showChosen); });
     form.addEventListener("submit", upload);
   });

@@ -8,6 +8,7 @@ loads nothing from the internet.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -18,7 +19,9 @@ from urllib.parse import urlsplit
 import pydicom
 import pytest
 
-from archive.models import ImageSession, Project
+from anonymize import services as anonymize_services
+from archive import layout
+from archive.models import File, ImageSession, Project
 from prearchive import operations
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
@@ -176,6 +179,19 @@ def test_collaborator_sees_no_edit_controls(visit, archived):
     assert v.page.locator("button:has-text('Save scans')").count() == 0
     assert v.page.locator("#quality-1").count() == 0
     assert v.page.locator("text=Edit session").count() == 0
+    assert v.page.locator("text=Rename session").count() == 0
+    assert v.page.locator("text=Upload files to a session resource").count() == 0
+    assert v.page.locator("text=Delete session").count() == 0
+
+
+def test_member_edits_but_sees_no_delete_controls(visit, archived):
+    v = visit()
+    v.sign_in("bob")
+    v.go("/projects/A/sessions/SESS1/")
+    assert v.page.locator("summary:has-text('Rename session')").count() == 1
+    assert v.page.locator("text=Delete session").count() == 0
+    v.go("/projects/A/sessions/SESS1/scans/1/")
+    assert v.page.locator("text=Delete scan").count() == 0
 
 
 def test_reading_pages_work_without_javascript(visit, archived, live_server):
@@ -377,3 +393,155 @@ def test_archiving_by_a_worker_is_followed_by_the_page(visit, celery_worker, cas
     v.page.click("text=Go to the project's sessions")
     v.page.wait_for_selector("table.listing >> text=E1")
     assert ImageSession.objects.filter(project=project_a, label="E1").exists()
+
+
+# --- relabelling, resource files, deleting with confirmation, the site script --------------------------
+def test_owner_relabels_uploads_resource_files_and_deletes_after_confirming(visit, archived, tmp_path):
+    v = visit()
+    v.sign_in("alice")
+    v.go("/projects/A/sessions/SESS1/")
+
+    # Relabel: a bad label is refused next to the field, a good one renames the folder.
+    v.page.click("summary:has-text('Rename session')")
+    v.page.fill("#id_label", "bad label")
+    v.page.click("button:has-text('Rename session')")
+    v.page.wait_for_selector("#label-errors:has-text('may only contain letters, digits, _ and -')")
+    assert v.page.get_attribute("#id_label", "aria-invalid") == "true"
+    v.shot("relabel-error")
+    v.page.fill("#id_label", "SESS1_B")
+    v.page.click("button:has-text('Rename session')")
+    v.page.wait_for_selector("text=Session SESS1 is now SESS1_B; its folder was renamed.")
+    assert v.page.locator("h2:has-text('Session SESS1_B')").count() == 1
+    archived.refresh_from_db()
+    assert archived.label == "SESS1_B" and layout.archive_session_dir("A", "SESS1_B").is_dir()
+    assert not layout.archive_session_dir("A", "SESS1").exists()
+
+    # Resource files: two files into a new NOTES resource, listed with their MD5, downloaded back.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("scanner note\n")
+    report = tmp_path / "report.csv"
+    report.write_text("a,b\n1,2\n")
+    v.page.click("summary:has-text('Upload files to a session resource')")
+    v.page.fill("#id_upload-resource", "NOTES")
+    v.page.set_input_files("#upload-files", [str(notes), str(report)])
+    v.page.click("button:has-text('Upload files')")
+    v.page.wait_for_selector("text=2 files stored in resource NOTES: notes.txt, report.csv")
+    md5 = hashlib.md5(notes.read_bytes()).hexdigest()
+    assert v.page.locator(f"table.files >> text={md5}").count() == 1
+    v.shot("session-resources")
+    with v.page.expect_download() as download:
+        v.page.click("table.files tr:has-text('notes.txt') >> text=download")
+    assert Path(download.value.path()).read_bytes() == notes.read_bytes()
+
+    # Delete one file: a confirmation page first, then the session page says what went.
+    v.page.click("a[aria-label='Delete notes.txt']")
+    v.page.wait_for_selector("h2:has-text('Delete file notes.txt of resource NOTES?')")
+    assert File.objects.filter(name="notes.txt").exists()  # nothing deleted by asking
+    v.page.click("button:has-text('Delete file notes.txt')")
+    v.page.wait_for_selector("text=File notes.txt of resource NOTES deleted")
+    assert not File.objects.filter(name="notes.txt").exists()
+
+    # Delete a scan with its files.
+    v.go("/projects/A/sessions/SESS1_B/scans/1/")
+    v.page.click("text=Delete scan")
+    v.page.wait_for_selector("text=This deletes 2 files")
+    v.shot("delete-confirm")
+    v.page.click("button:has-text('Delete scan 1 of session SESS1_B')")
+    v.page.wait_for_selector("text=Scan 1 of session SESS1_B deleted: 2 files")
+    assert list(archived.scans.values_list("scan_id", flat=True)) == ["2"]
+    assert not layout.archive_scan_dir("A", "SESS1_B", "1").exists()
+    v.shot("session-after-delete")
+
+    # A new subject by hand from the subjects page.
+    v.go("/projects/A/subjects/")
+    v.page.click("text=New subject")
+    v.page.fill("#id_label", "P100")
+    v.page.select_option("#id_gender", "female")
+    v.page.click("button:has-text('Create subject')")
+    v.page.wait_for_selector("h2:has-text('Subject P100')")
+    assert archived.project.subjects.get(label="P100").gender == "female"
+    assert v.only_local_requests(), v.hosts
+
+
+def test_site_admin_edits_the_site_script(visit, transactional_db, cast):
+    v = visit()
+    v.sign_in("root")
+    v.page.click("nav[aria-label='Main'] >> text=Site script")
+    v.page.wait_for_selector("h1:has-text('Site anonymization script')")
+    v.page.fill("#id_text", 'version "6.3"\n(0008,1030) := \n')
+    v.page.click("button:has-text('Save script')")
+    v.page.wait_for_selector(".errorlist:has-text('line 2')")
+    v.page.fill("#id_text", 'version "6.3"\n(0008,1030) := "Study"\n')
+    v.page.click("button:has-text('Save script')")
+    v.page.wait_for_selector("text=Site anonymization script saved as version 1.")
+    v.shot("site-script")
+    assert anonymize_services.get_site_script().text == 'version "6.3"\n(0008,1030) := "Study"\n'
+    anonymize_services.forget_cached_site_script()
+
+
+# --- drag and drop on the upload page --------------------------------------------------------------
+def _drag_files_onto(v: Visit, selector: str, paths: list[Path]) -> None:
+    """Drop files or folders from disk onto an element as the operating system does (Chromium's
+    Input.dispatchDragEvent): the page gets real DataTransfer items with FileSystemEntry objects."""
+    box = v.page.locator(selector).bounding_box()
+    x, y = box["x"] + 12, box["y"] + 12
+    cdp = v.context.new_cdp_session(v.page)
+    data = {"items": [], "files": [str(p) for p in paths], "dragOperationsMask": 1}
+    for kind in ("dragEnter", "dragOver", "drop"):
+        cdp.send("Input.dispatchDragEvent", {"type": kind, "x": x, "y": y, "data": data})
+
+
+def test_drop_a_folder_of_dicom_files_on_the_upload_page(visit, transactional_db, cast, project_a, tmp_path):
+    folder = tmp_path / "export"
+    (folder / "series1" / "deeper").mkdir(parents=True)
+    shutil.copy(pydicom_test_file("MR_small.dcm"), folder / "series1" / "IM0001")
+    shutil.copy(pydicom_test_file("CT_small.dcm"), folder / "series1" / "deeper" / "IM0002")
+    (folder / "README.txt").write_text("not dicom")
+    v = visit()
+    v.sign_in("bob")
+    v.go("/upload/?project=A")
+    v.page.fill("#id_subject", "DROPPED")
+    _drag_files_onto(v, "#dropzone", [folder])
+    v.page.wait_for_selector("#chosen:has-text('3 file(s)')")  # the folder was walked, subfolders too
+    assert v.page.is_visible("#clear-chosen")
+    v.shot("upload-dropped")
+    v.page.click("#upload-button")
+    v.page.wait_for_selector("#upload-status:has-text('Done.')")
+    results = v.page.locator("#upload-results").inner_text()
+    assert "2 file(s) received into 2 prearchive session(s)" in results and "1 file(s) skipped" in results
+    sessions = PrearchiveSession.objects.filter(project=project_a)
+    assert {s.subject_label for s in sessions} == {"DROPPED"}
+    assert PrearchiveFile.objects.filter(session__project=project_a).count() == 2
+    assert v.page.locator("#chosen").inner_text() == ""  # cleared once uploaded
+    assert v.only_local_requests(), v.hosts
+
+
+def test_drop_a_zip_and_loose_files_without_entries(visit, transactional_db, cast, project_a, tmp_path):
+    """A zip dropped from disk, then files dropped by a source that gives no FileSystemEntry (a
+    DataTransfer built by script: webkitGetAsEntry() answers null): both count and upload."""
+    v = visit()
+    v.sign_in("alice")
+    v.go("/upload/?project=A")
+    _drag_files_onto(v, "#dropzone", [_study_zip(tmp_path / "study.zip")])
+    v.page.wait_for_selector("#chosen:has-text('1 file(s)')")
+    v.page.set_input_files("#id_files", str(pydicom_test_file("rtdose.dcm")))
+    v.page.evaluate(
+        """() => {
+        const input = document.getElementById('id_files'), dt = new DataTransfer();
+        for (const file of input.files) dt.items.add(file);
+        input.value = '';
+        document.getElementById('dropzone').dispatchEvent(
+            new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }"""
+    )
+    v.page.wait_for_selector("#chosen:has-text('2 file(s)')")
+    v.page.click("#clear-chosen")  # changed one's mind: nothing is chosen any more
+    assert v.page.locator("#chosen").inner_text() == "" and not v.page.is_visible("#clear-chosen")
+    _drag_files_onto(v, "#dropzone", [_study_zip(tmp_path / "study.zip")])
+    v.page.wait_for_selector("#chosen:has-text('1 file(s)')")
+    v.page.set_input_files("#id_files", str(pydicom_test_file("rtdose.dcm")))
+    v.page.wait_for_selector("#chosen:has-text('2 file(s)')")
+    v.page.click("#upload-button")
+    v.page.wait_for_selector("#upload-status:has-text('Done.')")
+    assert "3 file(s) received" in v.page.locator("#upload-results").inner_text()
+    assert PrearchiveFile.objects.filter(session__project=project_a).count() == 3

@@ -126,3 +126,8 @@ def test_admins_find_it_in_the_menu_and_from_a_project_script(as_user, project_a
     client = as_user(root)
     assert f'href="{URL}"' in client.get(reverse("project-list")).content.decode()
     assert f'href="{URL}"' in client.get(reverse("project-script", args=["A"])).content.decode()
+
+
+def test_a_textareas_crlf_line_ends_are_stored_as_lf(as_user, root):
+    save(as_user(root), text=SCRIPT.replace("\n", "\r\n"), enabled="on")
+    assert services.get_site_script().text == SCRIPT
