@@ -214,3 +214,27 @@ def test_the_session_pages_file_list_costs_the_same_queries_for_2_or_40_files(
         assert len(response.context["files"].object_list) == total
         counts.append(len(captured.captured_queries))
     assert counts[0] == counts[1]
+
+
+def test_a_post_without_the_csrf_token_is_refused(session_a, bob):
+    """The upload view sets its upload handlers before Django reads the body, so it checks the CSRF
+    token itself (archive/views/common.py uploads_to_disk): a forged form stores nothing."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(bob)
+    before = archive_state()
+    assert upload(client, SESSION_UPLOAD, [("x.txt", b"x")]).status_code == 403
+    assert client.post(reverse("session-relabel", args=["A", "SESS1"]), {"label": "X"}).status_code == 403
+    assert archive_state() == before
+    page = client.get(reverse("session-resource-upload", args=["A", "SESS1"]))
+    token = page.cookies["csrftoken"].value
+    response = client.post(
+        SESSION_UPLOAD,
+        {
+            "csrfmiddlewaretoken": token,
+            "upload-resource": "NOTES",
+            "files": [SimpleUploadedFile("x.txt", b"x")],
+        },
+    )
+    assert response.status_code == 302 and File.objects.filter(name="x.txt").exists()
