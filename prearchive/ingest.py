@@ -481,10 +481,13 @@ def _recorded_elsewhere(item: _Prepared) -> bool:
     return PrearchiveFile.objects.filter(session=item.session, path=item.fields["path"]).exists()
 
 
-def _move_to(item: _Prepared, session: PrearchiveSession) -> None:
+def _move_to(item: _Prepared, session: PrearchiveSession, before_write=None) -> None:
     """Move an instance already written for a session that stopped receiving into its new session
     (copy it when the old session recorded that file for an earlier copy of the instance)."""
-    target = session.folder / item.target.relative_to(item.session.folder)
+    inside = item.target.relative_to(item.session.folder)
+    target = session.folder / inside
+    if before_write is not None:
+        before_write(item.index, f"{_relative_folder(session)}/{inside.as_posix()}")
     target.parent.mkdir(parents=True, exist_ok=True)
     if _recorded_elsewhere(item):
         shutil.copyfile(item.target, target)
@@ -497,14 +500,15 @@ def _move_to(item: _Prepared, session: PrearchiveSession) -> None:
 def ingest_instances(
     items: Iterable[tuple[Path | str | BinaryIO | Dataset, IngestContext]],
     *,
-    before_write: Callable[[int, Path], None] | None = None,
+    before_write: Callable[[int, str], None] | None = None,
 ) -> list[IngestResult | Exception]:
     """Route, anonymize and store several DICOM instances; the outcome of each, in order.
 
     Each instance is read, anonymized and written on its own (one in memory at a time); the rows of
     all of them are recorded at the end, one transaction per session. An outcome is an IngestResult,
     or the exception that instance raised (see `ingest_file`); one failing instance does not stop
-    the others. `before_write(index, path)` is called before an instance's file is written.
+    the others. `before_write(index, path)` is called with the path (relative to the data root, as rows
+    store it) before an instance's file is written there.
     """
     outcomes: list[IngestResult | Exception | None] = []
     written: list[_Prepared] = []
@@ -521,20 +525,20 @@ def ingest_instances(
             name, scan_id = file_name(ds), scan_folder(ds)
             inside = f"SCANS/{layout.scan_folder_name(scan_id)}/DICOM/{name}"
             item.target = item.session.folder / inside
-            if before_write is not None:
-                before_write(index, item.target)
-            size, md5 = write_instance(ds, item.target)
             relative = f"{_relative_folder(item.session)}/{inside}"
+            if before_write is not None:
+                before_write(index, relative)
+            size, md5 = write_instance(ds, item.target)
             item.fields = file_fields(ds, item.target, size, md5, scan_id, relative)
             del ds
             written.append(item)
         except Exception as exc:
             outcomes[index] = exc
-    _record_written(written, outcomes)
+    _record_written(written, outcomes, before_write)
     return outcomes
 
 
-def _record_written(written: list[_Prepared], outcomes: list) -> None:
+def _record_written(written: list[_Prepared], outcomes: list, before_write=None) -> None:
     """Record the rows of written instances, session by session; claim again where a session left."""
     for attempt in range(2):
         by_session: dict[int, list[_Prepared]] = {}
@@ -570,7 +574,7 @@ def _record_written(written: list[_Prepared], outcomes: list) -> None:
                 if attempt:
                     raise SessionLeftReceiving(str(item.session))
                 # claim again: reopen, interrupt or start a new session as §3.4 says, and move the file
-                _move_to(item, _session_for(item, claimed))
+                _move_to(item, _session_for(item, claimed), before_write)
                 written.append(item)
             except Exception as exc:
                 outcomes[item.index] = exc
