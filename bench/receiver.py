@@ -1,19 +1,26 @@
 """Receiver speed: xnatlite's full path against a bare pynetdicom SCP, Orthanc and dcmtk's storescp.
 
-    .venv/bin/python bench/receiver.py [--quick]
+    .venv/bin/python bench/receiver.py [--quick] [--repeat 3] [--only xnatlite orthanc ...]
 
 Sends a generated 500-instance MR study (256x256) and a 300-instance CT study (512x512) with dcmtk's
 storescu (the same fast C++ sender for every receiver), over one association and over 4 concurrent
 associations, to each receiver started fresh (empty storage) for each run:
 
-  xnatlite   `manage.py dicom_receiver` (one process per core, sharing the port) on a throwaway SQLite
-             database: routing, the default site script (PS3.15 Annex E), prearchive rows, atomic writes
-  pynetdicom a bare pynetdicom SCP that only writes each received data set to a file (bench/bare_scp.py)
-  orthanc    the Debian `orthanc` package, default storage (files + SQLite index)
-  storescp   dcmtk's storescp --fork, writing files
+  xnatlite        `manage.py dicom_receiver` (receiver processes and spool workers, one of each per
+                  core) on a throwaway SQLite database: routing, the default site script (PS3.15 Annex
+                  E), prearchive files and rows
+  xnatlite-serve  the same receiver inside `manage.py serve` (the embedded mode: threads)
+  pynetdicom      a bare pynetdicom SCP that only writes each received data set to a file
+  orthanc         the Debian `orthanc` package, default storage (files + SQLite index)
+  storescp        dcmtk's storescp --fork, writing files
 
-Prints instances/s, MB/s, the ratio to Orthanc, the receiver's peak memory (sum of the peak RSS of its
-processes) and the CPU cores it kept busy (CPU time / wall time). Goal: xnatlite >= Orthanc in each case.
+xnatlite acknowledges an instance once it is in its spool and processes it a moment later, so it is
+timed twice: (a) until the sender is done (every instance acknowledged) and (b) until every instance
+is processed (its prearchive row exists, so its site script ran). The ratio to Orthanc that counts is
+(b). Each case runs `--repeat` times, the receivers interleaved, and the best run is shown (this 2-core
+machine is shared, figures vary by +-30 %). Prints instances/s, MB/s, the ratio to Orthanc, the
+receiver's peak memory (sum of the peak RSS of its processes) and the CPU cores it kept busy (CPU time
+/ wall time). Goal: xnatlite >= Orthanc in each case.
 """
 
 from __future__ import annotations
@@ -155,6 +162,7 @@ class Running:
     ae: str
     workdir: Path
     count_stored: object = None
+    deferred: bool = False  # acknowledges before processing: wait for count_stored as well
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -184,17 +192,33 @@ def xnatlite_template(base: Path) -> dict:
     return env
 
 
-def start_xnatlite(workdir: Path, template: Path) -> Running:
-    port = free_port()
+def _xnatlite_env(workdir: Path, template: Path, port: int) -> dict:
     shutil.copy(template / "template.sqlite3", workdir / "db.sqlite3")
-    env = {
+    return {
         **os.environ,
         "SECRET_KEY": "bench",
         "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
         "XNATLITE_DATA_ROOT": str(workdir / "data"),
         "XNATLITE_DICOM_PORT": str(port),
+        "XNATLITE_DICOM_HOST": "127.0.0.1",
         "XNATLITE_LOG_LEVEL": "WARNING",
+        "XNATLITE_SESSION_CHECK_SECONDS": "3600",  # serve's idle builder stays out of the way
     }
+
+
+def _rows(workdir: Path):
+    def stored() -> int:
+        import sqlite3
+
+        with sqlite3.connect(workdir / "db.sqlite3", timeout=30) as db:
+            return db.execute("select count(*) from prearchive_prearchivefile").fetchone()[0]
+
+    return stored
+
+
+def start_xnatlite(workdir: Path, template: Path) -> Running:
+    port = free_port()
+    env = _xnatlite_env(workdir, template, port)
     log = workdir / "receiver.log"
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "dicom_receiver", "--host", "127.0.0.1"],
@@ -205,14 +229,23 @@ def start_xnatlite(workdir: Path, template: Path) -> Running:
     )
     wait_port(port, proc, log)
     time.sleep(1.0)  # every process of the pool listens
+    return Running(proc, port, "XNATLITE", workdir, _rows(workdir), deferred=True)
 
-    def stored() -> int:
-        import sqlite3
 
-        with sqlite3.connect(workdir / "db.sqlite3") as db:
-            return db.execute("select count(*) from prearchive_prearchivefile").fetchone()[0]
-
-    return Running(proc, port, "XNATLITE", workdir, stored)
+def start_xnatlite_serve(workdir: Path, template: Path) -> Running:
+    port = free_port()
+    env = _xnatlite_env(workdir, template, port)
+    log = workdir / "serve.log"
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--no-migrate", "--port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, "w"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
+    wait_port(port, proc, log)
+    time.sleep(0.5)
+    return Running(proc, port, "XNATLITE", workdir, _rows(workdir), deferred=True)
 
 
 def start_pynetdicom(workdir: Path) -> Running:
@@ -276,10 +309,44 @@ def start_storescp(workdir: Path) -> Running:
     return Running(proc, port, "STORESCP", workdir, lambda: len(list(out.glob("*"))))
 
 
+def run_once(start, workdir: Path, study_dir: Path, count: int, associations: int) -> dict:
+    """One receiver, one study: rates until acknowledged and until processed, memory, cores."""
+    workdir.mkdir()
+    running = start(workdir)
+    try:
+        pids = process_tree(running.proc.pid)
+        cpu_before = cpu_seconds(pids)
+        started = time.monotonic()
+        acknowledged = send(study_dir, running.port, running.ae, associations)
+        processed = acknowledged
+        if running.deferred:
+            deadline = time.monotonic() + 600
+            while running.count_stored() < count and time.monotonic() < deadline:
+                time.sleep(0.01)
+            processed = time.monotonic() - started
+        pids = process_tree(running.proc.pid)  # storescp --fork children are gone by now
+        cpu = cpu_seconds(pids) - cpu_before
+        memory = peak_rss_mb(pids)
+        stored = running.count_stored()
+    finally:
+        running.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "acknowledged": acknowledged,
+        "processed": processed,
+        "memory": memory,
+        "cores": cpu / processed,
+        "stored": stored,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="studies a fifth of the size (a smoke run)")
-    parser.add_argument("--only", nargs="*", help="receivers to run (xnatlite pynetdicom orthanc storescp)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each case; the best is shown")
+    parser.add_argument(
+        "--only", nargs="*", help="receivers to run (xnatlite xnatlite-serve pynetdicom orthanc storescp)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "xnatlite.settings")
     base = Path(tempfile.mkdtemp(prefix="xnatlite-bench-receiver-"))
@@ -291,51 +358,51 @@ def main() -> None:
         xnatlite_template(template)
         receivers = {
             "xnatlite": lambda w: start_xnatlite(w, template),
+            "xnatlite-serve": lambda w: start_xnatlite_serve(w, template),
             "pynetdicom": start_pynetdicom,
             "orthanc": start_orthanc,
             "storescp": start_storescp,
         }
         if args.only:
             receivers = {k: v for k, v in receivers.items() if k in args.only}
-        results = {}
+        best: dict[tuple, dict] = {}
+        runs = 0
         for study_name, (study_dir, count, size) in studies.items():
             for associations in (1, 4):
-                for name, start in receivers.items():
-                    workdir = base / f"{name}-{study_dir.name}-{associations}"
-                    workdir.mkdir()
-                    running = start(workdir)
-                    try:
-                        pids = process_tree(running.proc.pid)
-                        cpu_before = cpu_seconds(pids)
-                        seconds = send(study_dir, running.port, running.ae, associations)
-                        pids = process_tree(running.proc.pid)  # storescp --fork children are gone by now
-                        cpu = cpu_seconds(pids) - cpu_before
-                        memory = peak_rss_mb(pids)
-                        stored = running.count_stored()
-                    finally:
-                        running.stop()
-                    if stored != count:
-                        print(f"  warning: {name} stored {stored} of {count} instances")
-                    results[(study_name, associations, name)] = (
-                        count / seconds,
-                        size / seconds / 1e6,
-                        memory,
-                        cpu / seconds,
-                    )
-                    shutil.rmtree(workdir, ignore_errors=True)
+                for attempt in range(args.repeat):
+                    for name, start in receivers.items():
+                        runs += 1
+                        workdir = base / f"run{runs}-{name}"
+                        result = run_once(start, workdir, study_dir, count, associations)
+                        if result["stored"] != count:
+                            print(f"  warning: {name} stored {result['stored']} of {count} instances")
+                        key = (study_name, associations, name)
+                        print(
+                            f"  {study_name} x{associations} {name} run {attempt + 1}: "
+                            f"{count / result['processed']:.0f}/s",
+                            flush=True,
+                        )
+                        if key not in best or result["processed"] < best[key]["processed"]:
+                            best[key] = {**result, "count": count, "size": size}
         print()
         print(
-            f"{'study':12} {'assoc':>5} {'receiver':11} {'inst/s':>8} {'MB/s':>7} {'vs Orthanc':>10} {'peak MB':>8} {'cores':>6}"
+            f"{'study':12} {'assoc':>5} {'receiver':15} {'(a) inst/s':>10} {'(b) inst/s':>10} {'(b) MB/s':>8}"
+            f" {'(b) vs Orthanc':>14} {'peak MB':>8} {'cores':>6}"
         )
-        for (study_name, associations, name), (rate, mbs, memory, cores) in results.items():
-            orthanc = results.get((study_name, associations, "orthanc"))
-            ratio = f"{rate / orthanc[0]:.2f}x" if orthanc else "-"
-            cores_text = f"{cores:.2f}"
+        for (study_name, associations, name), r in best.items():
+            orthanc = best.get((study_name, associations, "orthanc"))
+            processed_rate = r["count"] / r["processed"]
+            ratio = f"{processed_rate / (orthanc['count'] / orthanc['processed']):.2f}x" if orthanc else "-"
             print(
-                f"{study_name:12} {associations:>5} {name:11} {rate:8.0f} {mbs:7.1f} {ratio:>10} {memory:8.0f} {cores_text:>6}"
+                f"{study_name:12} {associations:>5} {name:15} {r['count'] / r['acknowledged']:10.0f}"
+                f" {processed_rate:10.0f} {r['size'] / r['processed'] / 1e6:8.1f} {ratio:>14}"
+                f" {r['memory']:8.0f} {r['cores']:6.2f}"
             )
         print(
-            "\ncores: receiver CPU time / wall time (with reaped children); peak MB: sum of each process's peak RSS"
+            "\n(a) until every instance is acknowledged; (b) until every instance is processed (xnatlite:"
+            " its prearchive row exists; the others store synchronously, so (a) = (b))."
+            "\ncores: receiver CPU time / wall time until (b), with reaped children; peak MB: sum of each"
+            " process's peak RSS"
         )
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import fcntl
 import glob
+import io
 import itertools
 import logging
 import mmap
@@ -67,9 +68,16 @@ def spool_root() -> Path:
     return layout.data_root() / "spool"
 
 
+_folders: dict[tuple[str, str], Path] = {}
+
+
 def _folder(name: str) -> Path:
-    path = spool_root() / name
-    path.mkdir(parents=True, exist_ok=True)
+    key = (str(layout.data_root()), name)
+    path = _folders.get(key)
+    if path is None:
+        path = spool_root() / name
+        path.mkdir(parents=True, exist_ok=True)
+        _folders[key] = path
     return path
 
 
@@ -89,6 +97,10 @@ def quarantine_dir() -> Path:
     return _folder("quarantine")
 
 
+def blank_dir() -> Path:
+    return _folder("blank")
+
+
 def received_ns(name: str) -> int:
     """When a queued instance was received, from its name."""
     head = name.split("-", 1)[0]
@@ -106,6 +118,50 @@ def _with_attempts(name: str, attempts: int) -> str:
     return f"{stem}~{attempts}.dcm"
 
 
+# --- blank files ----------------------------------------------------------------------------------
+class _Blanks:
+    """Empty files waiting to take an arriving instance, so that receiving creates no file.
+
+    Creating a file cost 0.2-0.6 ms of kernel time on the benchmark machine, renaming one 0.02 ms: a
+    processed spool file is emptied and kept here (up to BLANKS_KEPT of them) instead of being deleted
+    while the next arriving instance creates a new one.
+    """
+
+    def __init__(self):
+        self.names: deque[str] = deque()
+        self.lock = threading.Lock()
+
+    def take(self, target: Path) -> bool:
+        """Move a blank file to `target`; False when there is none."""
+        folder = blank_dir()
+        with self.lock:
+            for _ in range(2):
+                if not self.names:
+                    self.names.extend(os.listdir(folder))
+                while self.names:
+                    try:
+                        os.rename(folder / self.names.popleft(), target)
+                        return True
+                    except FileNotFoundError:
+                        continue  # another process took it
+        return False
+
+    @staticmethod
+    def keep(paths: list[Path]) -> None:
+        """Empty processed spool files and keep them as blanks (the ones beyond BLANKS_KEPT are deleted)."""
+        folder = blank_dir()
+        room = max(0, BLANKS_KEPT - len(os.listdir(folder)))
+        for path in paths[:room]:
+            os.truncate(path, 0)
+            os.rename(path, folder / f"{time.time_ns()}-{os.getpid()}-{next(_names)}")
+        for path in paths[room:]:
+            path.unlink()
+
+
+BLANKS_KEPT = 64
+_blanks = _Blanks()
+
+
 # --- the receiving side ---------------------------------------------------------------------------
 class IncomingInstance:
     """An instance arriving over an association (dicom_receiver.acceptor.Instance).
@@ -121,7 +177,10 @@ class IncomingInstance:
         self.path = receiving_dir() / f"{self.name}.part"
         self.size, self.error, self.fd = 0, None, None
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            if _blanks.take(self.path):
+                self.fd = os.open(self.path, os.O_RDWR | os.O_TRUNC | os.O_CLOEXEC)
+            else:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             self.error = exc
         self.write(meta)
@@ -354,16 +413,17 @@ class Worker:
         ]
         with open(self.journal, "a", buffering=1) as journal:
 
-            def before_write(index: int, target: Path) -> None:
-                journal.write(f"{names[index]}\t{layout.relative_path(target)}\n")
+            def before_write(index: int, target: str) -> None:
+                journal.write(f"{names[index]}\t{target}\n")
 
             outcomes = ingest_instances(items, before_write=before_write)
+        done = []
         for name, outcome in zip(names, outcomes, strict=True):
             path = self.folder / name
             if not isinstance(outcome, Exception):
                 report.rejected += outcome.rejected
                 report.stored += not outcome.rejected
-                path.unlink()
+                done.append(path)
                 self.failures.pop(name, None)
             elif _transient(outcome):
                 log.error("processing %s failed on our side (%s); it stays in the spool", name, outcome)
@@ -378,8 +438,9 @@ class Worker:
                     self._quarantine(path, reason, arrivals[name], report)
                 else:
                     report.left += 1
+        _Blanks.keep(done)
         if not report.left:
-            self.journal.unlink(missing_ok=True)
+            os.truncate(self.journal, 0)
         return report
 
     def _quarantine(self, path: Path, reason: str, arrival, report: BatchReport) -> None:
@@ -510,9 +571,45 @@ def forget_cached_receivers() -> None:
     _receivers.clear()
 
 
+def warm_up() -> None:
+    """Load what processing needs before the first instance arrives: a cold worker took ten times as
+    long over its first batch as over the next (imports, the site script compiled, caches filled)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    from anonymize import services as anonymize_services
+    from prearchive import dicomfiles, ingest
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientName, ds.PatientID, ds.StudyDescription = "WARM^UP", "WARMUP", "WARMUP"
+    ds.StudyDate, ds.SeriesNumber, ds.InstanceNumber = "20000101", 1, 1
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    buffer.seek(0)
+    ds = dicomfiles.read_instance(buffer)
+    found = ingest.route(ds, ingest.IngestContext(source="dicom"))
+    site = anonymize_services.site_script_for_ingest()
+    if site is not None:
+        site[0].apply(
+            ds, {"project": "Unassigned", "subject": found.subject, "session": found.session}, record=site[1]
+        )
+    dicomfiles.prepare_meta(ds, "WARMUP")
+    dicomfiles.encode_instance(ds)
+    dicomfiles.file_fields(ds, layout.data_root(), 0, "", "1", "x")
+
+
 def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE) -> None:
     """Process the spool until `stop` is set (finishing the batch in hand)."""
     worker = Worker(batch_size)
+    try:
+        close_old_connections()
+        warm_up()
+    except Exception:  # the first batch will tell what is wrong
+        log.exception("warming up the spool worker failed")
     wait = IDLE_WAIT_MIN
     try:
         while not stop.is_set():

@@ -41,8 +41,16 @@ def prearchive_files() -> list:
 
 
 def spool_files() -> list:
-    """Everything in the spool but the workers' lock files."""
-    return sorted(p for p in spool.spool_root().rglob("*") if p.is_file() and p.name != ".lock")
+    """The instances in the spool: arriving, queued, in a worker's batch or quarantined."""
+    root = spool.spool_root()
+    return sorted(
+        [
+            *root.glob("receiving/*"),
+            *root.glob("queue/*"),
+            *root.glob("work/*/*.dcm"),
+            *root.glob("quarantine/*"),
+        ]
+    )
 
 
 def wait_for(predicate, what: str, timeout: float = 10) -> None:
