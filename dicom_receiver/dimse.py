@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID
+from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 
 from xnatlite.errors import InvalidDicom
 
@@ -127,6 +127,7 @@ def file_meta(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str, a
             _meta_element(0x00020003, b"UI", _uid_bytes(sop_instance_uid)),
             _meta_element(0x00020010, b"UI", _uid_bytes(transfer_syntax)),
             _meta_element(0x00020012, b"UI", _uid_bytes(PYNETDICOM_IMPLEMENTATION_UID)),
+            _meta_element(0x00020013, b"SH", _text(PYNETDICOM_IMPLEMENTATION_VERSION, 16)),
             _meta_element(0x00020016, b"AE", _text(arrival.calling_ae, 16)),
             _meta_element(0x00020017, b"AE", _text(arrival.calling_ae, 16)),
             _meta_element(0x00020018, b"AE", _text(arrival.called_ae, 16)),

@@ -3,11 +3,14 @@ atomically, and describe it for its PrearchiveFile row (xnat-spec.md §3.1, §5.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import itertools
+import mmap
 import os
 import struct
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import BinaryIO
@@ -35,23 +38,42 @@ from xnatlite.errors import InvalidDicom
 ARRIVAL_META = (0x00020017, 0x00020018, 0x00020026, 0x00020027, 0x00020028)
 _LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
 _UNDEFINED = 0xFFFFFFFF
+# Values longer than this stay in the file they were read from until written (read_instance).
+DEFER_BYTES = 16 << 10
 
 
 # --- reading --------------------------------------------------------------------------------------
 def read_instance(source: Path | str | BinaryIO) -> Dataset:
-    """Read a DICOM instance (Part 10, or a bare dataset without meta); InvalidDicom if it is not one."""
+    """Read a DICOM instance (Part 10, or a bare dataset without meta); InvalidDicom if it is not one.
+
+    From a file, values longer than DEFER_BYTES (the pixel data) are not read: they stay in the file,
+    and `write_instance` has the kernel copy them across, so an instance is never whole in memory.
+    """
     try:
-        ds = pydicom.dcmread(source, force=True)
+        on_disk = isinstance(source, (str, Path))
+        ds = pydicom.dcmread(source, force=True, defer_size=DEFER_BYTES if on_disk else None)
         if not len(ds):
             raise InvalidDicom("The file holds no DICOM data elements")
         last = ds.get_item(list(ds.keys())[-1])
         # pydicom stops quietly at the end of the data; a last element shorter than it says means
         # the file was cut off (an aborted transfer) and must not be stored as if complete.
         value, length = getattr(last, "value", None), getattr(last, "length", 0xFFFFFFFF)
-        if isinstance(value, bytes) and length != 0xFFFFFFFF and len(value) < length:
-            raise InvalidDicom(f"The file is truncated: {last.tag} declares {length} bytes, has {len(value)}")
-        sop_class_uid = ds.get("SOPClassUID")
-        sop_instance_uid = ds.get("SOPInstanceUID")
+        if length != 0xFFFFFFFF:
+            if isinstance(value, bytes):
+                present = len(value)
+            elif value is None and on_disk:  # deferred: what the file still holds
+                present = max(0, os.stat(source).st_size - last.value_tell)
+            else:
+                present = length
+            if present < length:
+                raise InvalidDicom(
+                    f"The file is truncated: {last.tag} declares {length} bytes, has {present}"
+                )
+        sop_class_uid = ds.get(0x00080016)
+        sop_instance_uid = ds.get(0x00080018)
+        sop_class_uid, sop_instance_uid = (
+            e.value if e is not None else None for e in (sop_class_uid, sop_instance_uid)
+        )
     except InvalidDicom:
         raise
     except (InvalidDicomError, Exception) as exc:  # pydicom signals garbage with many exception types
@@ -217,10 +239,42 @@ def _write_element(write, tag: int, vr: str, length: int, implicit: bool, struct
         write(vr.encode() + short_length.pack(length))
 
 
+@dataclass(frozen=True)
+class _Span:
+    """A value left in the source file: `length` bytes at `offset`."""
+
+    offset: int
+    length: int
+
+
+class _Parts:
+    """An encoded instance as bytes and spans of its source file (deferred values), in order."""
+
+    def __init__(self, implicit: bool, little: bool):
+        self.implicit, self.little = implicit, little
+        self.pieces: list[bytes | _Span] = []
+        self.out = self._buffer()
+
+    def _buffer(self) -> DicomBytesIO:
+        buffer = DicomBytesIO()
+        buffer.is_implicit_VR, buffer.is_little_endian = self.implicit, self.little
+        return buffer
+
+    def span(self, offset: int, length: int) -> None:
+        self.pieces.append(self.out.getvalue())
+        self.pieces.append(_Span(offset, length))
+        self.out = self._buffer()
+
+    def finish(self) -> list[bytes | _Span]:
+        self.pieces.append(self.out.getvalue())
+        return [piece for piece in self.pieces if piece]
+
+
 def _encode_elements(
-    out: DicomBytesIO, elements: dict, ds: Dataset, implicit: bool, little: bool, charset
+    parts: _Parts, elements: dict, ds: Dataset, implicit: bool, little: bool, charset
 ) -> None:
-    """Write elements in tag order: raw ones as read, common kinds by `_value_bytes`, others by pydicom."""
+    """Write elements in tag order: raw ones as read (deferred ones as spans of the source file),
+    common kinds by `_value_bytes`, others by pydicom."""
     structs = (
         struct.Struct("<HH" if little else ">HH"),
         struct.Struct("<H" if little else ">H"),
@@ -228,14 +282,19 @@ def _encode_elements(
     )
     delimiter = structs[0].pack(0xFFFE, 0xE0DD) + b"\0\0\0\0"
     default_charset = charset in _DEFAULT_CHARSETS
-    write = out.write
     for tag in sorted(elements):
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue  # retired group lengths are not written (PS3.5 7.2), as pydicom does
+        out = parts.out
+        write = out.write
         elem = elements[tag]
         if isinstance(elem, RawDataElement):
-            value = elem.value if isinstance(elem.value, bytes) else None
             vr = elem.VR
+            if elem.value is None and elem.length not in (0, _UNDEFINED) and (implicit or vr in _LONG_VRS):
+                _write_element(write, tag, vr, elem.length, implicit, structs)
+                parts.span(elem.value_tell, elem.length)
+                continue
+            value = elem.value if isinstance(elem.value, bytes) else None
         else:
             plain = elem.VR != "SQ" and not elem.is_undefined_length and not elem.is_buffered
             value = _value_bytes(elem, little, default_charset) if plain else None
@@ -258,7 +317,8 @@ def _encode_meta(out: DicomBytesIO, meta: FileMetaDataset) -> None:
     elements = meta._dict
 
     def empty(tag: int) -> bool:
-        return tag not in elements or meta[tag].is_empty
+        elem = elements.get(tag)
+        return elem is None or (not elem.length if isinstance(elem, RawDataElement) else elem.is_empty)
 
     if empty(0x00020001):
         meta.FileMetaInformationVersion = b"\0\1"
@@ -273,19 +333,19 @@ def _encode_meta(out: DicomBytesIO, meta: FileMetaDataset) -> None:
     ):
         if empty(tag):
             raise InvalidDicom(f"The file meta lacks its {keyword}")
-    body = DicomBytesIO()
-    body.is_implicit_VR, body.is_little_endian = False, True
+    body = _Parts(False, True)
     _encode_elements(
         body, {tag: elem for tag, elem in elements.items() if tag != 0x00020000}, meta, False, True, None
     )
-    data = body.getvalue()
+    data = b"".join(body.finish())
     out.write(struct.pack("<HH2sHI", 2, 0, b"UL", 4, len(data)))
     out.write(data)
 
 
-def encode_instance(ds: Dataset) -> bytes:
+def _encode(ds: Dataset) -> list[bytes | _Span]:
     """The instance as a Part 10 file: the bytes `pydicom.dcmwrite(enforce_file_format=True)` writes,
-    in a third of its time for an MR instance.
+    in a third of its time for an MR instance, as pieces: bytes, and spans of the file it was read from
+    for the values not read (`read_instance`).
 
     Elements the site script did not touch are still pydicom's raw elements: they are copied as read.
     Elements of the common kinds are encoded here, the rest (sequences, person names...) by pydicom.
@@ -298,17 +358,30 @@ def encode_instance(ds: Dataset) -> bytes:
         or ds.original_character_set != ds._character_set
     ):
         buffer = io.BytesIO()
-        pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-        return buffer.getvalue()
+        pydicom.dcmwrite(buffer, ds, enforce_file_format=True)  # reads deferred values itself
+        return [buffer.getvalue()]
     implicit, little = encoding
-    out = DicomBytesIO()
-    out.is_implicit_VR, out.is_little_endian = implicit, little
-    out.write(ds.preamble or b"\0" * 128)
-    out.write(b"DICM")
-    _encode_meta(out, ds.file_meta)
-    charset = ds.get("SpecificCharacterSet", None)
-    _encode_elements(out, ds._dict, ds, implicit, little, charset)
-    return out.getvalue()
+    parts = _Parts(implicit, little)
+    parts.out.write(ds.preamble or b"\0" * 128)
+    parts.out.write(b"DICM")
+    _encode_meta(parts.out, ds.file_meta)
+    _encode_elements(parts, ds._dict, ds, implicit, little, ds.get("SpecificCharacterSet", None))
+    return parts.finish()
+
+
+def encode_instance(ds: Dataset) -> bytes:
+    """The instance as Part 10 bytes (see `_encode`), deferred values read from its file."""
+    pieces = _encode(ds)
+    if not any(isinstance(piece, _Span) for piece in pieces):
+        return b"".join(pieces)
+    with open(ds.filename, "rb") as source:
+        out = []
+        for piece in pieces:
+            if isinstance(piece, _Span):
+                source.seek(piece.offset)
+                piece = source.read(piece.length)
+            out.append(piece)
+    return b"".join(out)
 
 
 _temporary_names = itertools.count(1)
@@ -336,19 +409,41 @@ def _create_temporary(target: Path) -> tuple[int, Path]:
 def write_instance(ds: Dataset, target: Path) -> tuple[int, str]:
     """Write the dataset to `target` atomically (temp name in the same folder, then rename): (size, md5).
 
-    The instance is encoded in memory first (it is in memory already) and written with one call:
-    pydicom writing element by element into the file cost a third of the receiver's time.
+    The header is encoded in memory and written in one call; values left in the file the instance
+    was read from (its pixel data) are copied by the kernel (copy_file_range) and hashed where they
+    lie (mmap): no copy of them passes through Python, which halved the cost of a 512 kB CT instance.
     """
-    data = encode_instance(ds)
+    pieces = _encode(ds)
+    spans = any(isinstance(piece, _Span) for piece in pieces)
+    digest, size = hashlib.md5(usedforsecurity=False), 0
     fd, temporary = _create_temporary(target)
     try:
+        source = os.open(ds.filename, os.O_RDONLY | os.O_CLOEXEC) if spans else None
         try:
-            os.fchmod(fd, 0o644)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            mapped = mmap.mmap(source, 0, access=mmap.ACCESS_READ) if spans else None
+            whole = memoryview(mapped) if spans else None
+            try:
+                os.fchmod(fd, 0o644)
+                for piece in pieces:
+                    if isinstance(piece, _Span):
+                        if piece.offset + piece.length > len(mapped):
+                            raise InvalidDicom("The file is truncated")
+                        _copy_range(source, fd, piece)
+                        with whole[piece.offset : piece.offset + piece.length] as view:
+                            digest.update(view)
+                        size += piece.length
+                    else:
+                        _write_all(fd, piece)
+                        digest.update(piece)
+                        size += len(piece)
+            finally:
+                if mapped is not None:
+                    whole.release()
+                    mapped.close()
         finally:
             os.close(fd)
+            if source is not None:
+                os.close(source)
         os.replace(temporary, target)
     except BaseException:
         try:
@@ -356,7 +451,30 @@ def write_instance(ds: Dataset, target: Path) -> tuple[int, str]:
         except FileNotFoundError:
             pass
         raise
-    return len(data), hashlib.md5(data, usedforsecurity=False).hexdigest()
+    return size, digest.hexdigest()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _copy_range(source: int, fd: int, span: _Span) -> None:
+    """Append `span` of `source` to `fd` within the kernel (read and write where it cannot)."""
+    offset, left = span.offset, span.length
+    while left:
+        try:
+            copied = os.copy_file_range(source, fd, left, offset)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            copied = len(data := os.pread(source, min(left, 1 << 20), offset))
+            _write_all(fd, data)
+        if not copied:
+            raise InvalidDicom("The file is truncated")
+        offset += copied
+        left -= copied
 
 
 def file_fields(ds: Dataset, path: Path, size: int, md5: str, scan_id: str, relative: str = "") -> dict:
