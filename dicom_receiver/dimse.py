@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 
+from prearchive.dicomfiles import DEFLATED_SYNTAXES
 from xnatlite.errors import InvalidDicom
 
 # Command fields (PS3.7 E.1-1)
@@ -30,7 +31,7 @@ AFFECTED_SOP_INSTANCE_UID = 0x00001000
 
 EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 # The data set of these is a deflate stream: its structure is checked when the instance is processed.
-DEFLATED = frozenset({"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95"})
+DEFLATED = frozenset(DEFLATED_SYNTAXES)
 
 _LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
 _VRS = _LONG_VRS | frozenset(b"AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM UI UL US".split())

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
-from anonymize.dicomedit.elements import element_text
 from archive import layout
+from prearchive.dicomfiles import header_text
 from xnatlite.errors import InvalidInput
 
 DEFAULT_SESSION_LABEL = "dicom_upload"  # xnat-spec.md §5.3 step 5
@@ -109,8 +109,7 @@ def parse_rules(text: str, what: str = "Routing rule") -> list[Rule]:
 
 def tag_text(ds: Dataset, tag: int) -> str:
     """A top-level element's value as text ('' when absent), multiple values joined by backslash."""
-    elem = ds.get(tag)
-    return element_text(elem).strip() if elem is not None else ""
+    return header_text(ds, tag)
 
 
 def comment_values(ds: Dataset, key: str) -> list[str]:
@@ -125,8 +124,7 @@ def comment_values(ds: Dataset, key: str) -> list[str]:
         _comment_patterns[key] = pattern
     values = []
     for tag in COMMENT_TAGS:
-        elem = ds.get(tag)
-        if elem is not None and (match := pattern.fullmatch(element_text(elem))) and match.group(1):
+        if (match := pattern.fullmatch(header_text(ds, tag))) and match.group(1):
             values.append(match.group(1))
     return values
 

@@ -18,7 +18,7 @@ import shutil
 import time as time_module
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -37,6 +37,7 @@ from prearchive.dicomfiles import (
     _dicom_time,
     file_fields,
     file_name,
+    header_text,
     prepare_meta,
     read_instance,
     scan_folder,
@@ -214,8 +215,8 @@ class _Prepared:
     context: IngestContext
     found: routing.Route
     study_instance_uid: str
-    scan_date: date | None
-    scan_time: time | None
+    study_date: str  # parsed only when the instance starts a session
+    study_time: str
     sop_instance_uid: str = ""
     target: Path | None = None
     fields: dict = field(default_factory=dict)
@@ -243,8 +244,8 @@ def _create_session(item: _Prepared) -> PrearchiveSession | None:
                     label=found.session,
                     subject_label=found.subject,
                     study_instance_uid=item.study_instance_uid,
-                    scan_date=item.scan_date,
-                    scan_time=item.scan_time,
+                    scan_date=_dicom_date(item.study_date),
+                    scan_time=_dicom_time(item.study_time),
                     status=Status.RECEIVING,
                     auto_archive=_auto_archive(context, found, project),
                     prevent_anon=_prevent_anon(context),
@@ -447,27 +448,37 @@ def _prepare(source: Path | str | BinaryIO | Dataset, context: IngestContext, in
             if script.apply(ds, variables, record=record_info).rejected:
                 log.info("site script rejected instance for %s/%s", variables["project"], found.session)
                 return None
-            if not ds.get("SOPInstanceUID") or not ds.get("SOPClassUID"):
+            if not header_text(ds, 0x00080018) or not header_text(ds, 0x00080016):
                 raise InvalidDicom("The site script removed the SOP Class UID or SOP Instance UID")
     prepare_meta(ds, context.receiver.calling_ae if context.receiver else "")
     item = _Prepared(
         index=index,
         context=context,
         found=found,
-        study_instance_uid=str(ds.get("StudyInstanceUID", "") or "")[:64],
-        scan_date=_dicom_date(ds.get("StudyDate")),
-        scan_time=_dicom_time(ds.get("StudyTime")),
-        sop_instance_uid=str(ds.SOPInstanceUID),
+        study_instance_uid=header_text(ds, 0x0020000D)[:64],
+        study_date=header_text(ds, 0x00080020),
+        study_time=header_text(ds, 0x00080030),
+        sop_instance_uid=header_text(ds, 0x00080018),
     )
     return item, ds
 
 
+def _folder(session: PrearchiveSession) -> Path:
+    """The session folder (checking its labels for every file cost 0.1 ms)."""
+    root = settings.DATA_ROOT
+    cached = getattr(session, "_folder", None)
+    if cached is None or cached[0] != root:
+        cached = session._folder = (root, session.folder)
+    return cached[1]
+
+
 def _relative_folder(session: PrearchiveSession) -> str:
     """The session folder as stored in rows (resolving it for every file cost 0.1 ms)."""
+    root = settings.DATA_ROOT
     cached = getattr(session, "_relative_folder", None)
-    if cached is None:
-        cached = session._relative_folder = layout.relative_path(session.folder)
-    return cached
+    if cached is None or cached[0] != root:
+        cached = session._relative_folder = (root, layout.relative_path(_folder(session)))
+    return cached[1]
 
 
 def _session_for(item: _Prepared, claimed: dict[tuple, PrearchiveSession]) -> PrearchiveSession:
@@ -524,7 +535,7 @@ def ingest_instances(
             item.session = _session_for(item, claimed)
             name, scan_id = file_name(ds), scan_folder(ds)
             inside = f"SCANS/{layout.scan_folder_name(scan_id)}/DICOM/{name}"
-            item.target = item.session.folder / inside
+            item.target = _folder(item.session) / inside
             relative = f"{_relative_folder(item.session)}/{inside}"
             if before_write is not None:
                 before_write(index, relative)

@@ -12,6 +12,7 @@ import pytest
 from dicom_receiver import spool
 from dicom_receiver.models import Receiver, forget_cached_rules
 from dicom_receiver.server import ReceiverService, run_receiver
+from prearchive import ingest
 from tests.dicomgen import echo
 
 
@@ -51,6 +52,7 @@ def receiver(transactional_db, data_root, settings):
     configuration every 0.1 s."""
     forget_cached_rules()
     spool.forget_cached_receivers()
+    ingest._recent_claims.clear()  # sessions of other tests' databases
     port = free_port()
     config = Receiver.objects.create(ae_title="XNATLITE", port=port)
     stop = threading.Event()

@@ -186,10 +186,12 @@ def test_processed_spool_files_become_blanks_for_the_next_instances(receiver, pr
     assert send_datasets(receiver.port, make_study(n_instances=3, study_description="A")) == [0, 0, 0]
     receiver.wait_processed()
     blanks = sorted(spool.blank_dir().iterdir())
-    assert len(blanks) == 3 and all(p.stat().st_size == 0 for p in blanks)
+    # one to three of them, as the third instance may have arrived in the first one's file already
+    assert 1 <= len(blanks) <= 3 and all(p.stat().st_size == 0 for p in blanks)
     inodes = {p.stat().st_ino for p in blanks}
-    assert send_datasets(receiver.port, make_study(n_instances=2, study_description="A")) == [0, 0]
+    study = make_study(n_instances=len(blanks), study_description="A")
+    assert send_datasets(receiver.port, study) == [0] * len(blanks)
     receiver.wait_processed()
-    # the new instances arrived in two of those files, which came back once processed: no new file
+    # the new instances arrived in those files, which came back once processed: no file was created
     assert {p.stat().st_ino for p in spool.blank_dir().iterdir()} == inodes
-    assert PrearchiveFile.objects.count() == 5
+    assert PrearchiveFile.objects.count() == 3 + len(blanks)

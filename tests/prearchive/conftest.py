@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from prearchive.ingest import IngestContext, ingest_file
+from prearchive.ingest import IngestContext, _recent_claims, ingest_file
 
 
 def encode(ds) -> io.BytesIO:
@@ -32,6 +32,8 @@ def fresh_caches():
 
     forget_cached_site_script()
     forget_cached_rules()
+    _recent_claims.clear()  # sessions of other tests' databases
     yield
     forget_cached_site_script()
     forget_cached_rules()
+    _recent_claims.clear()
