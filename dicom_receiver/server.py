@@ -2,15 +2,20 @@
 re-read from the database every few seconds (no restart needed, xnat-spec.md §5.2), and the spool
 workers that process what the listeners acknowledged (dicom_receiver/spool.py).
 
-`manage.py dicom_receiver` runs listeners and workers in separate processes; `manage.py serve` and the
-tests run both in threads of one process through `run_receiver(stop, workers=n)`.
+`manage.py dicom_receiver` runs listeners and workers in separate processes; `manage.py serve` runs the
+listeners in a thread and the workers as its child processes; tests run both in threads.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections import defaultdict
+from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -23,8 +28,6 @@ from dicom_receiver.models import Receiver, ensure_default_receiver
 log = logging.getLogger("xnatlite.receiver")
 
 RELOAD_SECONDS = 5.0
-# `manage.py serve`: spool workers in threads of the all-in-one process (measured in bench/receiver.py).
-SERVE_WORKERS = 1
 
 
 class ReceiverService:
@@ -86,7 +89,7 @@ class ReceiverService:
 
 
 def start_workers(stop: threading.Event, count: int) -> list[threading.Thread]:
-    """`count` spool workers in threads of this process, until `stop` is set."""
+    """`count` spool workers in threads of this process, until `stop` is set (tests)."""
     threads = [
         threading.Thread(target=spool.run_worker, args=(stop,), name=f"spool-worker-{n}", daemon=True)
         for n in range(count)
@@ -96,6 +99,40 @@ def start_workers(stop: threading.Event, count: int) -> list[threading.Thread]:
     return threads
 
 
+def default_count() -> int:
+    """One per core, at most 16: the default number of receiver processes and of spool workers."""
+    return min(os.cpu_count() or 1, 16)
+
+
+def manage_command(*args: str) -> list[str]:
+    """`manage.py ...` as a command line for a child process."""
+    return [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), *args]
+
+
+class Children:
+    """Child processes that are restarted when they die and stopped with SIGTERM."""
+
+    def __init__(self, commands: list[list[str]]):
+        self.commands = commands
+        self.processes = [subprocess.Popen(command) for command in commands]
+
+    def restart_dead(self) -> None:
+        for index, child in enumerate(self.processes):
+            if child.poll() is not None:
+                log.error("receiver child %s exited with %s; restarting it", child.pid, child.returncode)
+                self.processes[index] = subprocess.Popen(self.commands[index])
+
+    def stop(self, timeout: float = 60) -> None:
+        for child in self.processes:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self.processes:
+            try:
+                child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
 def run_receiver(
     stop: threading.Event,
     *,
@@ -103,14 +140,18 @@ def run_receiver(
     reuse_port: bool = False,
     reload_seconds: float = RELOAD_SECONDS,
     workers: int = 0,
+    worker_processes: int = 0,
     on_ready=None,
 ) -> None:
-    """Serve every enabled receiver until `stop` is set, re-reading the configuration as it goes; with
-    `workers`, also process the spool in that many threads."""
+    """Serve every enabled receiver until `stop` is set, re-reading the configuration as it goes; also
+    process the spool in `workers` threads and `worker_processes` child processes (restarted if they
+    die, ending with this process)."""
     host = host if host is not None else settings.DICOM_HOST
     service = ReceiverService(host, reuse_port)
     workers_stop = threading.Event()  # set once the listeners are closed: workers finish what they hold
     worker_threads = start_workers(workers_stop, workers)
+    command = manage_command("dicom_receiver", "--role", "worker", "--parent", str(os.getpid()))
+    children = Children([command] * worker_processes)
     try:
         close_old_connections()
         ensure_default_receiver()
@@ -120,6 +161,7 @@ def run_receiver(
             on_ready(service)
         while not stop.wait(reload_seconds):
             try:
+                children.restart_dead()
                 close_old_connections()
                 service.reload()
                 spool.remove_stale_partials()
@@ -128,11 +170,14 @@ def run_receiver(
     finally:
         service.shutdown()
         workers_stop.set()
+        children.stop()
         for thread in worker_threads:
             thread.join(60)
         close_old_connections()
 
 
 def start(stop: threading.Event) -> None:
-    """`serve` companion: the DICOM receiver and its spool workers in threads of the all-in-one process."""
-    run_receiver(stop, workers=SERVE_WORKERS)
+    """`serve` companion: the DICOM receivers in threads of the all-in-one process, and the spool
+    workers in child processes (XNATLITE_RECEIVER_WORKERS, one per core), which end with it: as
+    threads they shared one core with everything else serve does (bench/receiver.py)."""
+    run_receiver(stop, worker_processes=settings.RECEIVER_WORKERS or default_count())

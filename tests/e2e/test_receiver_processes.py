@@ -95,6 +95,8 @@ def test_receiver_processes_and_the_builder_command(transactional_db, child_env,
 
 
 def test_serve_runs_the_receiver_and_the_builder(transactional_db, child_env, project_a, tmp_path):
+    """serve runs the receivers in a thread and the spool workers as its children, which end with it,
+    even when it is killed outright."""
     port = free_port()
     env = {
         **child_env,
@@ -102,16 +104,40 @@ def test_serve_runs_the_receiver_and_the_builder(transactional_db, child_env, pr
         "XNATLITE_DICOM_HOST": "127.0.0.1",
         "XNATLITE_SESSION_IDLE_SECONDS": "1",
         "XNATLITE_SESSION_CHECK_SECONDS": "1",
+        "XNATLITE_RECEIVER_WORKERS": "2",
     }
     server = start_serve(tmp_path, "--no-migrate", env=env)
     try:
         wait_for(lambda: echo(port) == 0, 30, "the receiver in serve", server.log)
+        workers = wait_for(lambda: workers_of(server.proc.pid, 2), 30, "two spool workers", server.log)
         assert send_datasets(port, make_study(n_instances=3, study_description="A")) == [0, 0, 0]
-        wait_for(lambda: PrearchiveFile.objects.count() == 3, 30, "the spool worker", server.log)
+        wait_for(lambda: PrearchiveFile.objects.count() == 3, 30, "the spool workers", server.log)
         assert PrearchiveSession.objects.get().status == Status.RECEIVING
         wait_for(lambda: PrearchiveSession.objects.get().status == Status.READY, 30, "READY", server.log)
     finally:
         assert server.stop() == 0
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+    server = start_serve(tmp_path, "--no-migrate", env=env)
+    try:
+        workers = wait_for(lambda: workers_of(server.proc.pid, 2), 30, "two spool workers", server.log)
+    finally:
+        server.proc.kill()  # SIGKILL: serve cannot stop its workers; they notice and stop
+        server.proc.wait(10)
+    wait_for(lambda: not [pid for pid in workers if _alive(pid)], 10, "the orphaned workers to stop")
+
+
+def workers_of(pid: int, count: int, besides=()) -> list[int] | None:
+    """The spool worker children of `pid` once there are `count` of them (none of `besides`)."""
+    found = children(pid, "worker")
+    return found if len(found) == count and not set(found) & set(besides) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def children(pid: int, role: str) -> list[int]:
@@ -131,20 +157,21 @@ def children(pid: int, role: str) -> list[int]:
 def test_spool_workers_killed_mid_batch_lose_nothing_and_store_nothing_twice(
     transactional_db, child_env, project_a, root, tmp_path
 ):
-    """SIGKILL the processing twice while a study arrives. The site script gives every instance a new
-    UID (a new file name each time it runs), so an instance processed twice would show up twice."""
+    """SIGKILL the processing twice in the middle of its batches. The site script gives every instance
+    a new UID (a new file name each time it runs), so an instance processed twice would show up twice."""
     from anonymize import services as anonymize_services
 
     anonymize_services.save_site_script('version "6.3"\n(0008,0018) := newUID[]\n', enabled=True, by=root)
     port = free_port()
     env = {**child_env, "XNATLITE_DICOM_PORT": str(port)}
     log_path = tmp_path / "receiver.log"
-    receiver = start(
-        ["dicom_receiver", "--processes", "1", "--workers", "2", "--host", "127.0.0.1"], env, log_path
-    )
+    command = ["dicom_receiver", "--processes", "1", "--workers", "2", "--host", "127.0.0.1"]
+    receiver = start(command, env, log_path)
     try:
         wait_for(lambda: echo(port) == 0, 60, "the receiver", log_path)
-        wait_for(lambda: len(children(receiver.pid, "worker")) == 2, 30, "two workers", log_path)
+        workers = wait_for(lambda: workers_of(receiver.pid, 2), 30, "two workers", log_path)
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)  # a backlog builds up while they are stopped
         study = make_study(n_series=3, n_instances=60, rows=64, cols=64, study_description="A")
         results = {}
         senders = [
@@ -153,21 +180,23 @@ def test_spool_workers_killed_mid_batch_lose_nothing_and_store_nothing_twice(
         ]
         for sender in senders:
             sender.start()
-        killed = 0
-        for round_ in range(2):
-            done = 40 * (round_ + 1)
-            wait_for(lambda done=done: PrearchiveFile.objects.count() > done, 60, "processing", log_path)
-            for pid in children(receiver.pid, "worker"):
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            time.sleep(0.3)
         for sender in senders:
             sender.join(120)
         assert results == {0: [0] * 90, 1: [0] * 90}  # every instance acknowledged
+        for done in (0, 70):
+            for pid in workers:
+                os.kill(pid, signal.SIGCONT)
+            # the first batch of 64 is recorded, the next ones are under way: kill them there
+            wait_for(lambda done=done: PrearchiveFile.objects.count() > done, 60, "processing", log_path)
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)
+            workers = wait_for(
+                lambda old=workers: workers_of(receiver.pid, 2, besides=old), 30, "the workers restarted"
+            )
         assert spool.wait_until_processed(time.time(), 60), log_path.read_text()
     finally:
         assert stop(receiver) == 0
-    assert killed >= 2 and "queued" in log_path.read_text()  # the dead workers' batches were taken over
+    assert "queued" in log_path.read_text()  # the dead workers' batches were taken over
     session = PrearchiveSession.objects.get()
     rows = list(PrearchiveFile.objects.all())
     on_disk = sorted(p for p in session.folder.rglob("*") if p.is_file())

@@ -12,26 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from dicom_receiver import spool
-from dicom_receiver.server import run_receiver
-
-
-def default_processes() -> int:
-    """One receiver process per core: a receiving process mostly waits for the kernel."""
-    return min(os.cpu_count() or 1, 16)
-
-
-def default_workers() -> int:
-    """One spool worker per core: processing an instance is CPU work in Python."""
-    return min(os.cpu_count() or 1, 16)
+from dicom_receiver.server import Children, default_count, manage_command, run_receiver
 
 
 class Command(BaseCommand):
@@ -42,23 +29,24 @@ class Command(BaseCommand):
         parser.add_argument(
             "--processes",
             type=int,
-            default=settings.RECEIVER_PROCESSES or default_processes(),
+            default=settings.RECEIVER_PROCESSES or default_count(),
             help="receiver processes sharing the ports (default: XNATLITE_RECEIVER_PROCESSES or one per core)",
         )
         parser.add_argument(
             "--workers",
             type=int,
-            default=settings.RECEIVER_WORKERS or default_workers(),
+            default=settings.RECEIVER_WORKERS or default_count(),
             help="spool worker processes (default: XNATLITE_RECEIVER_WORKERS or one per core)",
         )
         parser.add_argument("--role", choices=["receiver", "worker"], help=argparse.SUPPRESS)
+        parser.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # a worker ends with this process
 
-    def handle(self, *args, host: str, processes: int, workers: int, role: str | None, **options):
+    def handle(self, *args, host: str, processes: int, workers: int, role: str | None, parent, **options):
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, frame: stop.set())
         if role == "worker":
-            spool.run_worker(stop)
+            spool.run_worker(stop, parent_pid=parent)
         elif role == "receiver":
             run_receiver(stop, host=host, reuse_port=True, on_ready=self._ready)
         elif processes <= 1 and workers <= 1:
@@ -73,22 +61,10 @@ class Command(BaseCommand):
 
     def _supervise(self, stop: threading.Event, host: str, processes: int, workers: int) -> None:
         """Run the receiver and worker children; restart any that exits; pass SIGTERM on."""
-        base = [sys.argv[0], "dicom_receiver", "--host", host]
-        base = [sys.executable, *base] if sys.argv[0].endswith(".py") else base
-        commands = [[*base, "--role", "receiver"]] * processes + [[*base, "--role", "worker"]] * workers
-        children = [subprocess.Popen(command) for command in commands]
+        base = manage_command("dicom_receiver", "--host", host)
+        children = Children(
+            [[*base, "--role", "receiver"]] * processes + [[*base, "--role", "worker"]] * workers
+        )
         while not stop.wait(1.0):
-            for index, child in enumerate(children):
-                if child.poll() is not None:
-                    self.stderr.write(
-                        f"receiver process {child.pid} exited with {child.returncode}; restarting"
-                    )
-                    time.sleep(1.0)
-                    children[index] = subprocess.Popen(commands[index])
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(60)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            children.restart_dead()
+        children.stop()
