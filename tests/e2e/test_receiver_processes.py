@@ -30,13 +30,13 @@ def start(args: list[str], env: dict, log_path) -> subprocess.Popen:
     )
 
 
-def wait_for(predicate, timeout: float, what: str, log_path=None):
+def wait_for(predicate, timeout: float, what: str, log_path=None, poll: float = 0.1):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.1)
+        time.sleep(poll)
     raise AssertionError(f"timed out waiting for {what}" + (f":\n{log_path.read_text()}" if log_path else ""))
 
 
@@ -127,6 +127,11 @@ def test_serve_runs_the_receiver_and_the_builder(transactional_db, child_env, pr
     wait_for(lambda: not [pid for pid in workers if _alive(pid)], 10, "the orphaned workers to stop")
 
 
+def batch_under_way() -> bool:
+    """A spool worker's journal names files its batch wrote, not yet recorded."""
+    return any(journal.stat().st_size for journal in spool.spool_root().glob("work/*/journal"))
+
+
 def workers_of(pid: int, count: int, besides=()) -> list[int] | None:
     """The spool worker children of `pid` once there are `count` of them (none of `besides`)."""
     found = children(pid, "worker")
@@ -183,11 +188,11 @@ def test_spool_workers_killed_mid_batch_lose_nothing_and_store_nothing_twice(
         for sender in senders:
             sender.join(120)
         assert results == {0: [0] * 90, 1: [0] * 90}  # every instance acknowledged
-        for done in (0, 70):
-            for pid in workers:
-                os.kill(pid, signal.SIGCONT)
-            # the first batch of 64 is recorded, the next ones are under way: kill them there
-            wait_for(lambda done=done: PrearchiveFile.objects.count() > done, 60, "processing", log_path)
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+        for _ in range(2):
+            # kill the workers while a batch has written files it has not recorded yet
+            wait_for(batch_under_way, 60, "a batch under way", log_path, poll=0.002)
             for pid in workers:
                 os.kill(pid, signal.SIGKILL)
             workers = wait_for(
