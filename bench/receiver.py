@@ -216,36 +216,27 @@ def _rows(workdir: Path):
     return stored
 
 
-def start_xnatlite(workdir: Path, template: Path) -> Running:
+def _start_xnatlite(workdir: Path, template: Path, *command: str) -> Running:
     port = free_port()
-    env = _xnatlite_env(workdir, template, port)
-    log = workdir / "receiver.log"
+    log = workdir / "xnatlite.log"
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "dicom_receiver", "--host", "127.0.0.1"],
+        [sys.executable, "manage.py", *command],
         cwd=ROOT,
-        env=env,
+        env=_xnatlite_env(workdir, template, port),
         stdout=open(log, "w"),  # noqa: SIM115
         stderr=subprocess.STDOUT,
     )
     wait_port(port, proc, log)
-    time.sleep(1.0)  # every process of the pool listens
+    time.sleep(1.0)  # every receiver process listens, every spool worker is warm
     return Running(proc, port, "XNATLITE", workdir, _rows(workdir), deferred=True)
+
+
+def start_xnatlite(workdir: Path, template: Path) -> Running:
+    return _start_xnatlite(workdir, template, "dicom_receiver", "--host", "127.0.0.1")
 
 
 def start_xnatlite_serve(workdir: Path, template: Path) -> Running:
-    port = free_port()
-    env = _xnatlite_env(workdir, template, port)
-    log = workdir / "serve.log"
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--no-migrate", "--port", str(free_port())],
-        cwd=ROOT,
-        env=env,
-        stdout=open(log, "w"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-    )
-    wait_port(port, proc, log)
-    time.sleep(0.5)
-    return Running(proc, port, "XNATLITE", workdir, _rows(workdir), deferred=True)
+    return _start_xnatlite(workdir, template, "serve", "--no-migrate", "--port", str(free_port()))
 
 
 def start_pynetdicom(workdir: Path) -> Running:

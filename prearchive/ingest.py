@@ -463,22 +463,23 @@ def _prepare(source: Path | str | BinaryIO | Dataset, context: IngestContext, in
     return item, ds
 
 
-def _folder(session: PrearchiveSession) -> Path:
-    """The session folder (checking its labels for every file cost 0.1 ms)."""
+def _session_folder(session: PrearchiveSession) -> tuple[Path, str]:
+    """The session folder, absolute and as stored in rows; worked out once per session and data root
+    (checking its labels and resolving it for every file cost 0.2 ms)."""
     root = settings.DATA_ROOT
-    cached = getattr(session, "_folder", None)
+    cached = getattr(session, "_cached_folder", None)
     if cached is None or cached[0] != root:
-        cached = session._folder = (root, session.folder)
-    return cached[1]
+        folder = session.folder
+        cached = session._cached_folder = (root, folder, layout.relative_path(folder))
+    return cached[1], cached[2]
+
+
+def _folder(session: PrearchiveSession) -> Path:
+    return _session_folder(session)[0]
 
 
 def _relative_folder(session: PrearchiveSession) -> str:
-    """The session folder as stored in rows (resolving it for every file cost 0.1 ms)."""
-    root = settings.DATA_ROOT
-    cached = getattr(session, "_relative_folder", None)
-    if cached is None or cached[0] != root:
-        cached = session._relative_folder = (root, layout.relative_path(_folder(session)))
-    return cached[1]
+    return _session_folder(session)[1]
 
 
 def _session_for(item: _Prepared, claimed: dict[tuple, PrearchiveSession]) -> PrearchiveSession:

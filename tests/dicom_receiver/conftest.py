@@ -9,11 +9,20 @@ from dataclasses import dataclass
 
 import pytest
 
+from anonymize import services as anonymize_services
 from dicom_receiver import spool
 from dicom_receiver.models import Receiver, forget_cached_rules
 from dicom_receiver.server import ReceiverService, run_receiver
 from prearchive import ingest
 from tests.dicomgen import echo
+
+
+@pytest.fixture(autouse=True)
+def fresh_site_script():
+    """Each test reads the site script it saved, not one another test left cached."""
+    anonymize_services.forget_cached_site_script()
+    yield
+    anonymize_services.forget_cached_site_script()
 
 
 def free_port() -> int:

@@ -29,13 +29,6 @@ from tests.dicomgen import echo, make_instance, make_study, send_datasets
 LABEL_SCRIPT = 'version "6.3"\n(0008,1030) := project\n(0010,0010) := subject\n(0010,0020) := session\n'
 
 
-@pytest.fixture(autouse=True)
-def fresh_site_script():
-    anonymize_services.forget_cached_site_script()
-    yield
-    anonymize_services.forget_cached_site_script()
-
-
 def prearchive_files() -> list:
     return sorted(p for p in layout.prearchive_root().rglob("*") if p.is_file())
 

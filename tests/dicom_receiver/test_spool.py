@@ -9,7 +9,6 @@ import time
 from datetime import timedelta
 
 import pydicom
-import pytest
 from django.db.models import F
 from django.utils import timezone
 
@@ -25,13 +24,6 @@ from tests.dicomgen import echo, make_study, send_datasets
 from tests.prearchive.conftest import encode
 
 FAILING_SCRIPT = 'version "6.3"\n(0028,0010) := "abc"\n'
-
-
-@pytest.fixture(autouse=True)
-def fresh_site_script():
-    anonymize_services.forget_cached_site_script()
-    yield
-    anonymize_services.forget_cached_site_script()
 
 
 def test_a_failing_site_script_quarantines_what_was_acknowledged(receiver, project_a, root, alice, client):

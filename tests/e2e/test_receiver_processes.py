@@ -40,6 +40,20 @@ def wait_for(predicate, timeout: float, what: str, log_path=None, poll: float = 
     raise AssertionError(f"timed out waiting for {what}" + (f":\n{log_path.read_text()}" if log_path else ""))
 
 
+def send_on_two_associations(port: int, study: list) -> dict[int, list[int]]:
+    """Every other instance on each of two associations at once: {association: statuses}."""
+    results = {}
+    senders = [
+        threading.Thread(target=lambda i=i: results.setdefault(i, send_datasets(port, study[i::2])))
+        for i in range(2)
+    ]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join(120)
+    return results
+
+
 def stop(proc: subprocess.Popen) -> int:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -62,16 +76,7 @@ def test_receiver_processes_and_the_builder_command(transactional_db, child_env,
         )
         assert echo(port) == 0
         study = make_study(n_series=2, n_instances=10, study_description="A")
-        results = {}
-        senders = [
-            threading.Thread(target=lambda i=i: results.setdefault(i, send_datasets(port, study[i::2])))
-            for i in range(2)
-        ]
-        for sender in senders:
-            sender.start()
-        for sender in senders:
-            sender.join(60)
-        assert results == {0: [0] * 10, 1: [0] * 10}
+        assert send_on_two_associations(port, study) == {0: [0] * 10, 1: [0] * 10}
         assert spool.wait_until_processed(time.time(), 30), receiver_log.read_text()
         session = PrearchiveSession.objects.get()
         assert (session.status, session.file_count, PrearchiveFile.objects.count()) == (
@@ -178,16 +183,7 @@ def test_spool_workers_killed_mid_batch_lose_nothing_and_store_nothing_twice(
         for pid in workers:
             os.kill(pid, signal.SIGSTOP)  # a backlog builds up while they are stopped
         study = make_study(n_series=3, n_instances=60, rows=64, cols=64, study_description="A")
-        results = {}
-        senders = [
-            threading.Thread(target=lambda i=i: results.setdefault(i, send_datasets(port, study[i::2])))
-            for i in range(2)
-        ]
-        for sender in senders:
-            sender.start()
-        for sender in senders:
-            sender.join(120)
-        assert results == {0: [0] * 90, 1: [0] * 90}  # every instance acknowledged
+        assert send_on_two_associations(port, study) == {0: [0] * 90, 1: [0] * 90}  # all acknowledged
         for pid in workers:
             os.kill(pid, signal.SIGCONT)
         for _ in range(2):
