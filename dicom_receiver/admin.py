@@ -3,6 +3,7 @@ and the instances the receiver quarantined."""
 
 from django.contrib import admin
 
+from archive import permissions
 from dicom_receiver import spool
 from dicom_receiver.models import QuarantinedInstance, Receiver, SiteRoutingRules, forget_cached_rules
 
@@ -71,7 +72,7 @@ class QuarantinedInstanceAdmin(admin.ModelAdmin):
 
     def get_actions(self, request):
         actions = super().get_actions(request)
-        return actions if request.user.is_superuser else {}
+        return actions if permissions.is_site_admin(request.user) else {}
 
     @admin.action(description="Process the selected instances again")
     def process_again(self, request, queryset):
