@@ -290,7 +290,7 @@ def quarantine(path: Path, reason: str, arrival: dimse.Arrival | None = None) ->
     """Keep an instance that cannot be processed out of the way, with its reason, for a site admin."""
     from dicom_receiver.models import QuarantinedInstance
 
-    arrival = arrival or dimse.read_arrival(path)
+    arrival = arrival or _arrival(path)
     name = _without_attempts(path.name)
     row, _ = QuarantinedInstance.objects.update_or_create(
         file_name=name,
@@ -354,6 +354,14 @@ class BatchReport:
     left: int = 0  # failed on our side (database, disk) or for a reason to retry: still in the folder
 
 
+def _arrival(path: Path) -> dimse.Arrival | None:
+    """How a spooled instance arrived; None when its file cannot say (ingest then reports why)."""
+    try:
+        return dimse.read_arrival(path)
+    except OSError:
+        return None
+
+
 def _transient(exc: BaseException) -> bool:
     """A failure on our side, which retrying later may cure, rather than something wrong with the data."""
     if isinstance(exc, DatabaseError):
@@ -411,7 +419,7 @@ class Worker:
         from prearchive.ingest import IngestContext, ingest_instances
 
         report = BatchReport()
-        arrivals = {name: dimse.read_arrival(self.folder / name) for name in names}
+        arrivals = {name: _arrival(self.folder / name) for name in names}
         items = [
             (self.folder / name, IngestContext(source="dicom", receiver=_receiver_info(arrivals[name])))
             for name in names
