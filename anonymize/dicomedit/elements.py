@@ -2,7 +2,7 @@
 
 from pydicom.datadict import DicomDictionary, dictionary_VR, get_private_entry
 from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.dataset import PIXEL_KEYWORDS, Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, Tag
@@ -100,17 +100,32 @@ def vr_for(ds: Dataset, tag: int, text: str) -> str:
     return "LO" if len(text) <= 64 else "UT"
 
 
+def raw_value(vr: str | None, text: str) -> bytes | None:
+    """The bytes ``text`` becomes in a still-raw element of this VR, None when it needs encoding.
+
+    ASCII is the same bytes in every DICOM character set; an empty value is empty in every VR.
+    """
+    if text != "" and not (vr in RAW_TEXT_VRS and text.isascii()):
+        return None
+    encoded = text.encode("ascii")
+    if len(encoded) % 2:
+        encoded += b"\x00" if vr == "UI" else b" "
+    return encoded
+
+
 def set_text(ds: Dataset, tag: int, text: str) -> None:
     """Write text into element ``tag`` of ``ds``, creating it with a dictionary VR when absent."""
-    elem = ds.get_item(tag)
-    if isinstance(elem, RawDataElement) and (text == "" or (elem.VR in RAW_TEXT_VRS and text.isascii())):
-        # Still raw: write the new bytes raw too, so the element is neither decoded nor re-encoded. ASCII
-        # is the same bytes in every DICOM character set; an empty value is empty in every VR.
-        encoded = text.encode("ascii")
-        if len(encoded) % 2:
-            encoded += b"\x00" if elem.VR == "UI" else b" "
-        ds[tag] = elem._replace(value=encoded, length=len(encoded))
-        return
+    elem = ds._dict.get(tag)
+    if isinstance(elem, RawDataElement):
+        # Still raw: write the new bytes raw too, so the element is neither decoded nor re-encoded.
+        encoded = raw_value(elem.VR, text)
+        if encoded is not None:
+            new = elem._replace(value=encoded, length=len(encoded))
+            if tag >> 16 & 1 or tag in PIXEL_KEYWORDS:
+                ds[tag] = new  # pydicom's bookkeeping of private blocks and pixel arrays
+            else:
+                ds._dict[tag] = new  # skips __setitem__: tag conversion and checks, several µs per element
+            return
     # A raw element keeps its VR (implicit VR files leave it to the dictionary).
     vr = elem.VR if elem is not None and elem.VR else vr_for(ds, tag, text)
     ds[tag] = DataElement(tag, vr, _convert(vr, text, tag))

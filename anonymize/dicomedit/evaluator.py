@@ -4,11 +4,14 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 
-from .elements import element_text, holds_sequence, is_sequence, set_text, text_at
+from .elements import element_text, holds_sequence, is_sequence, raw_value, sequence_items, set_text, text_at
 from .errors import ScriptRuntimeError
+from .rawitems import KEEP, ElementEdit, Keep, Unsupported, edit_sequence, editable, item_bytes
 from .tagpath import ExactTag, TagPath
 
 log = logging.getLogger(__name__)
@@ -112,29 +115,79 @@ class TagRule:
     text: str = ""
 
 
+def edit_items(ds: Dataset, edit_dataset: Callable[[Dataset], bool], edit_raw: ElementEdit) -> bool:
+    """Run one edit in every item dataset at every depth below ``ds``: a still-raw sequence in its bytes
+    with ``edit_raw`` (rawitems.py), a decoded one (or one rawitems cannot edit) item by item with
+    ``edit_dataset``. True when something changed (a cached walk is then stale)."""
+    changed = False
+    for tag in [tag for tag, elem in ds._dict.items() if holds_sequence(elem)]:
+        elem = ds._dict[tag]
+        if editable(elem):
+            try:
+                edited = edit_sequence(elem, edit_raw)
+            except Unsupported:
+                pass  # decoded below, as any other sequence
+            else:
+                if edited is not elem:
+                    ds._dict[tag] = edited
+                    changed = True
+                continue
+        for item in sequence_items(ds, tag):
+            changed = edit_dataset(item) or changed
+            changed = edit_items(item, edit_dataset, edit_raw) or changed
+    return changed
+
+
 def batch(rules: list[TagRule]) -> Action:
     """Run consecutive TagRules (on distinct tags) in one pass over the datasets they reach."""
     by_tag = {rule.tag: rule for rule in rules}
     top_tags = frozenset(by_tag)
-    deep_tags = frozenset(rule.tag for rule in rules if rule.deep)
+    deep = {rule.tag: rule for rule in rules if rule.deep}
+    deep_tags = frozenset(deep)
+
+    def transform(rule: TagRule, old: str) -> str:
+        try:
+            return rule.transform(old)  # type: ignore[misc]
+        except Exception as exc:
+            raise failure(exc, rule.line, rule.text) from exc
+
+    def apply_rules(ds: Dataset, tags: frozenset[int]) -> bool:
+        changed = False
+        # Plain ints on both sides: BaseTag's Python-level __eq__ made set intersections slow.
+        for tag in tags.intersection(map(int, ds._dict)):
+            rule = by_tag[tag]
+            try:
+                if rule.transform is None:
+                    changed = changed or is_sequence(ds, tag)
+                    del ds[tag]
+                else:
+                    set_text(ds, tag, transform(rule, text_at(ds, tag) if rule.reads_old else ""))
+                    changed = changed or is_sequence(ds, tag)
+            except Exception as exc:
+                raise failure(exc, rule.line, rule.text) from exc
+        return changed
+
+    def edit_raw(tag: int, vr: bytes, value: bytes | None) -> Keep | bytes | None:
+        rule = deep.get(tag)
+        if rule is None:
+            return KEEP
+        if rule.transform is None:
+            return None
+        if not rule.reads_old:
+            old = ""
+        elif vr == b"UI" and value is not None:
+            old = value.decode("ascii", errors="replace").rstrip("\x00 ")  # as text_at reads a raw UID
+        else:
+            raise Unsupported("only UIDs are read in their bytes")
+        encoded = raw_value(vr.decode("latin-1"), transform(rule, old))
+        if encoded is None:
+            raise Unsupported("the new value needs encoding")
+        return encoded
 
     def run(ctx: Context) -> None:
-        root = ctx.root
-        containers = [root, *(item for _, item in ctx.walk(root))] if deep_tags else [root]
-        changed = False
-        for ds in containers:
-            # Plain ints on both sides: BaseTag's Python-level __eq__ made set intersections slow.
-            for tag in (top_tags if ds is root else deep_tags).intersection(map(int, ds.keys())):
-                rule = by_tag[tag]
-                try:
-                    if rule.transform is None:
-                        changed = changed or is_sequence(ds, tag)
-                        del ds[tag]
-                    else:
-                        set_text(ds, tag, rule.transform(text_at(ds, tag) if rule.reads_old else ""))
-                        changed = changed or is_sequence(ds, tag)
-                except Exception as exc:
-                    raise failure(exc, rule.line, rule.text) from exc
+        changed = apply_rules(ctx.root, top_tags)
+        if deep_tags:
+            changed = edit_items(ctx.root, lambda ds: apply_rules(ds, deep_tags), edit_raw) or changed
         if changed:
             ctx.structure_changed()
 
@@ -203,23 +256,52 @@ def failure(exc: Exception, line: int, text: str) -> ScriptRuntimeError:
     return ScriptRuntimeError(str(exc) or type(exc).__name__, line, text)
 
 
+RECORD_SEQUENCE = 0x00120064  # De-identification Method Code Sequence
+PATIENT_IDENTITY_REMOVED = 0x00120062
+DEIDENTIFICATION_METHOD = 0x00120063
+
+
 def add_record(ds: Dataset, record: RecordInfo) -> None:
     """Append the script to (0012,0064); for a de-identifying script also set (0012,0062) and (0012,0063)."""
-    item = Dataset()
-    item.CodeValue = record.code_value
-    item.CodingSchemeDesignator = CODING_SCHEME
-    item.CodeMeaning = record.meaning
-    if "DeidentificationMethodCodeSequence" not in ds:
-        ds.DeidentificationMethodCodeSequence = Sequence()
-    ds.DeidentificationMethodCodeSequence.append(item)
+    item = (
+        (0x00080100, "SH", record.code_value),
+        (0x00080102, "SH", CODING_SCHEME),
+        (0x00080104, "LO", record.meaning),
+    )
+    if not _append_raw_item(ds, RECORD_SEQUENCE, item):
+        if RECORD_SEQUENCE not in ds._dict:
+            ds[RECORD_SEQUENCE] = DataElement(RECORD_SEQUENCE, "SQ", Sequence())
+        elements = [DataElement(tag, vr, text) for tag, vr, text in item]
+        ds[RECORD_SEQUENCE].value.append(Dataset({elem.tag: elem for elem in elements}))
     if record.deidentifying:
-        ds.PatientIdentityRemoved = "YES"
+        set_text(ds, PATIENT_IDENTITY_REMOVED, "YES")
         # De-identification Method is LO, VM 1-n: keep what earlier tools wrote and add ours once.
-        previous = element_text(ds["DeidentificationMethod"]) if "DeidentificationMethod" in ds else ""
+        previous = element_text(ds[DEIDENTIFICATION_METHOD]) if DEIDENTIFICATION_METHOD in ds._dict else ""
         methods = [method for method in previous.split("\\") if method]
         if record.meaning not in methods:
             methods.append(record.meaning)
-        ds.DeidentificationMethod = methods[0] if len(methods) == 1 else methods
+        set_text(ds, DEIDENTIFICATION_METHOD, "\\".join(methods))
+
+
+def _append_raw_item(ds: Dataset, tag: int, item: tuple[tuple[int, str, str], ...]) -> bool:
+    """Append an item of plain values to a still-raw sequence (or create one in a dataset read as
+    explicit VR little endian) in its bytes, as pydicom would encode it; False when it cannot."""
+    existing = ds._dict.get(tag)
+    if existing is None:
+        if tuple(ds.original_encoding) != (False, True):
+            return False
+    elif not editable(existing):
+        return False
+    values = [(element, vr, raw_value(vr, text)) for element, vr, text in item]
+    if any(value is None for _, _, value in values):
+        return False
+    appended = item_bytes([(element, vr.encode(), value) for element, vr, value in values])  # type: ignore[misc]
+    if existing is None:
+        ds._dict[BaseTag(tag)] = RawDataElement(BaseTag(tag), "SQ", len(appended), appended, 0, False, True)
+    else:
+        value = existing.value + appended
+        ds._dict[tag] = existing._replace(value=value, length=len(value))
+    return True
 
 
 def assign(path: TagPath, value: Expr, *, if_exists: bool, self_referencing: bool) -> Action:

@@ -18,8 +18,9 @@ from pydicom.dataset import Dataset
 
 from .elements import blank, element_text, is_sequence, sequence_items
 from .errors import ScriptRuntimeError
-from .evaluator import Context
+from .evaluator import Context, edit_items
 from .pixels import alter_pixels
+from .rawitems import KEEP, Keep
 from .tagpath import TagPath
 
 Arg = str | TagPath
@@ -293,10 +294,21 @@ def blank_values(ctx: Context, args: list[Arg]) -> str:
 @register("removeAllPrivateTags", statement=True)
 def remove_all_private_tags(ctx: Context, args: list[Arg]) -> str:
     """Remove every element with an odd group, creators included, at every depth (PS3.15 E.3.10)."""
-    for ds in [ctx.root, *(item for _, item in ctx.walk(ctx.root))]:
-        for tag in [tag for tag in ds.keys() if tag >> 16 & 1]:
-            ctx.delete(ds, tag)
+    changed = _remove_odd_groups(ctx.root)
+    if edit_items(ctx.root, _remove_odd_groups, _drop_odd_group) or changed:
+        ctx.structure_changed()
     return ""
+
+
+def _remove_odd_groups(ds: Dataset) -> bool:
+    private = [tag for tag in ds._dict if tag >> 16 & 1]
+    for tag in private:
+        del ds[tag]
+    return bool(private)
+
+
+def _drop_odd_group(tag: int, vr: bytes, value: bytes | None) -> Keep | None:
+    return None if tag >> 16 & 1 else KEEP
 
 
 @register("retainPrivateTags", "path", variadic="path", statement=True)
