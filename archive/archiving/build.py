@@ -9,21 +9,23 @@ files go straight to their names there, without temporary names.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections import defaultdict, namedtuple
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
 
 from anonymize import services as anonymize_services
-from anonymize.dicomedit import InvalidDicomFile, read_dicom
+from anonymize.dicomedit import InvalidDicomFile
+from anonymize.dicomedit.elements import set_text
 from archive import catalogs, layout, unixgroups
 from archive.archiving import disk, headers
 from archive.archiving.validation import DELETE, ArchiveRequest, Target
 from archive.models import File, ImageSession
+from prearchive import dicomfiles
 from prearchive.models import PrearchiveFile, PrearchiveSession
 from xnatlite.errors import ArchiveConflict
 
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 
 DICOM = "DICOM"
 PROGRESS_EVERY = 1000  # files between two progress lines in the log
+PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
+SOP_CLASS_UID, SOP_INSTANCE_UID, SERIES_INSTANCE_UID = 0x00080016, 0x00080018, 0x0020000E
 
 
 @dataclass
@@ -73,15 +77,24 @@ ROW_FIELDS = (
 Row = namedtuple("Row", ROW_FIELDS)
 
 
-def _source(path: str, folder: Path, prefix: str) -> Path:
-    """A prearchive file's path, checked to lie in its session folder without resolving each one."""
+def _source(path: str, folder: str, prefix: str) -> str:
+    """A prearchive file's path, checked to lie in its session folder without resolving each one.
+
+    Paths in the loop over files are strings: pathlib's joins cost as much as hard-linking a file."""
     relative = path[len(prefix) :] if path.startswith(prefix) else ""
     if not relative or ".." in relative.split("/"):
-        return layout.absolute_path(path)  # not where it should be: let the full check decide
-    return folder / relative
+        return str(layout.absolute_path(path))  # not where it should be: let the full check decide
+    return f"{folder}/{relative}"
 
 
-def _header(path: Path) -> Dataset:
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _header(path: str) -> Dataset:
     return pydicom.dcmread(path, stop_before_pixels=True)
 
 
@@ -127,7 +140,7 @@ def build_beside(session: PrearchiveSession, target: Target, request: ArchiveReq
         None if session.prevent_anon else anonymize_services.project_script_for_archive(project)
     )
     variables = {"project": project.id, "subject": target.subject_label, "session": label}
-    folders: dict[str, Path] = {}  # archived scan ID -> its DICOM folder in the build
+    folders: dict[str, str] = {}  # archived scan ID -> its DICOM folder in the build
     seen: set[str] = set()
 
     def collide(scan_id: str, name: str, sop_instance_uid: str) -> None:
@@ -153,7 +166,7 @@ def build_beside(session: PrearchiveSession, target: Target, request: ArchiveReq
         .order_by("scan_id", "instance_number", "id")
         .values_list(*ROW_FIELDS)
     )
-    prearchive_folder, prearchive_prefix = session.folder, layout.relative_path(session.folder) + "/"
+    prearchive_folder, prearchive_prefix = str(session.folder), layout.relative_path(session.folder) + "/"
     with disk.FileWriter() as writer:
         for number, values in enumerate(rows.iterator(chunk_size=2000), start=1):
             if number % PROGRESS_EVERY == 0:
@@ -163,16 +176,16 @@ def build_beside(session: PrearchiveSession, target: Target, request: ArchiveReq
             name = layout.check_file_name(row.path.rsplit("/", 1)[-1])
             folder = folders.get(scan_id)
             if folder is None:
-                folder = build.folder / "SCANS" / layout.scan_folder_name(scan_id) / DICOM
-                folder.mkdir(parents=True, exist_ok=True)
-                folders[scan_id] = folder
+                path = build.folder / "SCANS" / layout.scan_folder_name(scan_id) / DICOM
+                path.mkdir(parents=True, exist_ok=True)
+                folder = folders[scan_id] = str(path)
             source = _source(row.path, prearchive_folder, prearchive_prefix)
-            destination = folder / name
+            destination = f"{folder}/{name}"
             if script_and_record is None and headers.holds_labels(source, target.subject_label, label):
                 # Nothing to change in this file: the archive takes it as it is, without rewriting it.
                 collide(scan_id, name, row.sop_instance_uid)
                 if build.merge:
-                    destination.unlink(missing_ok=True)  # a replaced file's link
+                    _unlink(destination)  # a replaced file's link
                 if disk.link_or_copy(source, destination):
                     build.linked += 1
                 placed = Placed(
@@ -190,15 +203,15 @@ def build_beside(session: PrearchiveSession, target: Target, request: ArchiveReq
                 seen.add(placed.sop_instance_uid)
                 build.placed.append(placed)
                 continue
-            ds = read_dicom(source)
+            ds = dicomfiles.read_instance(source)  # the pixel data stays in the file (copied by the kernel)
             if script_and_record is not None:
                 script, record = script_and_record
                 if script.apply(ds, variables, record=record).rejected:
                     build.rejected += 1
                     continue
-            ds.PatientName = target.subject_label  # always: DESIGN.md "Anonymization"
-            ds.PatientID = label
-            sop_instance_uid = str(ds.get("SOPInstanceUID", "") or "")
+            set_text(ds, PATIENT_NAME, target.subject_label)  # always: DESIGN.md "Anonymization"
+            set_text(ds, PATIENT_ID, label)
+            sop_instance_uid = dicomfiles.header_text(ds, SOP_INSTANCE_UID)
             if not sop_instance_uid:
                 raise InvalidDicomFile(f"The project script removed the SOP Instance UID of {name}")
             meta = getattr(ds, "file_meta", None)
@@ -206,22 +219,21 @@ def build_beside(session: PrearchiveSession, target: Target, request: ArchiveReq
                 meta.MediaStorageSOPInstanceUID = sop_instance_uid
             collide(scan_id, name, sop_instance_uid)
             if build.merge:
-                destination.unlink(missing_ok=True)  # a replaced file's link: never write into it
-            encoded = BytesIO()
-            pydicom.dcmwrite(encoded, ds, enforce_file_format=False)  # as read: a Part 10 file
+                _unlink(destination)  # a replaced file's link: never write into it
             placed = Placed(
                 scan_id,
                 name,
                 0,
                 "",
-                str(ds.get("SOPClassUID", "") or row.sop_class_uid),
+                dicomfiles.header_text(ds, SOP_CLASS_UID) or row.sop_class_uid,
                 sop_instance_uid,
-                str(ds.get("SeriesInstanceUID", "") or row.series_instance_uid),
+                dicomfiles.header_text(ds, SERIES_INSTANCE_UID) or row.series_instance_uid,
                 row.frames,
             )
             seen.add(sop_instance_uid)
             build.placed.append(placed)
-            writer.submit(destination, encoded.getbuffer(), placed)
+            # As read (a Part 10 file): encoded here, written and hashed on the writer's threads.
+            writer.submit(destination, dicomfiles.encode_pieces(ds), source, placed)
             if scan_id not in build.headers:
                 ds.pop(0x7FE00010, None)  # keep the header only
                 build.headers[scan_id] = ds

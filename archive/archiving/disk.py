@@ -13,7 +13,6 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from archive import layout
+from prearchive import dicomfiles
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
@@ -163,26 +163,30 @@ def inode(path: Path) -> int | None:
 
 
 # --- writing ------------------------------------------------------------------------------------
-def _write_new(path: Path, data) -> tuple[int, str]:
-    """Create `path` (never an existing file: that could be a link to an archived one) with `data`."""
-    with open(path, "xb") as out:
-        out.write(data)
-    return len(data), hashlib.md5(data, usedforsecurity=False).hexdigest()
+def _write_new(path: Path, pieces: list, source: str) -> tuple[int, str]:
+    """Create `path` (never an existing file: that could be a link to an archived one) from the pieces
+    of `dicomfiles.encode_pieces` of an instance read from `source`; (size, md5)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        return dicomfiles.write_pieces(fd, pieces, source)
+    finally:
+        os.close(fd)
 
 
 class FileWriter:
     """Writes encoded files and computes their MD5 on other threads, while the caller encodes the next
-    one: writing and hashing release the GIL, so on two cores the archive costs little more than the
-    encoding itself. At most `depth` files are in flight, so memory stays bounded. Each submitted
-    record gets `.size` and `.md5` once its file is written; the first failure is raised."""
+    one: copying and hashing release the GIL, so on two cores the archive costs little more than the
+    encoding itself. At most `depth` files are in flight, so memory stays bounded (their pixel data
+    is not in memory at all: it is copied from the prearchive file). Each submitted record gets
+    `.size` and `.md5` once its file is written; the first failure is raised."""
 
     def __init__(self, threads: int = 2, depth: int = 8):
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="archive-writer")
         self.pending: deque = deque()
         self.depth = depth
 
-    def submit(self, path: Path, data, record) -> None:
-        self.pending.append((self.pool.submit(_write_new, path, data), record))
+    def submit(self, path: Path, pieces: list, source: str, record) -> None:
+        self.pending.append((self.pool.submit(_write_new, path, pieces, source), record))
         while len(self.pending) > self.depth:
             self._finish_one()
 

@@ -43,8 +43,10 @@ prearchive row is really still there; if even that check fails the journal is le
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -226,10 +228,22 @@ def _archive(session: PrearchiveSession, actor: Actor, request: ArchiveRequest) 
 
 
 def _rows_match_disk(session: PrearchiveSession) -> bool:
+    """Whether the session's rows name exactly its `SCANS/*/DICOM/*.dcm` files (listed with os.listdir:
+    pathlib's glob took a twentieth of the time of an archive without a script)."""
     folder = session.folder
     prefix = layout.relative_path(folder)
-    on_disk = {f"{prefix}/{p.relative_to(folder).as_posix()}" for p in folder.glob("SCANS/*/DICOM/*.dcm")}
+    on_disk = set()
+    for scan in _names(folder / "SCANS"):
+        names = _names(folder / "SCANS" / scan / DICOM)
+        on_disk.update(f"{prefix}/SCANS/{scan}/{DICOM}/{name}" for name in names if name.endswith(".dcm"))
     return on_disk == set(PrearchiveFile.objects.filter(session=session).values_list("path", flat=True))
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 # --- the commit -----------------------------------------------------------------------------------

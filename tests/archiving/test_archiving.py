@@ -40,6 +40,30 @@ def test_it_archives_with_new_labels_and_the_project_script(ready, project_a, bo
     assert (event.actor, event.object_id, event.details["files"]) == (bob, archived.accession_id, 6)
 
 
+def test_rewritten_files_are_byte_for_byte_what_pydicom_writes(ready, project_a, bob, tmp_path):
+    """The archive encodes by hand and copies the pixel data file to file (prearchive/dicomfiles.py):
+    the result must be what reading, scripting and writing with pydicom gives."""
+    from anonymize import services as anonymize_services
+    from anonymize.dicomedit import read_dicom
+
+    session = ready(n_series=1, n_instances=3, rows=128, cols=128)  # pixel data over 16 kB: copied
+    before = {f.sop_instance_uid: f.absolute_path.read_bytes() for f in session.files.all()}
+    script, record = anonymize_services.project_script_for_archive(project_a)
+    archived = operations.archive_session(session, by=bob, subject="SUBJ01", label="SESS01")
+    expected = set()
+    for data in before.values():
+        (tmp_path / "in.dcm").write_bytes(data)
+        ds = read_dicom(tmp_path / "in.dcm")
+        script.apply(ds, {"project": "A", "subject": "SUBJ01", "session": "SESS01"}, record=record)
+        ds.PatientName, ds.PatientID = "SUBJ01", "SESS01"
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.save_as(tmp_path / "out.dcm", enforce_file_format=False)
+        expected.add((tmp_path / "out.dcm").read_bytes())
+    written = {f.absolute_path.read_bytes() for f in File.objects.filter(resource__scan__session=archived)}
+    assert written == expected and len(written) == 3
+    check_archived(archived)  # sizes and MD5s of rows and catalogs are those of the files
+
+
 def test_previews_are_made_after_archiving(ready, project_a, alice, django_capture_on_commit_callbacks):
     session = ready(n_series=1, n_instances=3)
     with django_capture_on_commit_callbacks(execute=True):
