@@ -14,12 +14,12 @@ import os
 import struct
 from pathlib import Path
 
+from anonymize.dicomedit.rawitems import ITEM, ITEM_END, LONG_VRS, SEQUENCE_END
+from anonymize.dicomedit.rawitems import UNDEFINED_LENGTH as UNDEFINED
+
 PATIENT_NAME = 0x00100010
 PATIENT_ID = 0x00100020
 TRANSFER_SYNTAX = 0x00020010
-ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-UNDEFINED = 0xFFFFFFFF
-LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"}
 IMPLICIT = b"1.2.840.10008.1.2"
 NOT_LITTLE_ENDIAN = {b"1.2.840.10008.1.2.2", b"1.2.840.10008.1.2.1.99"}  # big endian, deflated
 READ_SIZE = 16 * 1024  # headers up to (0010,0020) are far smaller; read more when not
