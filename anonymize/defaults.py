@@ -1,4 +1,4 @@
-"""The default site and project scripts shipped with xnatlite (docs/anonymization.md); no Django here."""
+"""The default site and project scripts shipped with xnatlite (README "Anonymization"); no Django here."""
 
 from pathlib import Path
 

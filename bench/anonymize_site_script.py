@@ -2,7 +2,7 @@
 
 Run with ``.venv/bin/python bench/anonymize_site_script.py [--mr 500] [--ct 300]``. It prints instances per
 second for (a) read + write and (b) read + default site script + write (apply_to_file), and their ratio.
-The goal is a ratio of at most 1.5 (docs/anonymization.md has the latest figures).
+The goal is a ratio of at most 1.5 (README "Anonymization" has the latest figures).
 """
 
 import argparse

@@ -12,7 +12,7 @@ script included), builds them, then times:
 * no script   the archive service with the project script turned off and headers that already hold
               the final labels: no file is rewritten (hard links), only rows, catalogs and renames.
 
-Goals (docs/archive.md): archive <= 1.5 x read+write; no script >= 10 x faster than read+write.
+Goals (README "Archiving"): archive <= 1.5 x read+write; no script >= 10 x faster than read+write.
 Previews are a separate Celery task after the commit; their time is shown apart.
 """
 

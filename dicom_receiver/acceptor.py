@@ -4,7 +4,7 @@ pynetdicom's acceptor polls: its DUL thread sleeps 1 ms whenever it has nothing 
 association thread sleeps 1 ms per loop, and it decodes and re-encodes every command and file meta
 with pydicom. With the polling removed it still cost 2.0-2.5 ms of CPU per MR instance, about what
 Orthanc needs for the whole instance, so this loop replaces it for the acceptor side only
-(bench/receiver.py, docs/receiver.md). It reuses pynetdicom for everything but the hot path: the
+(bench/receiver.py, README "The DICOM receiver"). It reuses pynetdicom for everything but the hot path: the
 A-ASSOCIATE, A-RELEASE and A-ABORT PDU classes, and its presentation context negotiation
 (`negotiate_unrestricted`, the same call pynetdicom's own acceptor makes). Checked against
 pynetdicom 3.0 and dcmtk 3.6 as requestors (tests/dicom_receiver/test_acceptor.py).

@@ -176,7 +176,7 @@ def rule_set(receiver: Receiver | None) -> routing.RuleSet:
 class QuarantinedInstance(models.Model):
     """An instance the receiver acknowledged but could not process (its site script failed, it turned
     out unreadable): kept in `spool/quarantine/` for a site admin to process again or delete
-    (docs/receiver.md, "Files and durability")."""
+    (README "The DICOM receiver", "Files and durability")."""
 
     audit_type = "quarantined_instance"
 

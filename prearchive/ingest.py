@@ -413,7 +413,7 @@ def _record(session: PrearchiveSession, entries: list[tuple[str, dict]]) -> tupl
 
 def record_files(session: PrearchiveSession, entries: list[tuple[str, dict]]) -> list[Recorded]:
     """Insert or replace the rows of instances written into `session` and update its counts, all in one
-    transaction: one per batch of the spool instead of one per instance (docs/receiver.md, Speed).
+    transaction: one per batch of the spool instead of one per instance (README "The DICOM receiver", Speed).
 
     `entries` are (SOP Instance UID, PrearchiveFile columns); a second copy of an instance replaces the
     first (counted once) and the first copy's file is removed when its name differs. Raises

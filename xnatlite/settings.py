@@ -62,16 +62,16 @@ HTTP_PORT = env_int("XNATLITE_HTTP_PORT", 8000)
 AE_TITLE = env("XNATLITE_AE_TITLE", "XNATLITE")
 DICOM_PORT = env_int("XNATLITE_DICOM_PORT", 8104)
 SESSION_IDLE_SECONDS = env_int("XNATLITE_SESSION_IDLE_SECONDS", 300)
-# How often the idle-session builder looks for idle sessions (docs/prearchive.md).
+# How often the idle-session builder looks for idle sessions (README "The prearchive").
 SESSION_CHECK_SECONDS = env_int("XNATLITE_SESSION_CHECK_SECONDS", 60)
-# Receiver processes `manage.py dicom_receiver` runs, sharing its ports; 0 = one per CPU core (docs/receiver.md).
+# Receiver processes `manage.py dicom_receiver` runs, sharing its ports; 0 = one per CPU core (README "The DICOM receiver").
 RECEIVER_PROCESSES = env_int("XNATLITE_RECEIVER_PROCESSES", 0)
 # Spool workers `manage.py dicom_receiver` runs to process what the receivers acknowledged; 0 = one per core.
 RECEIVER_WORKERS = env_int("XNATLITE_RECEIVER_WORKERS", 0)
 # The address the DICOM receivers listen on (all interfaces by default; their ports are in the database).
 DICOM_HOST = env("XNATLITE_DICOM_HOST", "0.0.0.0")
 PROJECT_GROUPS = env_bool("XNATLITE_PROJECT_GROUPS", False)
-# REST API (docs/rest-api.md): alias token lifetime, and the caps on uploaded archives.
+# REST API (README "The XNAT-compatible REST API"): alias token lifetime, and the caps on uploaded archives.
 ALIAS_TOKEN_HOURS = env_int("XNATLITE_ALIAS_TOKEN_HOURS", 48)
 UPLOAD_MAX_BYTES = env_int("XNATLITE_UPLOAD_MAX_BYTES", 64 * 1024**3)
 UPLOAD_MAX_RATIO = env_int("XNATLITE_UPLOAD_MAX_RATIO", 200)

@@ -17,7 +17,7 @@ Grammar, as xnatlite reads it (one statement per line; ``//`` comments; blank li
     segment    := tag ["[" (integer | "%") "]"] | "*" | "+" | "."
     value      := string | number | "-" number | tagpath | name | name "[" [arg ("," arg)*] "]" | "new" "UID"
 
-Decisions where the references leave the language open (also in docs/anonymization.md):
+Decisions where the references leave the language open (also in README "Anonymization"):
 
 * A script without ``version "6.x"`` is refused: DicomEdit 4 scripts use other conditional syntax, and
   running one under 6.x rules could silently skip a de-identification step.

@@ -23,8 +23,8 @@ log = logging.getLogger("xnatlite.serve")
 # Each entry names a function `start(stop: threading.Event) -> None` run in its own thread; it must
 # return soon after `stop` is set. Apps add theirs here as they land.
 COMPANIONS: list[str] = [
-    "dicom_receiver.server.start",  # the DICOM receivers (docs/receiver.md)
-    "prearchive.builder.start",  # the idle-session builder (docs/prearchive.md)
+    "dicom_receiver.server.start",  # the DICOM receivers (README "The DICOM receiver")
+    "prearchive.builder.start",  # the idle-session builder (README "The prearchive")
 ]
 
 
