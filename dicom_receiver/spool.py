@@ -26,6 +26,7 @@ may lose the last seconds (as with the instances written straight to the prearch
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import glob
 import io
@@ -34,6 +35,7 @@ import logging
 import mmap
 import os
 import secrets
+import select
 import shutil
 import socket
 import threading
@@ -55,6 +57,7 @@ log = logging.getLogger("xnatlite.receiver")
 BATCH_SIZE = 64  # instances per batch: one transaction each (bench/receiver.py)
 BATCH_BYTES = 256 << 20  # and at most this many bytes of instances
 IDLE_WAIT_MIN, IDLE_WAIT_MAX = 0.002, 0.1  # a worker with nothing to do looks again after this long
+MIN_CLAIM = 8  # a worker claims half of what waits (so the others get the rest), at least this many
 RECOVER_SECONDS = 5.0  # how often a worker looks for the folders of dead workers
 FAILURE_WAIT = 2.0  # after a failure on our side (database, disk), before trying again
 MAX_ATTEMPTS = 3  # an instance whose processing failed this often (a bug, a crash) is quarantined
@@ -346,6 +349,51 @@ def _from_ns(ns: int) -> datetime | None:
 
 
 # --- the workers ---------------------------------------------------------------------------------
+class QueueWatch:
+    """Wakes an idle worker the moment an instance is queued (Linux inotify), instead of the worker
+    polling the queue: a worker idle for a while would otherwise start on a new association's first
+    instances up to IDLE_WAIT_MAX late. Where inotify is missing, `wait` just sleeps (polling).
+    """
+
+    _IN_MOVED_TO, _IN_NONBLOCK, _IN_CLOEXEC = 0x80, os.O_NONBLOCK, os.O_CLOEXEC
+
+    def __init__(self, folder: Path):
+        self.fd = -1
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = libc.inotify_init1(self._IN_NONBLOCK | self._IN_CLOEXEC)
+            if fd < 0:
+                return
+            if libc.inotify_add_watch(fd, os.fsencode(folder), self._IN_MOVED_TO) < 0:
+                os.close(fd)
+                return
+            self.fd = fd
+        except (OSError, AttributeError):  # no libc to load, or no inotify in it
+            self.fd = -1
+
+    def drain(self) -> None:
+        """Forget the events so far (call before looking at the queue, then `wait`)."""
+        if self.fd < 0:
+            return
+        try:
+            while os.read(self.fd, 65536):
+                pass
+        except BlockingIOError:
+            pass
+
+    def wait(self, stop: threading.Event, timeout: float) -> None:
+        """Until an instance is queued after the last `drain`, `stop` is set, or `timeout` passed."""
+        if self.fd < 0:
+            stop.wait(timeout)
+            return
+        select.select([self.fd], [], [], timeout)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 @dataclass
 class BatchReport:
     stored: int = 0
@@ -395,13 +443,16 @@ class Worker:
         self.last_recovery = 0.0
 
     def claim(self) -> list[str]:
-        """Move up to a batch of the oldest queued instances into this worker's folder."""
+        """Move the oldest queued instances into this worker's folder: half of what waits (the other
+        workers share the rest, so that none is left idle while one works through a long batch), at
+        least MIN_CLAIM and at most a batch."""
         claimed, size = [], 0
         queue = queue_dir()
         for _ in range(2):
             if not self.listing:
                 self.listing.extend(sorted(n for n in os.listdir(queue) if n.endswith(".dcm")))
-            while self.listing and len(claimed) < self.batch_size and size < BATCH_BYTES:
+            limit = min(self.batch_size, max(MIN_CLAIM, (len(self.listing) + 1) // 2))
+            while self.listing and len(claimed) < limit and size < BATCH_BYTES:
                 name = self.listing.popleft()
                 try:
                     os.rename(queue / name, self.folder / name)
@@ -619,6 +670,7 @@ def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE, parent_pi
     """Process the spool until `stop` is set (finishing the batch in hand), or until the process
     `parent_pid` is gone (`manage.py serve` killed: its workers must not outlive it)."""
     worker = Worker(batch_size)
+    watch = QueueWatch(queue_dir())
     try:
         close_old_connections()
         warm_up()
@@ -639,7 +691,10 @@ def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE, parent_pi
                     worker.recover_dead_workers()
                 names = worker.claim()
                 if not names:
-                    stop.wait(wait)
+                    watch.drain()
+                    names = worker.claim()  # what was queued between the first look and the drain
+                if not names:
+                    watch.wait(stop, wait)
                     wait = min(wait * 2, IDLE_WAIT_MAX)
                     continue
                 wait = IDLE_WAIT_MIN
@@ -656,4 +711,5 @@ def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE, parent_pi
             worker.close()
         except Exception:  # the folder stays: the next worker recovers it
             log.exception("the spool worker could not give back its batch")
+        watch.close()
         close_old_connections()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from datetime import timedelta
 
@@ -187,3 +188,50 @@ def test_processed_spool_files_become_blanks_for_the_next_instances(receiver, pr
     # the new instances arrived in those files, which came back once processed: no file was created
     assert {p.stat().st_ino for p in spool.blank_dir().iterdir()} == inodes
     assert PrearchiveFile.objects.count() == 3 + len(blanks)
+
+
+def test_workers_share_what_waits_instead_of_one_taking_a_whole_batch(transactional_db):
+    for n in range(20):
+        (spool.queue_dir() / f"{time.time_ns()}-1-{n}.dcm").write_bytes(b"x")
+    first, second, third = spool.Worker(), spool.Worker(), spool.Worker()
+    try:
+        assert len(first.claim()) == 10  # half of what waits
+        assert len(second.claim()) == spool.MIN_CLAIM  # half of the 10 left is less than the minimum
+        assert len(third.claim()) == 2
+        assert not os.listdir(spool.queue_dir())
+        for n in range(300):
+            (spool.queue_dir() / f"{time.time_ns()}-1-{n}.dcm").write_bytes(b"x")
+        assert len(first.claim()) == spool.BATCH_SIZE  # never more than a batch
+    finally:
+        for worker in (first, second, third):
+            worker.close()
+
+
+def test_an_idle_worker_wakes_as_soon_as_an_instance_is_queued(transactional_db, tmp_path):
+    watch = spool.QueueWatch(spool.queue_dir())
+    assert watch.fd >= 0  # Linux: inotify
+    stop = threading.Event()
+    try:
+        watch.drain()
+        waiter = threading.Thread(target=watch.wait, args=(stop, 60.0))
+        waiter.start()
+        (tmp_path / "x.dcm").write_bytes(b"x")
+        os.rename(tmp_path / "x.dcm", spool.queue_dir() / f"{time.time_ns()}-1-1.dcm")  # as commit does
+        waiter.join(30)
+        assert not waiter.is_alive()  # woken by the instance, long before its 60 s
+    finally:
+        stop.set()
+        watch.close()
+
+
+def test_without_inotify_an_idle_worker_polls(transactional_db, tmp_path):
+    watch = spool.QueueWatch(tmp_path / "missing")  # nothing to watch: the polling fallback
+    assert watch.fd == -1
+    stop = threading.Event()
+    waiter = threading.Thread(target=watch.wait, args=(stop, 60.0))
+    waiter.start()
+    stop.set()  # a stopping worker is not kept waiting
+    waiter.join(30)
+    assert not waiter.is_alive()
+    watch.drain()
+    watch.close()
