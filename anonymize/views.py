@@ -116,7 +116,7 @@ def _instance(
         raise NotFound(
             f"No scan '{scan_id}' in session {session.label}" if scan_id else "That session has no scans"
         )
-    file = queries.scan_files(scan).filter(resource__label="DICOM").first()
+    file = queries.resource_files_of(scan).filter(resource__label="DICOM").first()
     if file is None:
         raise NotFound(f"Scan {scan.scan_id} of {session.label} has no DICOM file")
     return Instance(

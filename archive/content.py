@@ -123,18 +123,6 @@ def create_scan(
 
 
 # --- resources and files --------------------------------------------------------------------------
-def _owner_field(owner: Owner) -> str:
-    for model, name in (
-        (Scan, "scan"),
-        (ImageSession, "session"),
-        (Subject, "subject"),
-        (Project, "project"),
-    ):
-        if isinstance(owner, model):
-            return name
-    raise TypeError(f"A resource cannot belong to {owner!r}")
-
-
 @transaction.atomic
 def create_resource(
     owner: Owner,
@@ -149,7 +137,7 @@ def create_resource(
     """A new, empty resource (folder of files) on a project, subject, session or scan."""
     _actor_may(by, "edit", owner)
     layout.check_label(label, "Resource label")
-    field = _owner_field(owner)
+    field = Resource.owner_field(owner)
     if Resource.objects.filter(**{field: owner, "label": label}).exists():
         raise ArchiveConflict(f"Resource '{label}' already exists on {owner}")
     resource = Resource.objects.create(
@@ -450,7 +438,7 @@ def relabel_session(session: ImageSession, label: str, *, by: AbstractBaseUser |
 
 def find_resource(owner: Owner, label_or_id: str) -> Resource:
     """A resource of this owner by label, or by its numeric ID as XNAT clients also address it."""
-    field = _owner_field(owner)
+    field = Resource.owner_field(owner)
     resources = Resource.objects.filter(**{field: owner})
     resource = resources.filter(label=label_or_id).first()
     if resource is None and label_or_id.isdigit():

@@ -276,6 +276,19 @@ class Resource(models.Model):
     def owner(self) -> Project | Subject | ImageSession | Scan:
         return self.scan or self.session or self.subject or self.project  # type: ignore[return-value]
 
+    @staticmethod
+    def owner_field(owner: Project | Subject | ImageSession | Scan) -> str:
+        """The field naming a resource's owner of this kind: `scan`, `session`, `subject` or `project`."""
+        for model, name in (
+            (Scan, "scan"),
+            (ImageSession, "session"),
+            (Subject, "subject"),
+            (Project, "project"),
+        ):
+            if isinstance(owner, model):
+                return name
+        raise TypeError(f"A resource cannot belong to {owner!r}")
+
     @property
     def folder(self):
         """The resource's folder in the archive layout."""

@@ -183,19 +183,17 @@ def session_scans(session: ImageSession) -> QuerySet[Scan]:
     )
 
 
-def session_resources(session: ImageSession) -> QuerySet[Resource]:
-    """Session-level resources (RESOURCES/...) with file count and size."""
-    return _with_file_totals(Resource.objects.filter(session=session).order_by("label"))
+def resources_of(owner: Project | Subject | ImageSession | Scan) -> QuerySet[Resource]:
+    """The resources of a subject, session or scan itself (not of what it holds), with file count and size."""
+    return _with_file_totals(
+        Resource.objects.filter(**{Resource.owner_field(owner): owner}).order_by("label")
+    )
 
 
-def scan_resources(scan: Scan) -> QuerySet[Resource]:
-    return _with_file_totals(Resource.objects.filter(scan=scan).order_by("label"))
-
-
-def scan_files(scan: Scan) -> QuerySet[File]:
-    """Every file of a scan's resources, resource by resource."""
+def resource_files_of(owner: Project | Subject | ImageSession | Scan) -> QuerySet[File]:
+    """Every file of the owner's own resources, resource by resource."""
     return (
-        File.objects.filter(resource__scan=scan)
+        File.objects.filter(**{f"resource__{Resource.owner_field(owner)}": owner})
         .select_related("resource")
         .order_by("resource__label", "name")
     )
@@ -307,12 +305,3 @@ def contents_of(obj: Subject | ImageSession | Scan | Resource) -> Contents:
         files=Count("pk"), size=Coalesce(Sum("size"), 0)
     )
     return Contents(sessions.count(), scans.count(), resources.count(), totals["files"], totals["size"])
-
-
-def session_resource_files(session: ImageSession) -> QuerySet[File]:
-    """Every file of a session's own resources (RESOURCES/...), resource by resource."""
-    return (
-        File.objects.filter(resource__session=session)
-        .select_related("resource")
-        .order_by("resource__label", "name")
-    )

@@ -5,7 +5,7 @@ common.py    errors as pages, pagination, the project title bar (shared by every
 projects.py  sign in, projects, a project's sessions and subjects, settings, users, history
 browse.py    subject, session and scan pages, downloads
 changes.py   creating subjects and sessions by hand, relabelling, deleting (with a confirmation page)
-resources.py uploading files into a session's or scan's resources
+resources.py uploading files into a subject's, session's or scan's resources
 """
 
 from archive.views.browse import (
@@ -15,6 +15,7 @@ from archive.views.browse import (
     session_download,
     session_scans_edit,
     subject_detail,
+    subject_file_download,
 )
 from archive.views.changes import (
     file_delete,
@@ -26,7 +27,9 @@ from archive.views.changes import (
     session_resource_delete,
     subject_create,
     subject_delete,
+    subject_file_delete,
     subject_relabel,
+    subject_resource_delete,
 )
 from archive.views.common import (
     forbidden,
@@ -50,7 +53,7 @@ from archive.views.projects import (
     project_users,
     subject_list,
 )
-from archive.views.resources import scan_resource_upload, session_resource_upload
+from archive.views.resources import scan_resource_upload, session_resource_upload, subject_resource_upload
 
 __all__ = [
     "file_delete",
@@ -86,7 +89,11 @@ __all__ = [
     "subject_create",
     "subject_delete",
     "subject_detail",
+    "subject_file_delete",
+    "subject_file_download",
     "subject_list",
     "subject_relabel",
+    "subject_resource_delete",
+    "subject_resource_upload",
     "uploads_to_disk",
 ]

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from archive import downloads, editing, forms, permissions, queries
-from archive.models import File, ImageSession, Project, Scan
+from archive.models import File, ImageSession, Project, Scan, Subject
 from archive.views import resources
 from archive.views.common import (
     header_of,
@@ -25,6 +25,7 @@ from archive.views.common import (
     readable_project,
     scan_of,
     session_file,
+    subject_file,
     subject_of,
 )
 from xnatlite.errors import InvalidInput, NotFound
@@ -70,6 +71,8 @@ def subject_detail(request: HttpRequest, project_id: str, subject: str) -> HttpR
         sessions=sessions,
         sort=request.GET.get("sort", "-date"),
         history=history_rows(queries.subject_history(found)),
+        can_download=permissions.can(request.user, "download", project),
+        **_resource_context(request, found),
     )
     return render(request, "archive/subject_detail.html", context)
 
@@ -101,17 +104,12 @@ def session_detail(request: HttpRequest, project_id: str, session: str) -> HttpR
     if saved:
         return redirect("session-detail", project_id=project.id, session=found.label)
     context = project_context(request, project, "sessions")
-    session_resources = queries.session_resources(found)
     context.update(
         session=found,
         form=form,
         relabel_form=forms.RelabelForm(initial={"label": found.label}),
         scans=_with_previews(queries.session_scans(found)),
-        resources=session_resources,
-        resource_labels=[r.label for r in session_resources],
-        files=paginate(request, queries.session_resource_files(found), per_page=100),
-        upload_form=resources.upload_form(),
-        upload_url=resources.upload_url(found),
+        **_resource_context(request, found),
         history=history_rows(queries.session_history(found)),
         qualities=forms.ScanEditForm.base_fields["quality"].choices,
         can_download=permissions.can(request.user, "download", project),
@@ -152,26 +150,33 @@ def scan_detail(request: HttpRequest, project_id: str, session: str, scan_id: st
     form, saved = _edit_form(request, scan, forms.ScanEditForm, editing.update_scan, f"Scan {scan.scan_id}")
     if saved:
         return redirect("scan-detail", project_id=project.id, session=found.label, scan_id=scan.scan_id)
-    files = queries.scan_files(scan)
-    chosen = _chosen_file(request, files)
+    chosen = _chosen_file(request, queries.resource_files_of(scan))
     header, header_error = header_of(chosen.absolute_path, chosen.name) if chosen else ([], "")
     context = project_context(request, project, "sessions")
-    scan_resources = queries.scan_resources(scan)
     context.update(
         session=found,
         scan=_with_previews(queries.session_scans(found).filter(pk=scan.pk))[0],
         form=form,
-        resources=scan_resources,
-        resource_labels=[r.label for r in scan_resources],
-        files=paginate(request, files, per_page=100),
-        upload_form=resources.upload_form(),
-        upload_url=resources.upload_url(scan),
+        **_resource_context(request, scan),
         chosen=chosen,
         header=header,
         header_error=header_error,
         can_download=permissions.can(request.user, "download", project),
     )
     return render(request, "archive/scan_detail.html", context)
+
+
+def _resource_context(request: HttpRequest, owner: Subject | ImageSession | Scan) -> dict:
+    """What the resources section of a subject, session or scan page shows: its own resources, their
+    files (paginated) and the upload form."""
+    owned = queries.resources_of(owner)
+    return {
+        "resources": owned,
+        "resource_labels": [r.label for r in owned],
+        "files": paginate(request, queries.resource_files_of(owner), per_page=100),
+        "upload_form": resources.upload_form(),
+        "upload_url": resources.upload_url(owner),
+    }
 
 
 def _chosen_file(request: HttpRequest, files) -> File | None:
@@ -187,10 +192,22 @@ def file_download(request: HttpRequest, project_id: str, session: str, file_id: 
     """One file of the session (scan or session resource); images such as previews show inline."""
     project, found = _session(request, project_id, session)
     permissions.require(request.user, "download", project)
-    file = session_file(found, file_id)
+    return _file_response(session_file(found, file_id), found)
+
+
+@page
+def subject_file_download(request: HttpRequest, project_id: str, subject: str, file_id: int) -> HttpResponse:
+    """One file of the subject's own resources."""
+    project = readable_project(request, project_id)
+    found = subject_of(project, subject)
+    permissions.require(request.user, "download", project)
+    return _file_response(subject_file(found, file_id), found)
+
+
+def _file_response(file: File, where: Subject | ImageSession) -> HttpResponse:
     path = file.absolute_path
     if not path.is_file():
-        log.error("file %s of session %s is missing on disk: %s", file.pk, found, path)
+        log.error("file %s of %s is missing on disk: %s", file.pk, where, path)
         raise NotFound(f"{file.name} is missing on disk; ask an administrator")
     image_type = IMAGE_TYPES.get(path.suffix.lower())
     name = file.name.rsplit("/", 1)[-1]

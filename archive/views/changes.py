@@ -19,7 +19,15 @@ from django.urls import reverse
 
 from archive import content, editing, forms, permissions, queries, services
 from archive.models import File, ImageSession, Project, Resource, Scan, Subject
-from archive.views.common import page, project_context, readable_project, scan_of, session_file, subject_of
+from archive.views.common import (
+    page,
+    project_context,
+    readable_project,
+    scan_of,
+    session_file,
+    subject_file,
+    subject_of,
+)
 from xnatlite.errors import ArchiveConflict, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -27,12 +35,20 @@ log = logging.getLogger(__name__)
 SESSIONS_NAMED = 50  # a subject's sessions listed by label on its delete page
 
 
-def owner_url(owner: ImageSession | Scan) -> str:
-    """The page of a session or scan (where its resources are listed)."""
+def owner_url(owner: Subject | ImageSession | Scan) -> str:
+    """The page of a subject, session or scan (where its resources are listed)."""
     if isinstance(owner, Scan):
         session = owner.session
         return reverse("scan-detail", args=[session.project_id, session.label, owner.scan_id])
+    if isinstance(owner, Subject):
+        return reverse("subject-detail", args=[owner.project_id, owner.label])
     return reverse("session-detail", args=[owner.project_id, owner.label])
+
+
+def _owner_title(owner: Subject | ImageSession | Scan) -> str:
+    if isinstance(owner, Scan):
+        return f"scan {owner.scan_id}"
+    return f"{'subject' if isinstance(owner, Subject) else 'session'} {owner.label}"
 
 
 # --- creating by hand -----------------------------------------------------------------------------
@@ -245,21 +261,30 @@ def scan_delete(request: HttpRequest, project_id: str, session: str, scan_id: st
     )
 
 
-def _resource_delete(request: HttpRequest, project: Project, owner: ImageSession | Scan, label: str):
+def _resource_delete(
+    request: HttpRequest, project: Project, owner: Subject | ImageSession | Scan, label: str
+):
     resource = content.find_resource(owner, label)
-    setattr(resource, "scan" if isinstance(owner, Scan) else "session", owner)
-    where = f"scan {owner.scan_id}" if isinstance(owner, Scan) else f"session {owner.label}"
+    setattr(resource, Resource.owner_field(owner), owner)
     return _confirm_delete(
         request,
         project,
         resource,
         content.delete_resource,
-        title=f"resource {resource.label} of {where}",
+        title=f"resource {resource.label} of {_owner_title(owner)}",
         summary=_summary(queries.contents_of(resource)),
         back=owner_url(owner),
         cancel=owner_url(owner),
-        tab="sessions",
+        tab="subjects" if isinstance(owner, Subject) else "sessions",
     )
+
+
+@page
+def subject_resource_delete(
+    request: HttpRequest, project_id: str, subject: str, resource: str
+) -> HttpResponse:
+    project = readable_project(request, project_id)
+    return _resource_delete(request, project, subject_of(project, subject), resource)
 
 
 @page
@@ -283,7 +308,17 @@ def scan_resource_delete(
 def file_delete(request: HttpRequest, project_id: str, session: str, file_id: int) -> HttpResponse:
     project = readable_project(request, project_id)
     file = session_file(queries.get_session(project, session), file_id)
-    owner = file.resource.scan if file.resource.scan_id else file.resource.session
+    return _file_delete(request, project, file)
+
+
+@page
+def subject_file_delete(request: HttpRequest, project_id: str, subject: str, file_id: int) -> HttpResponse:
+    project = readable_project(request, project_id)
+    return _file_delete(request, project, subject_file(subject_of(project, subject), file_id))
+
+
+def _file_delete(request: HttpRequest, project: Project, file: File) -> HttpResponse:
+    owner = file.resource.owner
     return _confirm_delete(
         request,
         project,
@@ -293,5 +328,5 @@ def file_delete(request: HttpRequest, project_id: str, session: str, file_id: in
         summary=f"1 file ({filesizeformat(file.size)})",
         back=owner_url(owner),
         cancel=owner_url(owner),
-        tab="sessions",
+        tab="subjects" if isinstance(owner, Subject) else "sessions",
     )

@@ -139,6 +139,15 @@ def scan_of(session: ImageSession, scan_id: str) -> Scan:
     return scan
 
 
+def subject_file(subject: Subject, file_id: int) -> File:
+    """A file of one of the subject's own resources; NotFound otherwise."""
+    file = File.objects.select_related("resource").filter(pk=file_id, resource__subject=subject).first()
+    if file is None:
+        raise NotFound("No such file in this subject's resources")
+    file.resource.subject = subject
+    return file
+
+
 def session_file(session: ImageSession, file_id: int) -> File:
     """A file of one of the session's scan resources or of its own resources; NotFound otherwise."""
     files = File.objects.select_related("resource__scan")

@@ -1,5 +1,5 @@
-"""Uploading files into a named resource of a session or scan (members and owners): notes, NIFTI, a
-report, or a zip to unpack. archive/content.py creates the resource if it is new and streams each file
+"""Uploading files into a named resource of a subject, session or scan (members and owners): notes,
+NIFTI, a report, or a zip to unpack. archive/content.py creates the resource if it is new and streams each file
 to disk with its size and MD5; the request's files are temporary files on disk, never memory. The
 files are listed, downloaded and deleted from the session and scan pages (browse.py, changes.py).
 """
@@ -15,9 +15,16 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from archive import content, forms, layout, permissions, queries
-from archive.models import ImageSession, Project, Resource, Scan
+from archive.models import ImageSession, Project, Resource, Scan, Subject
 from archive.views.changes import owner_url
-from archive.views.common import page, project_context, readable_project, scan_of, uploads_to_disk
+from archive.views.common import (
+    page,
+    project_context,
+    readable_project,
+    scan_of,
+    subject_of,
+    uploads_to_disk,
+)
 from xnatlite.errors import ArchiveConflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -35,7 +42,10 @@ def upload_form(data=None) -> forms.ResourceUploadForm:
     return forms.ResourceUploadForm(data, prefix="upload")
 
 
-def _store(request: HttpRequest, owner: ImageSession | Scan, data: dict, files: list) -> Outcome:
+Owner = Subject | ImageSession | Scan
+
+
+def _store(request: HttpRequest, owner: Owner, data: dict, files: list) -> Outcome:
     """Store each uploaded file (or unpack each archive) on its own; a refusal does not stop the rest."""
     folder = data["folder"].strip().strip("/")
     names = [f"{folder}/{uploaded.name}" if folder else uploaded.name for uploaded in files]
@@ -80,9 +90,7 @@ def _store(request: HttpRequest, owner: ImageSession | Scan, data: dict, files: 
     return outcome
 
 
-def _upload_page(
-    request: HttpRequest, project: Project, session: ImageSession, owner: ImageSession | Scan
-) -> HttpResponse:
+def _upload_page(request: HttpRequest, project: Project, owner: Owner) -> HttpResponse:
     permissions.require(request.user, "edit", owner)
     form = upload_form(request.POST if request.method == "POST" else None)
     if request.method == "GET":
@@ -108,14 +116,15 @@ def _upload_page(
                     )
                     return redirect(owner_url(owner))
                 status = 409 if outcome.conflict else 400
-    context = project_context(request, project, "sessions")
-    is_scan = isinstance(owner, Scan)
+    is_subject = isinstance(owner, Subject)
+    context = project_context(request, project, "subjects" if is_subject else "sessions")
     context.update(
-        session=session,
-        scan=owner if is_scan else None,
+        subject=owner if is_subject else None,
+        session=owner.session if isinstance(owner, Scan) else (None if is_subject else owner),
+        scan=owner if isinstance(owner, Scan) else None,
         upload_form=form,
         upload_url=request.path,
-        resource_labels=Resource.objects.filter(**{"scan" if is_scan else "session": owner})
+        resource_labels=Resource.objects.filter(**{Resource.owner_field(owner): owner})
         .order_by("label")
         .values_list("label", flat=True),
         outcome=outcome,
@@ -128,21 +137,28 @@ def _upload_page(
 @page
 def session_resource_upload(request: HttpRequest, project_id: str, session: str) -> HttpResponse:
     project = readable_project(request, project_id)
-    found = queries.get_session(project, session)
-    return _upload_page(request, project, found, found)
+    return _upload_page(request, project, queries.get_session(project, session))
 
 
 @uploads_to_disk
 @page
 def scan_resource_upload(request: HttpRequest, project_id: str, session: str, scan_id: str) -> HttpResponse:
     project = readable_project(request, project_id)
-    found = queries.get_session(project, session)
-    return _upload_page(request, project, found, scan_of(found, scan_id))
+    return _upload_page(request, project, scan_of(queries.get_session(project, session), scan_id))
 
 
-def upload_url(owner: ImageSession | Scan) -> str:
+@uploads_to_disk
+@page
+def subject_resource_upload(request: HttpRequest, project_id: str, subject: str) -> HttpResponse:
+    project = readable_project(request, project_id)
+    return _upload_page(request, project, subject_of(project, subject))
+
+
+def upload_url(owner: Owner) -> str:
     if isinstance(owner, Scan):
         return reverse(
             "scan-resource-upload", args=[owner.session.project_id, owner.session.label, owner.scan_id]
         )
+    if isinstance(owner, Subject):
+        return reverse("subject-resource-upload", args=[owner.project_id, owner.label])
     return reverse("session-resource-upload", args=[owner.project_id, owner.label])

@@ -1,8 +1,11 @@
 """Every UI page for every role: owner, member, collaborator, stranger, site admin (and nobody)."""
 
+import io
+
 import pytest
 from django.urls import reverse
 
+from archive import content
 from archive.models import AuditEvent, File, ImageSession, Project, Scan, Subject
 from prearchive.ingest import IngestContext, ingest_file
 from tests.conftest import pydicom_test_file
@@ -14,6 +17,8 @@ ROLES = ("alice", "bob", "carol", "dave", "root")
 def urls(cast, session_a):
     pre = ingest_file(pydicom_test_file("CT_small.dcm"), IngestContext(source="test", project="A")).session
     file = File.objects.filter(resource__scan__session=session_a).first()
+    notes = content.create_resource(session_a.subject, "NOTES", by="test")
+    subject_file = content.store_file(notes, "consent.txt", io.BytesIO(b"signed"), by="test")[0]
     s = ["A", "SESS1"]
     return {
         "project": reverse("project-detail", args=["A"]),
@@ -43,6 +48,10 @@ def urls(cast, session_a):
         "file_delete": reverse("file-delete", args=[*s, file.pk]),
         "session_resource_upload": reverse("session-resource-upload", args=s),
         "scan_resource_upload": reverse("scan-resource-upload", args=[*s, "1"]),
+        "subject_resource_upload": reverse("subject-resource-upload", args=["A", "SUBJ1"]),
+        "subject_resource_delete": reverse("subject-resource-delete", args=["A", "SUBJ1", "NOTES"]),
+        "subject_file": reverse("subject-file-download", args=["A", "SUBJ1", subject_file.pk]),
+        "subject_file_delete": reverse("subject-file-delete", args=["A", "SUBJ1", subject_file.pk]),
     }
 
 
@@ -80,6 +89,10 @@ EXPECTED_GET = {
     "file_delete": MANAGE,
     "session_resource_upload": WRITE,
     "scan_resource_upload": WRITE,
+    "subject_resource_upload": WRITE,
+    "subject_resource_delete": MANAGE,
+    "subject_file": READ,
+    "subject_file_delete": MANAGE,
 }
 
 

@@ -238,3 +238,56 @@ def test_a_post_without_the_csrf_token_is_refused(session_a, bob):
         },
     )
     assert response.status_code == 302 and File.objects.filter(name="x.txt").exists()
+
+
+SUBJECT_UPLOAD = reverse("subject-resource-upload", args=["A", "SUBJ1"])
+
+
+def test_subject_resources_upload_list_download_and_delete(as_user, session_a, alice, bob, carol):
+    """A subject's own resources (consent forms, clinical notes) on the subject page."""
+    subject = session_a.subject
+    response = upload(as_user(bob), SUBJECT_UPLOAD, [("consent.pdf", b"%PDF-1.4 signed")], resource="FORMS")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("subject-detail", args=["A", "SUBJ1"])
+    resource = Resource.objects.get(subject=subject, label="FORMS")
+    file = File.objects.get(resource=resource)
+    folder = layout.subject_resource_dir("A", "SUBJ1", "FORMS")
+    assert file.absolute_path == folder / "consent.pdf"
+    assert (folder / "consent.pdf").read_bytes() == b"%PDF-1.4 signed" and file.md5 == md5(b"%PDF-1.4 signed")
+    assert AuditEvent.objects.filter(actor=bob, action="archive.file.stored").count() == 1
+
+    # a collaborator reads and downloads it, without upload or delete controls
+    page = as_user(carol).get(reverse("subject-detail", args=["A", "SUBJ1"])).content.decode()
+    assert "consent.pdf" in page and file.md5 in page
+    assert 'action="' + SUBJECT_UPLOAD + '"' not in page and "Delete consent.pdf" not in page
+    download = as_user(carol).get(reverse("subject-file-download", args=["A", "SUBJ1", file.pk]))
+    assert b"".join(download.streaming_content) == b"%PDF-1.4 signed"
+    assert upload(as_user(carol), SUBJECT_UPLOAD, [("x.txt", b"x")], resource="FORMS").status_code == 403
+    # a file of another subject's or session's resources is not reachable through this subject
+    session_notes = content.create_resource(session_a, "NOTES", by=alice)
+    other = content.store_file(session_notes, "n.txt", io.BytesIO(b"n"), by=alice)[0]
+    assert (
+        as_user(alice).get(reverse("subject-file-download", args=["A", "SUBJ1", other.pk])).status_code == 404
+    )
+
+    # the owner sees the controls, deletes the file, then the resource
+    owner_page = as_user(alice).get(reverse("subject-detail", args=["A", "SUBJ1"])).content.decode()
+    assert 'action="' + SUBJECT_UPLOAD + '"' in owner_page and "Delete consent.pdf" in owner_page
+    delete_file = reverse("subject-file-delete", args=["A", "SUBJ1", file.pk])
+    assert as_user(bob).post(delete_file).status_code == 403 and file.absolute_path.exists()
+    assert as_user(alice).post(delete_file)["Location"] == reverse("subject-detail", args=["A", "SUBJ1"])
+    assert not File.objects.filter(pk=file.pk).exists() and not (folder / "consent.pdf").exists()
+    delete_resource = reverse("subject-resource-delete", args=["A", "SUBJ1", "FORMS"])
+    assert "resource FORMS of subject SUBJ1" in as_user(alice).get(delete_resource).content.decode()
+    assert as_user(alice).post(delete_resource).status_code == 302
+    assert not Resource.objects.filter(subject=subject).exists() and not folder.exists()
+    actions = set(AuditEvent.objects.filter(actor=alice).values_list("action", flat=True))
+    assert {"archive.file.deleted", "archive.resource.deleted"} <= actions
+
+
+def test_the_subject_upload_page_refuses_a_bad_name_and_keeps_the_form(as_user, session_a, bob):
+    before = archive_state()
+    response = upload(as_user(bob), SUBJECT_UPLOAD, [("x.txt", b"x")], resource="FORMS", folder="../up")
+    assert response.status_code == 200 and response.context["upload_form"].errors["folder"]
+    assert "subject SUBJ1" in response.content.decode()
+    assert archive_state() == before
