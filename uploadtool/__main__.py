@@ -1,0 +1,5 @@
+import sys
+
+from uploadtool.cli import main
+
+sys.exit(main())
