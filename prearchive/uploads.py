@@ -345,16 +345,11 @@ def commit_sessions(sessions, *, by) -> None:
             log.info("upload: %s left for the idle builder: %s", session, exc)
 
 
-def archive_sessions(sessions, *, by, overwrite: str = "none") -> list[str]:
+def archive_sessions(sessions, *, by, overwrite: str = "none") -> list:
     """Archive uploaded sessions right away (`dest=/archive...`, Direct-Archive, auto-archive) through
-    the one archive service; returns the archived sessions' `/data/archive/...` URIs."""
+    the one archive service; returns the archived ImageSessions."""
     from prearchive import operations
 
-    uris = []
-    for session in sessions:
-        archived = operations.archive_session(session, by=by, overwrite=overwrite, wait=True)
-        uris.append(
-            f"/data/archive/projects/{archived.project_id}/subjects/{archived.subject.label}"
-            f"/experiments/{archived.label}"
-        )
-    return uris
+    return [
+        operations.archive_session(session, by=by, overwrite=overwrite, wait=True) for session in sessions
+    ]

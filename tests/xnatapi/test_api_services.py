@@ -122,6 +122,40 @@ def test_import_straight_into_the_archive(api, alice, project_a):
     assert not PrearchiveSession.objects.exists()
 
 
+def test_import_into_an_auto_archive_project_answers_the_archived_session(transactional_db, api, alice):
+    """As in a real request (no test transaction around it), the archive task runs once the import's
+    rows are committed; without a broker it runs in the request, so the answer names the archive."""
+    make_project("AUTO", alice, prearchive_code=4)
+    _, members = study_members(2)
+    response = post_import(api(alice), make_zip(members), query="project=AUTO&subject=S1&session=E1")
+    assert response.status_code == 200, response.content
+    assert response.content.decode() == "/data/archive/projects/AUTO/subjects/S1/experiments/E1\r\n"
+    assert not PrearchiveSession.objects.exists()
+
+
+def test_commit_that_auto_archives_redirects_to_the_archived_session(transactional_db, api, alice):
+    """The Desktop Client's way (xnat-spec.md §9.2): import with prevent_auto_commit, then commit the
+    prearchive URI; in an auto-archive project the commit answers 301 to the archived session."""
+    make_project("AUTO", alice, prearchive_code=4)
+    client = api(alice)
+    _, members = study_members(2)
+    query = "project=AUTO&subject=S2&session=E2&prevent_auto_commit=true&SOURCE=uploader"
+    uri = post_import(client, make_zip(members), query=query).content.decode().strip()
+    assert uri.startswith("/data/prearchive/projects/AUTO/") and not ImageSession.objects.exists()
+    response = client.post(f"{uri}?action=commit&SOURCE=uploader")
+    assert response.status_code == 301, response.content
+    assert response["Location"].endswith("/data/archive/projects/AUTO/subjects/S2/experiments/E2")
+    assert ImageSession.objects.filter(project_id="AUTO", label="E2").exists()
+    assert not PrearchiveSession.objects.exists()
+    # a commit in a project that keeps data for review answers its prearchive URI
+    make_project("KEEP", alice)
+    uri = post_import(client, make_zip(study_members(1)[1]), query=query.replace("AUTO", "KEEP"))
+    uri = uri.content.decode().strip()
+    response = client.post(f"{uri}?action=commit")
+    assert response.status_code == 200 and response.content.decode() == uri + "\r\n"
+    assert PrearchiveSession.objects.get(project_id="KEEP").status == Status.READY
+
+
 def test_import_into_an_auto_archive_project_archives_it(api, alice, django_capture_on_commit_callbacks):
     make_project("AUTO", alice, prearchive_code=4)
     _, members = study_members(2)

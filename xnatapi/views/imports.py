@@ -14,8 +14,9 @@ from django.http import HttpRequest, HttpResponse
 from archive import permissions
 from prearchive import uploads
 from prearchive.ingest import IngestContext
+from xnatapi import documents as docs
 from xnatapi.http import api_view, flag, method_not_allowed, text
-from xnatapi.views.prearchive import session_uri
+from xnatapi.views.prearchive import committed_uri, session_uri
 from xnatlite.errors import InvalidInput, NotFound
 
 log = logging.getLogger("xnatlite.api")
@@ -89,13 +90,15 @@ def import_service(request: HttpRequest) -> HttpResponse:
         raise InvalidInput(f"The upload held no DICOM files ({len(result.skipped)} other files skipped)")
     if direct or auto:
         uploads.build_sessions(result.sessions)
-        lines = uploads.archive_sessions(
+        archived = uploads.archive_sessions(
             result.sessions, by=request.user, overwrite=values.get("overwrite") or "none"
         )
-    else:
-        if not context.prevent_auto_commit:
-            uploads.commit_sessions(result.sessions, by=request.user)
+        lines = [docs.archive_uri(session) for session in archived]
+    elif context.prevent_auto_commit:
         lines = [session_uri(s) for s in result.sessions]
+    else:
+        uploads.commit_sessions(result.sessions, by=request.user)
+        lines = [committed_uri(s)[0] for s in result.sessions]
     log.info(
         "import by %s: %d files, %d sessions, %d skipped",
         request.user,

@@ -11,6 +11,7 @@ import json
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 
 from archive import downloads, layout, permissions
+from archive.models import ImageSession
 from prearchive import queries
 from prearchive.models import PrearchiveSession
 from prearchive.views import scan_summary  # the UI's per-scan summary: one grouped query
@@ -70,6 +71,21 @@ def prearchive_row(session: PrearchiveSession) -> dict[str, str]:
 
 def session_uri(session: PrearchiveSession) -> str:
     return f"/data{session.url}"
+
+
+def committed_uri(session: PrearchiveSession) -> tuple[str, bool]:
+    """Where a session just committed is now: (its archive URI, True) once its project's auto-archive
+    ran in this process (the embedded mode, no broker: the prearchive row is gone), else (its
+    prearchive URI, False): kept for review, or queued for a worker."""
+    if session.project_id and not PrearchiveSession.objects.filter(pk=session.pk).exists():
+        archived = (
+            ImageSession.objects.select_related("subject")
+            .filter(project_id=session.project_id, label=session.label)
+            .first()
+        )
+        if archived is not None:
+            return docs.archive_uri(archived), True
+    return session_uri(session), False
 
 
 @api_view
@@ -203,7 +219,12 @@ def _action(request: HttpRequest, session: PrearchiveSession) -> HttpResponse:
     action = values.get("action", "")
     if action in ("build", "rebuild", "commit"):
         operations.rebuild_session(session, by=request.user)
-        return text(session_uri(session) + "\r\n")
+        uri, archived = committed_uri(session)
+        if archived:  # XNAT answers a commit that archived with a redirect to the archived session
+            response = text(uri + "\r\n", status=301)
+            response["Location"] = request.build_absolute_uri(uri)
+            return response
+        return text(uri + "\r\n")
     if action == "move":
         moved = operations.move_session(session, values.get("newProject", ""), by=request.user)
         return text(session_uri(moved or session) + "\r\n")
