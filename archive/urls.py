@@ -48,6 +48,13 @@ urlpatterns = [
     path(SESSION + "files/<int:file_id>/", views.file_download, name="file-download"),
     path(SESSION + "files/<int:file_id>/delete/", views.file_delete, name="file-delete"),
     path(SESSION + "download/", views.session_download, name="session-download"),
+    path(P + "resources/", views.project_resources, name="project-resources"),
+    path(P + "resources/upload/", views.project_resource_upload, name="project-resource-upload"),
+    path(
+        P + "resources/<str:resource>/delete/", views.project_resource_delete, name="project-resource-delete"
+    ),
+    path(P + "files/<int:file_id>/", views.project_file_download, name="project-file-download"),
+    path(P + "files/<int:file_id>/delete/", views.project_file_delete, name="project-file-delete"),
     path(P + "settings/", views.project_settings, name="project-settings"),
     path(P + "settings/aliases/", views.project_alias, name="project-alias"),
     path(P + "history/", views.project_history, name="project-history"),

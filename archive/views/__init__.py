@@ -5,11 +5,13 @@ common.py    errors as pages, pagination, the project title bar (shared by every
 projects.py  sign in, projects, a project's sessions and subjects, settings, users, history
 browse.py    subject, session and scan pages, downloads
 changes.py   creating subjects and sessions by hand, relabelling, deleting (with a confirmation page)
-resources.py uploading files into a subject's, session's or scan's resources
+resources.py uploading files into a project's, subject's, session's or scan's resources
 """
 
 from archive.views.browse import (
     file_download,
+    project_file_download,
+    project_resources,
     scan_detail,
     session_detail,
     session_download,
@@ -19,6 +21,8 @@ from archive.views.browse import (
 )
 from archive.views.changes import (
     file_delete,
+    project_file_delete,
+    project_resource_delete,
     scan_delete,
     scan_resource_delete,
     session_create,
@@ -53,7 +57,12 @@ from archive.views.projects import (
     project_users,
     subject_list,
 )
-from archive.views.resources import scan_resource_upload, session_resource_upload, subject_resource_upload
+from archive.views.resources import (
+    project_resource_upload,
+    scan_resource_upload,
+    session_resource_upload,
+    subject_resource_upload,
+)
 
 __all__ = [
     "file_delete",
@@ -68,8 +77,13 @@ __all__ = [
     "project_context",
     "project_create",
     "project_detail",
+    "project_file_delete",
+    "project_file_download",
     "project_history",
     "project_list",
+    "project_resource_delete",
+    "project_resource_upload",
+    "project_resources",
     "project_settings",
     "project_user_change",
     "project_users",

@@ -19,13 +19,13 @@ from archive.views import resources
 from archive.views.common import (
     header_of,
     history_rows,
+    owned_file,
     page,
     paginate,
     project_context,
     readable_project,
     scan_of,
     session_file,
-    subject_file,
     subject_of,
 )
 from xnatlite.errors import InvalidInput, NotFound
@@ -166,17 +166,34 @@ def scan_detail(request: HttpRequest, project_id: str, session: str, scan_id: st
     return render(request, "archive/scan_detail.html", context)
 
 
-def _resource_context(request: HttpRequest, owner: Subject | ImageSession | Scan) -> dict:
-    """What the resources section of a subject, session or scan page shows: its own resources, their
-    files (paginated) and the upload form."""
-    owned = queries.resources_of(owner)
+def _resource_context(request: HttpRequest, owner: Project | Subject | ImageSession | Scan) -> dict:
+    """What the resources section of a project, subject, session or scan page shows: its own
+    resources, their files (paginated, with their download and delete links) and the upload form."""
+    owned = list(queries.resources_of(owner))
+    for resource in owned:
+        resource.delete_url = resources.resource_delete_url(owner, resource)
+    files = paginate(request, queries.resource_files_of(owner), per_page=100)
+    for file in files.object_list:
+        file.download_url, file.delete_url = resources.file_urls(owner, file)
     return {
         "resources": owned,
         "resource_labels": [r.label for r in owned],
-        "files": paginate(request, queries.resource_files_of(owner), per_page=100),
+        "files": files,
         "upload_form": resources.upload_form(),
         "upload_url": resources.upload_url(owner),
     }
+
+
+@page
+def project_resources(request: HttpRequest, project_id: str) -> HttpResponse:
+    """The project's own files (protocols, consent templates, analysis code): readers list and download
+    them, members and owners upload, owners delete."""
+    project = readable_project(request, project_id)
+    context = project_context(request, project, "resources")
+    context.update(
+        can_download=permissions.can(request.user, "download", project), **_resource_context(request, project)
+    )
+    return render(request, "archive/project_resources.html", context)
 
 
 def _chosen_file(request: HttpRequest, files) -> File | None:
@@ -196,15 +213,23 @@ def file_download(request: HttpRequest, project_id: str, session: str, file_id: 
 
 
 @page
+def project_file_download(request: HttpRequest, project_id: str, file_id: int) -> HttpResponse:
+    """One file of the project's own resources."""
+    project = readable_project(request, project_id)
+    permissions.require(request.user, "download", project)
+    return _file_response(owned_file(project, file_id), project)
+
+
+@page
 def subject_file_download(request: HttpRequest, project_id: str, subject: str, file_id: int) -> HttpResponse:
     """One file of the subject's own resources."""
     project = readable_project(request, project_id)
     found = subject_of(project, subject)
     permissions.require(request.user, "download", project)
-    return _file_response(subject_file(found, file_id), found)
+    return _file_response(owned_file(found, file_id), found)
 
 
-def _file_response(file: File, where: Subject | ImageSession) -> HttpResponse:
+def _file_response(file: File, where: Project | Subject | ImageSession) -> HttpResponse:
     path = file.absolute_path
     if not path.is_file():
         log.error("file %s of %s is missing on disk: %s", file.pk, where, path)

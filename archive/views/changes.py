@@ -20,12 +20,12 @@ from django.urls import reverse
 from archive import content, editing, forms, permissions, queries, services
 from archive.models import File, ImageSession, Project, Resource, Scan, Subject
 from archive.views.common import (
+    owned_file,
     page,
     project_context,
     readable_project,
     scan_of,
     session_file,
-    subject_file,
     subject_of,
 )
 from xnatlite.errors import ArchiveConflict, InvalidInput
@@ -35,8 +35,10 @@ log = logging.getLogger(__name__)
 SESSIONS_NAMED = 50  # a subject's sessions listed by label on its delete page
 
 
-def owner_url(owner: Subject | ImageSession | Scan) -> str:
-    """The page of a subject, session or scan (where its resources are listed)."""
+def owner_url(owner: Project | Subject | ImageSession | Scan) -> str:
+    """The page listing the resources of a project, subject, session or scan."""
+    if isinstance(owner, Project):
+        return reverse("project-resources", args=[owner.id])
     if isinstance(owner, Scan):
         session = owner.session
         return reverse("scan-detail", args=[session.project_id, session.label, owner.scan_id])
@@ -45,10 +47,18 @@ def owner_url(owner: Subject | ImageSession | Scan) -> str:
     return reverse("session-detail", args=[owner.project_id, owner.label])
 
 
-def _owner_title(owner: Subject | ImageSession | Scan) -> str:
+def _owner_title(owner: Project | Subject | ImageSession | Scan) -> str:
+    if isinstance(owner, Project):
+        return f"project {owner.id}"
     if isinstance(owner, Scan):
         return f"scan {owner.scan_id}"
     return f"{'subject' if isinstance(owner, Subject) else 'session'} {owner.label}"
+
+
+def _owner_tab(owner: Project | Subject | ImageSession | Scan) -> str:
+    if isinstance(owner, Project):
+        return "resources"
+    return "subjects" if isinstance(owner, Subject) else "sessions"
 
 
 # --- creating by hand -----------------------------------------------------------------------------
@@ -262,7 +272,7 @@ def scan_delete(request: HttpRequest, project_id: str, session: str, scan_id: st
 
 
 def _resource_delete(
-    request: HttpRequest, project: Project, owner: Subject | ImageSession | Scan, label: str
+    request: HttpRequest, project: Project, owner: Project | Subject | ImageSession | Scan, label: str
 ):
     resource = content.find_resource(owner, label)
     setattr(resource, Resource.owner_field(owner), owner)
@@ -275,8 +285,14 @@ def _resource_delete(
         summary=_summary(queries.contents_of(resource)),
         back=owner_url(owner),
         cancel=owner_url(owner),
-        tab="subjects" if isinstance(owner, Subject) else "sessions",
+        tab=_owner_tab(owner),
     )
+
+
+@page
+def project_resource_delete(request: HttpRequest, project_id: str, resource: str) -> HttpResponse:
+    project = readable_project(request, project_id)
+    return _resource_delete(request, project, project, resource)
 
 
 @page
@@ -312,9 +328,15 @@ def file_delete(request: HttpRequest, project_id: str, session: str, file_id: in
 
 
 @page
+def project_file_delete(request: HttpRequest, project_id: str, file_id: int) -> HttpResponse:
+    project = readable_project(request, project_id)
+    return _file_delete(request, project, owned_file(project, file_id))
+
+
+@page
 def subject_file_delete(request: HttpRequest, project_id: str, subject: str, file_id: int) -> HttpResponse:
     project = readable_project(request, project_id)
-    return _file_delete(request, project, subject_file(subject_of(project, subject), file_id))
+    return _file_delete(request, project, owned_file(subject_of(project, subject), file_id))
 
 
 def _file_delete(request: HttpRequest, project: Project, file: File) -> HttpResponse:
@@ -328,5 +350,5 @@ def _file_delete(request: HttpRequest, project: Project, file: File) -> HttpResp
         summary=f"1 file ({filesizeformat(file.size)})",
         back=owner_url(owner),
         cancel=owner_url(owner),
-        tab="subjects" if isinstance(owner, Subject) else "sessions",
+        tab=_owner_tab(owner),
     )

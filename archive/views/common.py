@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from archive import permissions, queries, services
-from archive.models import File, ImageSession, Project, Scan, Subject
+from archive.models import File, ImageSession, Project, Resource, Scan, Subject
 from prearchive import queries as prearchive_queries
 from xnatlite.errors import Forbidden, NotFound, XnatliteError
 
@@ -139,12 +139,13 @@ def scan_of(session: ImageSession, scan_id: str) -> Scan:
     return scan
 
 
-def subject_file(subject: Subject, file_id: int) -> File:
-    """A file of one of the subject's own resources; NotFound otherwise."""
-    file = File.objects.select_related("resource").filter(pk=file_id, resource__subject=subject).first()
+def owned_file(owner: Project | Subject, file_id: int) -> File:
+    """A file of one of the project's or subject's own resources; NotFound otherwise."""
+    field = Resource.owner_field(owner)
+    file = File.objects.select_related("resource").filter(pk=file_id, **{f"resource__{field}": owner}).first()
     if file is None:
-        raise NotFound("No such file in this subject's resources")
-    file.resource.subject = subject
+        raise NotFound(f"No such file in this {field}'s resources")
+    setattr(file.resource, field, owner)
     return file
 
 

@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from archive import content, forms, layout, permissions, queries
-from archive.models import ImageSession, Project, Resource, Scan, Subject
+from archive.models import File, ImageSession, Project, Resource, Scan, Subject
 from archive.views.changes import owner_url
 from archive.views.common import (
     page,
@@ -42,7 +42,40 @@ def upload_form(data=None) -> forms.ResourceUploadForm:
     return forms.ResourceUploadForm(data, prefix="upload")
 
 
-Owner = Subject | ImageSession | Scan
+Owner = Project | Subject | ImageSession | Scan
+
+
+def _route_args(owner: Owner) -> tuple[str, list[str]]:
+    """(the owner's kind in route names, the route arguments naming it)."""
+    if isinstance(owner, Scan):
+        return "scan", [owner.session.project_id, owner.session.label, owner.scan_id]
+    if isinstance(owner, ImageSession):
+        return "session", [owner.project_id, owner.label]
+    if isinstance(owner, Subject):
+        return "subject", [owner.project_id, owner.label]
+    return "project", [owner.id]
+
+
+def upload_url(owner: Owner) -> str:
+    kind, args = _route_args(owner)
+    return reverse(f"{kind}-resource-upload", args=args)
+
+
+def resource_delete_url(owner: Owner, resource: Resource) -> str:
+    kind, args = _route_args(owner)
+    return reverse(f"{kind}-resource-delete", args=[*args, resource.label])
+
+
+def file_urls(owner: Owner, file: File) -> tuple[str, str]:
+    """(download, delete) of a file of the owner's resources; a scan's files are the session's."""
+    kind, args = _route_args(owner)
+    if kind == "scan":
+        kind, args = "session", args[:2]
+    prefix = "" if kind == "session" else f"{kind}-"
+    return (
+        reverse(f"{prefix}file-download", args=[*args, file.pk]),
+        reverse(f"{prefix}file-delete", args=[*args, file.pk]),
+    )
 
 
 def _store(request: HttpRequest, owner: Owner, data: dict, files: list) -> Outcome:
@@ -116,12 +149,15 @@ def _upload_page(request: HttpRequest, project: Project, owner: Owner) -> HttpRe
                     )
                     return redirect(owner_url(owner))
                 status = 409 if outcome.conflict else 400
-    is_subject = isinstance(owner, Subject)
-    context = project_context(request, project, "subjects" if is_subject else "sessions")
+    kind = _route_args(owner)[0]
+    context = project_context(
+        request, project, {"project": "resources", "subject": "subjects"}.get(kind, "sessions")
+    )
     context.update(
-        subject=owner if is_subject else None,
-        session=owner.session if isinstance(owner, Scan) else (None if is_subject else owner),
-        scan=owner if isinstance(owner, Scan) else None,
+        owner_kind=kind,
+        subject=owner if kind == "subject" else None,
+        session=owner.session if kind == "scan" else (owner if kind == "session" else None),
+        scan=owner if kind == "scan" else None,
         upload_form=form,
         upload_url=request.path,
         resource_labels=Resource.objects.filter(**{Resource.owner_field(owner): owner})
@@ -149,16 +185,13 @@ def scan_resource_upload(request: HttpRequest, project_id: str, session: str, sc
 
 @uploads_to_disk
 @page
+def project_resource_upload(request: HttpRequest, project_id: str) -> HttpResponse:
+    project = readable_project(request, project_id)
+    return _upload_page(request, project, project)
+
+
+@uploads_to_disk
+@page
 def subject_resource_upload(request: HttpRequest, project_id: str, subject: str) -> HttpResponse:
     project = readable_project(request, project_id)
     return _upload_page(request, project, subject_of(project, subject))
-
-
-def upload_url(owner: Owner) -> str:
-    if isinstance(owner, Scan):
-        return reverse(
-            "scan-resource-upload", args=[owner.session.project_id, owner.session.label, owner.scan_id]
-        )
-    if isinstance(owner, Subject):
-        return reverse("subject-resource-upload", args=[owner.project_id, owner.label])
-    return reverse("session-resource-upload", args=[owner.project_id, owner.label])

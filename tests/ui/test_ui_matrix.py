@@ -19,6 +19,8 @@ def urls(cast, session_a):
     file = File.objects.filter(resource__scan__session=session_a).first()
     notes = content.create_resource(session_a.subject, "NOTES", by="test")
     subject_file = content.store_file(notes, "consent.txt", io.BytesIO(b"signed"), by="test")[0]
+    protocols = content.create_resource(session_a.project, "PROTOCOLS", by="test")
+    project_file = content.store_file(protocols, "mri.pdf", io.BytesIO(b"%PDF"), by="test")[0]
     s = ["A", "SESS1"]
     return {
         "project": reverse("project-detail", args=["A"]),
@@ -52,6 +54,11 @@ def urls(cast, session_a):
         "subject_resource_delete": reverse("subject-resource-delete", args=["A", "SUBJ1", "NOTES"]),
         "subject_file": reverse("subject-file-download", args=["A", "SUBJ1", subject_file.pk]),
         "subject_file_delete": reverse("subject-file-delete", args=["A", "SUBJ1", subject_file.pk]),
+        "project_files": reverse("project-resources", args=["A"]),
+        "project_resource_upload": reverse("project-resource-upload", args=["A"]),
+        "project_resource_delete": reverse("project-resource-delete", args=["A", "PROTOCOLS"]),
+        "project_file": reverse("project-file-download", args=["A", project_file.pk]),
+        "project_file_delete": reverse("project-file-delete", args=["A", project_file.pk]),
     }
 
 
@@ -93,6 +100,11 @@ EXPECTED_GET = {
     "subject_resource_delete": MANAGE,
     "subject_file": READ,
     "subject_file_delete": MANAGE,
+    "project_files": READ,
+    "project_resource_upload": WRITE,
+    "project_resource_delete": MANAGE,
+    "project_file": READ,
+    "project_file_delete": MANAGE,
 }
 
 

@@ -197,12 +197,16 @@ def test_the_upload_form_shows_for_members_only(as_user, cast, session_a):
         assert ('action="' + SESSION_UPLOAD + '"' in html) == shown, who
 
 
-def test_the_session_pages_file_list_costs_the_same_queries_for_2_or_40_files(
-    as_user, session_a, alice, django_assert_max_num_queries
+@pytest.mark.parametrize("page", ["session", "project"])
+def test_the_file_list_costs_the_same_queries_for_2_or_40_files(
+    as_user, session_a, alice, django_assert_max_num_queries, page
 ):
     client = as_user(alice)
-    resource = content.create_resource(session_a, "MANY", by=alice)
-    url = reverse("session-detail", args=["A", "SESS1"])
+    if page == "session":
+        owner, url = session_a, reverse("session-detail", args=["A", "SESS1"])
+    else:
+        owner, url = session_a.project, reverse("project-resources", args=["A"])
+    resource = content.create_resource(owner, "MANY", by=alice)
     counts = []
     for total in (2, 40):
         while File.objects.filter(resource=resource).count() < total:
@@ -291,3 +295,42 @@ def test_the_subject_upload_page_refuses_a_bad_name_and_keeps_the_form(as_user, 
     assert response.status_code == 200 and response.context["upload_form"].errors["folder"]
     assert "subject SUBJ1" in response.content.decode()
     assert archive_state() == before
+
+
+PROJECT_UPLOAD = reverse("project-resource-upload", args=["A"])
+PROJECT_FILES = reverse("project-resources", args=["A"])
+
+
+def test_project_files_upload_list_download_and_delete(as_user, session_a, alice, bob, carol, dave):
+    """The project's own files on its Files tab: protocols, consent templates."""
+    project = session_a.project
+    response = upload(as_user(bob), PROJECT_UPLOAD, [("mri.pdf", b"%PDF-1.4 protocol")], resource="PROTOCOLS")
+    assert response.status_code == 302 and response["Location"] == PROJECT_FILES
+    file = File.objects.get(resource__project=project, resource__label="PROTOCOLS")
+    folder = layout.project_resource_dir("A", "PROTOCOLS")
+    assert (
+        file.absolute_path == folder / "mri.pdf" and (folder / "mri.pdf").read_bytes() == b"%PDF-1.4 protocol"
+    )
+    assert AuditEvent.objects.filter(actor=bob, action="archive.file.stored").count() == 1
+
+    page = as_user(carol).get(PROJECT_FILES).content.decode()
+    assert "mri.pdf" in page and file.md5 in page and ">Files</a>" in page
+    assert 'action="' + PROJECT_UPLOAD + '"' not in page and "Delete mri.pdf" not in page
+    download = as_user(carol).get(reverse("project-file-download", args=["A", file.pk]))
+    assert b"".join(download.streaming_content) == b"%PDF-1.4 protocol"
+    assert as_user(dave).get(PROJECT_FILES).status_code == 404  # a private project stays hidden
+    # a subject's file is not a project file
+    notes = content.create_resource(session_a.subject, "NOTES", by=alice)
+    other = content.store_file(notes, "n.txt", io.BytesIO(b"n"), by=alice)[0]
+    assert as_user(alice).get(reverse("project-file-download", args=["A", other.pk])).status_code == 404
+
+    owner_page = as_user(alice).get(PROJECT_FILES).content.decode()
+    assert 'action="' + PROJECT_UPLOAD + '"' in owner_page and "Delete mri.pdf" in owner_page
+    assert (
+        as_user(alice).post(reverse("project-file-delete", args=["A", file.pk]))["Location"] == PROJECT_FILES
+    )
+    assert not (folder / "mri.pdf").exists() and not File.objects.filter(pk=file.pk).exists()
+    delete_resource = reverse("project-resource-delete", args=["A", "PROTOCOLS"])
+    assert "resource PROTOCOLS of project A" in as_user(alice).get(delete_resource).content.decode()
+    assert as_user(alice).post(delete_resource)["Location"] == PROJECT_FILES
+    assert not Resource.objects.filter(project=project).exists() and not folder.exists()
