@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from uploadtool.client import Client, UploadError, password_from_env
+from uploadtool.client import Client, UploadError
 from uploadtool.studies import Study, find_studies, pack
 
 LABEL_HELP = "letters, digits, _ and - (1-64 characters), as the server requires"
@@ -124,7 +124,7 @@ def _send(args) -> int:
         raise UploadError("Say which server: --server https://xnat.example.org/ (or XNATLITE_URL)")
     if not args.folder.is_dir():
         raise UploadError(f"{args.folder} is not a folder")
-    password = password_from_env()
+    password = os.environ.get("XNATLITE_PASSWORD")
     if password is None:
         if not sys.stdin.isatty():
             raise UploadError("No password: set XNATLITE_PASSWORD or run the tool in a terminal")

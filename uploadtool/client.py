@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -105,7 +104,3 @@ class Client:
         if status != 200:
             raise self._explain(status, text, "import the study")
         return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def password_from_env() -> str | None:
-    return os.environ.get("XNATLITE_PASSWORD")

@@ -281,6 +281,8 @@ def test_subject_resources_upload_list_download_and_delete(as_user, session_a, a
     assert as_user(bob).post(delete_file).status_code == 403 and file.absolute_path.exists()
     assert as_user(alice).post(delete_file)["Location"] == reverse("subject-detail", args=["A", "SUBJ1"])
     assert not File.objects.filter(pk=file.pk).exists() and not (folder / "consent.pdf").exists()
+    emptied = as_user(alice).get(reverse("subject-detail", args=["A", "SUBJ1"])).content.decode()
+    assert "No files in the subject's resources." in emptied
     delete_resource = reverse("subject-resource-delete", args=["A", "SUBJ1", "FORMS"])
     assert "resource FORMS of subject SUBJ1" in as_user(alice).get(delete_resource).content.decode()
     assert as_user(alice).post(delete_resource).status_code == 302
