@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, transaction
 
 from anonymize.dicomedit.errors import ScriptRuntimeError
 from archive import audit, layout, permissions
@@ -295,26 +295,30 @@ def quarantine(path: Path, reason: str, arrival: dimse.Arrival | None = None) ->
 
     arrival = arrival or _arrival(path)
     name = _without_attempts(path.name)
-    row, _ = QuarantinedInstance.objects.update_or_create(
-        file_name=name,
-        defaults={
-            "reason": reason[:2000],
-            "size": path.stat().st_size,
-            "received_at": _from_ns(received_ns(name)),
-            "receiver_ae": arrival.called_ae[:16] if arrival else "",
-            "calling_ae": arrival.calling_ae[:16] if arrival else "",
-            "peer_address": arrival.peer_address[:64] if arrival else "",
-        },
-    )
+    # The row and its audit record are committed before the file leaves the spool: whoever sees the
+    # spool emptied sees the whole record (a crash in between leaves the instance queued, and its
+    # next attempt updates the same row).
+    with transaction.atomic():
+        row, _ = QuarantinedInstance.objects.update_or_create(
+            file_name=name,
+            defaults={
+                "reason": reason[:2000],
+                "size": path.stat().st_size,
+                "received_at": _from_ns(received_ns(name)),
+                "receiver_ae": arrival.called_ae[:16] if arrival else "",
+                "calling_ae": arrival.calling_ae[:16] if arrival else "",
+                "peer_address": arrival.peer_address[:64] if arrival else "",
+            },
+        )
+        audit.record(
+            f"receiver:{row.receiver_ae}",
+            "receiver.instance.quarantined",
+            row,
+            reason=reason[:300],
+            calling_ae=row.calling_ae,
+        )
     os.replace(path, quarantine_dir() / name)
     log.error("quarantined an instance from %s: %s", row.calling_ae or "?", reason)
-    audit.record(
-        f"receiver:{row.receiver_ae}",
-        "receiver.instance.quarantined",
-        row,
-        reason=reason[:300],
-        calling_ae=row.calling_ae,
-    )
 
 
 def requeue_quarantined(row, *, by) -> bool:
