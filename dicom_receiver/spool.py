@@ -125,11 +125,15 @@ def _with_attempts(name: str, attempts: int) -> str:
 
 # --- blank files ----------------------------------------------------------------------------------
 class _Blanks:
-    """Empty files waiting to take an arriving instance, so that receiving creates no file.
+    """Empty files waiting to become a processed instance's prearchive file, so that processing
+    creates no file.
 
-    Creating a file cost 0.2-0.6 ms of kernel time on the benchmark machine, renaming one 0.02 ms: a
-    processed spool file is emptied and kept here (up to BLANKS_KEPT of them) instead of being deleted
-    while the next arriving instance creates a new one.
+    Creating a file cost 0.8-1 ms of kernel time on the benchmark machine, renaming one 0.02 ms. Every
+    instance needs one new file that stays (the receiver creates its spool file); a processed spool
+    file is emptied and kept here (up to BLANKS_KEPT of them) instead of being deleted, and the spool
+    worker writes the next prearchive files into them (`dicomfiles.reuse_empty_files`). The worker is
+    both what fills and what empties this folder, so it stays stocked however far the senders are
+    ahead (it was the receiver that took them, and ran out as soon as it outpaced the workers).
     """
 
     def __init__(self):
@@ -137,7 +141,7 @@ class _Blanks:
         self.lock = threading.Lock()
 
     def take(self, target: Path) -> bool:
-        """Move a blank file to `target`; False when there is none."""
+        """Move a blank file to `target`; False when there is none (or it cannot go there)."""
         folder = blank_dir()
         with self.lock:
             for _ in range(2):
@@ -149,6 +153,8 @@ class _Blanks:
                         return True
                     except FileNotFoundError:
                         continue  # another process took it
+                    except OSError:  # another file system, say: the caller creates the file
+                        return False
         return False
 
     @staticmethod
@@ -163,7 +169,7 @@ class _Blanks:
             path.unlink()
 
 
-BLANKS_KEPT = 64
+BLANKS_KEPT = 4 * BATCH_SIZE  # two workers, each writing a batch while the other keeps one
 _blanks = _Blanks()
 
 
@@ -182,10 +188,7 @@ class IncomingInstance:
         self.path = receiving_dir() / f"{self.name}.part"
         self.size, self.error, self.fd = 0, None, None
         try:
-            if _blanks.take(self.path):
-                self.fd = os.open(self.path, os.O_RDWR | os.O_TRUNC | os.O_CLOEXEC)
-            else:
-                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             self.error = exc
         self.write(meta)
@@ -673,8 +676,11 @@ def warm_up() -> None:
 def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE, parent_pid: int | None = None) -> None:
     """Process the spool until `stop` is set (finishing the batch in hand), or until the process
     `parent_pid` is gone (`manage.py serve` killed: its workers must not outlive it)."""
+    from prearchive import dicomfiles
+
     worker = Worker(batch_size)
     watch = QueueWatch(queue_dir())
+    dicomfiles.reuse_empty_files(_blanks.take)
     try:
         close_old_connections()
         warm_up()
@@ -716,4 +722,5 @@ def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE, parent_pi
         except Exception:  # the folder stays: the next worker recovers it
             log.exception("the spool worker could not give back its batch")
         watch.close()
+        dicomfiles.reuse_empty_files(None)
         close_old_connections()

@@ -10,6 +10,7 @@ import itertools
 import mmap
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -418,6 +419,15 @@ def encode_instance(ds: Dataset) -> bytes:
 
 _temporary_names = itertools.count(1)
 _known_folders: set[Path] = set()
+_empty_files: Callable[[Path], bool] | None = None
+
+
+def reuse_empty_files(take: Callable[[Path], bool] | None) -> None:
+    """Have `write_instance` move an existing empty file into place (`take(path)`, False when there is
+    none) before creating one: creating a file is the dearest system call on some disks (the spool's
+    blank files, dicom_receiver/spool.py)."""
+    global _empty_files
+    _empty_files = take
 
 
 def _create_temporary(target: Path) -> tuple[int, Path]:
@@ -429,6 +439,8 @@ def _create_temporary(target: Path) -> tuple[int, Path]:
         if len(_known_folders) > 4096:
             _known_folders.clear()
         _known_folders.add(target.parent)
+    if _empty_files is not None and _empty_files(temporary):
+        return os.open(temporary, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC), temporary
     try:
         fd = os.open(temporary, flags, 0o644)
     except FileNotFoundError:  # the folder went away since (a session deleted and received again)

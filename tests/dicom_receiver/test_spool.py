@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from anonymize import services as anonymize_services
+from archive import layout
 from archive.models import AuditEvent
 from dicom_receiver import dimse, spool
 from dicom_receiver.models import QuarantinedInstance
@@ -175,18 +176,24 @@ def test_the_builder_leaves_sessions_alone_while_instances_received_before_it_wa
     assert (session.status, session.file_count) == (Status.READY, 2)
 
 
-def test_processed_spool_files_become_blanks_for_the_next_instances(receiver, project_a):
+def test_processed_spool_files_become_the_files_of_the_next_instances(receiver, project_a):
     assert send_datasets(receiver.port, make_study(n_instances=3, study_description="A")) == [0, 0, 0]
     receiver.wait_processed()
     blanks = sorted(spool.blank_dir().iterdir())
-    # one to three of them, as the third instance may have arrived in the first one's file already
+    # one to three: a batch after the first may already have written into the first one's spool file
     assert 1 <= len(blanks) <= 3 and all(p.stat().st_size == 0 for p in blanks)
     inodes = {p.stat().st_ino for p in blanks}
-    study = make_study(n_instances=len(blanks), study_description="A")
+    study = make_study(n_instances=len(blanks), study_description="A", patient_id="SECOND")
     assert send_datasets(receiver.port, study) == [0] * len(blanks)
     receiver.wait_processed()
-    # the new instances arrived in those files, which came back once processed: no file was created
-    assert {p.stat().st_ino for p in spool.blank_dir().iterdir()} == inodes
+    # the second study's prearchive files are those emptied files, rewritten: processing created none
+    second = PrearchiveFile.objects.filter(session__label="SECOND")
+    assert {layout.absolute_path(f.path).stat().st_ino for f in second} == inodes
+    assert len(second) == len(study)
+    for row in second:  # whole, readable instances with the site script applied, not the old bytes
+        ds = pydicom.dcmread(layout.absolute_path(row.path))
+        assert ds.SOPInstanceUID == row.sop_instance_uid and ds.PatientIdentityRemoved == "YES"
+        assert len(ds.PixelData) == ds.Rows * ds.Columns * 2
     assert PrearchiveFile.objects.count() == 3 + len(blanks)
 
 
