@@ -2,8 +2,8 @@
 
 The receiver answers a C-STORE as soon as the instance is complete on disk in the spool queue; a pool
 of workers then runs the one ingest path on batches of queued instances (routing, the site script, the
-prearchive file, the rows: one transaction per batch) and deletes each queued file once its row is
-committed. This is issue 4's "speed freedom": the sender is not kept waiting for the site script,
+prearchive file, the rows: one transaction per batch) and empties each queued file once its row is
+committed, keeping it in `blank/` for a later prearchive file. This is issue 4's "speed freedom": the sender is not kept waiting for the site script,
 several cores process one association, and the database sees one transaction per batch.
 
 Nothing in the spool is listed or readable through the UI or the API, and the idle builder leaves
@@ -16,6 +16,7 @@ Under `{data root}/spool/`:
                names the sender and the receiver (dicom_receiver/dimse.py `Arrival`)
   work/{id}/   a worker's claimed batch, its journal and a lock the worker holds while it lives
   quarantine/  instances that could not be processed, listed for site admins in Django admin
+  blank/       processed spool files, emptied: the worker writes the next prearchive files into them
 
 A worker that dies (even SIGKILL) leaves its folder behind. The next worker to look finds its lock
 free, removes the prearchive files the dead batch wrote but never recorded (its journal names them),
