@@ -3,8 +3,9 @@
 The receiver answers a C-STORE as soon as the instance is complete on disk in the spool queue; a pool
 of workers then runs the one ingest path on batches of queued instances (routing, the site script, the
 prearchive file, the rows: one transaction per batch) and empties each queued file once its row is
-committed, keeping it in `blank/` for a later prearchive file. This is issue 4's "speed freedom": the sender is not kept waiting for the site script,
-several cores process one association, and the database sees one transaction per batch.
+committed, keeping it in `blank/` for a later prearchive file. This is issue 4's "speed freedom": the
+sender is not kept waiting for the site script, several cores process one association, and the
+database sees one transaction per batch.
 
 Nothing in the spool is listed or readable through the UI or the API, and the idle builder leaves
 every session alone while an instance received before it looked is still spooled (`pending_since`),
