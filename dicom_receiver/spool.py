@@ -130,7 +130,7 @@ class _Blanks:
     """Empty files waiting to become a processed instance's prearchive file, so that processing
     creates no file.
 
-    Creating a file cost 0.8-1 ms of kernel time on the benchmark machine, renaming one 0.02 ms. Every
+    Creating a file cost 0.6-1 ms of kernel time on the benchmark machine, renaming one 0.02 ms. Every
     instance needs one new file that stays (the receiver creates its spool file); a processed spool
     file is emptied and kept here (up to BLANKS_KEPT of them) instead of being deleted, and the spool
     worker writes the next prearchive files into them (`dicomfiles.reuse_empty_files`). The worker is
