@@ -3,7 +3,7 @@
 The receiver answers a C-STORE as soon as the instance is complete on disk in the spool queue; a pool
 of workers then runs the one ingest path on batches of queued instances (routing, the site script, the
 prearchive file, the rows: one transaction per batch) and empties each queued file once its row is
-committed, keeping it in `blank/` for a later prearchive file. This is issue 4's "speed freedom": the
+committed, keeping it (its `blank/` folder) for a later prearchive file. This is issue 4's "speed freedom": the
 sender is not kept waiting for the site script, several cores process one association, and the
 database sees one transaction per batch.
 
@@ -15,9 +15,10 @@ Under `{data root}/spool/`:
   receiving/   instances arriving, never acknowledged: removed when their association ends or dies
   queue/       acknowledged: `{received ns}-{pid}-{n}[~{attempt}].dcm`, Part 10 files whose meta also
                names the sender and the receiver (dicom_receiver/dimse.py `Arrival`)
-  work/{id}/   a worker's claimed batch, its journal and a lock the worker holds while it lives
+  work/{id}/   a worker's claimed batch, its journal and a lock the worker holds while it lives, and
+               in `blank/` its processed spool files, emptied: it writes the next prearchive files
+               into them
   quarantine/  instances that could not be processed, listed for site admins in Django admin
-  blank/       processed spool files, emptied: the worker writes the next prearchive files into them
 
 A worker that dies (even SIGKILL) leaves its folder behind. The next worker to look finds its lock
 free, removes the prearchive files the dead batch wrote but never recorded (its journal names them),
@@ -104,10 +105,6 @@ def quarantine_dir() -> Path:
     return _folder("quarantine")
 
 
-def blank_dir() -> Path:
-    return _folder("blank")
-
-
 def received_ns(name: str) -> int:
     """When a queued instance was received, from its name."""
     head = name.split("-", 1)[0]
@@ -127,52 +124,44 @@ def _with_attempts(name: str, attempts: int) -> str:
 
 # --- blank files ----------------------------------------------------------------------------------
 class _Blanks:
-    """Empty files waiting to become a processed instance's prearchive file, so that processing
-    creates no file.
+    """A worker's processed spool files, emptied, waiting to become the prearchive files of the next
+    instances it processes, so that processing creates no file (`dicomfiles.reuse_empty_files`).
 
     Creating a file cost 0.6-1 ms of kernel time on the benchmark machine, renaming one 0.02 ms. Every
     instance needs one new file that stays (the receiver creates its spool file); a processed spool
-    file is emptied and kept here (up to BLANKS_KEPT of them) instead of being deleted, and the spool
-    worker writes the next prearchive files into them (`dicomfiles.reuse_empty_files`). The worker is
-    both what fills and what empties this folder, so it stays stocked however far the senders are
-    ahead (it was the receiver that took them, and ran out as soon as it outpaced the workers).
+    file is emptied and kept in the worker's `blank/` folder (up to BLANKS_KEPT of them) instead of
+    being deleted, then written and renamed into the prearchive. The worker both fills and empties its
+    folder, so it stays stocked however far the senders are ahead, and no other process competes for
+    its files (a shared folder cost a failed rename per instance). A dead worker's blanks go with its
+    folder.
     """
 
-    def __init__(self):
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir()
         self.names: deque[str] = deque()
-        self.lock = threading.Lock()
 
-    def take(self, target: Path) -> bool:
-        """Move a blank file to `target`; False when there is none (or it cannot go there)."""
-        folder = blank_dir()
-        with self.lock:
-            for _ in range(2):
-                if not self.names:
-                    self.names.extend(os.listdir(folder))
-                while self.names:
-                    try:
-                        os.rename(folder / self.names.popleft(), target)
-                        return True
-                    except FileNotFoundError:
-                        continue  # another process took it
-                    except OSError:  # another file system, say: the caller creates the file
-                        return False
-        return False
+    def take(self) -> Path | None:
+        """An empty file to write a prearchive file into (and rename into place); None when there is none."""
+        return self.folder / self.names.popleft() if self.names else None
 
-    @staticmethod
-    def keep(paths: list[Path]) -> None:
-        """Empty processed spool files and keep them as blanks (the ones beyond BLANKS_KEPT are deleted)."""
-        folder = blank_dir()
-        room = max(0, BLANKS_KEPT - len(os.listdir(folder)))
+    def keep(self, paths: list[Path]) -> None:
+        """Empty processed spool files and keep them (the ones beyond BLANKS_KEPT are deleted).
+
+        Emptied through an open file, closed at once: ext4 writes back a file truncated to nothing
+        when it is next closed (auto_da_alloc), which costs nothing while it is empty and 30-60 us
+        once the next instance is written into it."""
+        room = max(0, BLANKS_KEPT - len(self.names))
         for path in paths[:room]:
-            os.truncate(path, 0)
-            os.rename(path, folder / f"{time.time_ns()}-{os.getpid()}-{next(_names)}")
+            os.close(os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC))
+            name = f"{next(_names)}"
+            os.rename(path, self.folder / name)
+            self.names.append(name)
         for path in paths[room:]:
             path.unlink()
 
 
-BLANKS_KEPT = 4 * BATCH_SIZE  # two workers, each writing a batch while the other keeps one
-_blanks = _Blanks()
+BLANKS_KEPT = 2 * BATCH_SIZE  # a worker writes at most a batch before it keeps one
 
 
 # --- the receiving side ---------------------------------------------------------------------------
@@ -447,6 +436,7 @@ class Worker:
         self._lock = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self.journal = self.folder / "journal"
+        self.blanks = _Blanks(self.folder / "blank")
         self.listing: deque[str] = deque()
         self.failures: dict[str, int] = {}
         self.last_recovery = 0.0
@@ -511,7 +501,7 @@ class Worker:
                     self._quarantine(path, reason, arrivals[name], report)
                 else:
                     report.left += 1
-        _Blanks.keep(done)
+        self.blanks.keep(done)
         if not report.left:
             os.truncate(self.journal, 0)
         return report
@@ -682,7 +672,10 @@ def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE, parent_pi
 
     worker = Worker(batch_size)
     watch = QueueWatch(queue_dir())
-    dicomfiles.reuse_empty_files(_blanks.take)
+    prearchive = layout.prearchive_root()
+    prearchive.mkdir(parents=True, exist_ok=True)
+    if os.stat(prearchive).st_dev == os.stat(worker.folder).st_dev:  # renamed there, not copied
+        dicomfiles.reuse_empty_files(worker.blanks.take)
     try:
         close_old_connections()
         warm_up()

@@ -10,6 +10,7 @@ import itertools
 import mmap
 import os
 import struct
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -419,28 +420,34 @@ def encode_instance(ds: Dataset) -> bytes:
 
 _temporary_names = itertools.count(1)
 _known_folders: set[Path] = set()
-_empty_files: Callable[[Path], bool] | None = None
+_empty_files = threading.local()
 
 
-def reuse_empty_files(take: Callable[[Path], bool] | None) -> None:
-    """Have `write_instance` move an existing empty file into place (`take(path)`, False when there is
-    none) before creating one: creating a file is the dearest system call on some disks (the spool's
-    blank files, dicom_receiver/spool.py)."""
-    global _empty_files
-    _empty_files = take
+def reuse_empty_files(take: Callable[[], Path | None] | None) -> None:
+    """Have `write_instance`, in this thread, write into an existing empty file (`take()`: its path, on
+    the data root's file system, or None when there is none) and rename it into place, instead of
+    creating a file: creating one is the dearest system call on some disks (the spool worker's blank
+    files, dicom_receiver/spool.py). None turns it off."""
+    _empty_files.take = take
 
 
-def _create_temporary(target: Path) -> tuple[int, Path]:
-    """A new file beside `target` for writing it atomically (its folder created when missing)."""
-    temporary = target.parent / f".{target.name}.{os.getpid()}.{next(_temporary_names)}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+def _create_temporary(target: Path, *, reuse: bool = True) -> tuple[int, Path]:
+    """A file to write `target` into before renaming it there: an empty one to reuse
+    (`reuse_empty_files`), else a new one beside it (its folder is created when missing)."""
     if target.parent not in _known_folders:
         target.parent.mkdir(parents=True, exist_ok=True)
         if len(_known_folders) > 4096:
             _known_folders.clear()
         _known_folders.add(target.parent)
-    if _empty_files is not None and _empty_files(temporary):
-        return os.open(temporary, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC), temporary
+    take = getattr(_empty_files, "take", None) if reuse else None
+    empty = take() if take is not None else None
+    if empty is not None:
+        # Not opened with O_TRUNC: on ext4 a file truncated to nothing is written back when it is
+        # closed (auto_da_alloc), which cost 30-60 us per file; the spool empties its blanks so that
+        # this is paid before (dicom_receiver/spool.py `_Blanks.keep`).
+        return os.open(empty, os.O_WRONLY | os.O_CLOEXEC), empty
+    temporary = target.parent / f".{target.name}.{os.getpid()}.{next(_temporary_names)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
         fd = os.open(temporary, flags, 0o644)
     except FileNotFoundError:  # the folder went away since (a session deleted and received again)
@@ -451,18 +458,30 @@ def _create_temporary(target: Path) -> tuple[int, Path]:
 
 
 def write_instance(ds: Dataset, target: Path) -> tuple[int, str]:
-    """Write the dataset to `target` atomically (temp name in the same folder, then rename): (size, md5).
+    """Write the dataset to `target` atomically (into a temporary file, then renamed): (size, md5).
 
     The header is encoded in memory and written in one call; values left in the file the instance
     was read from (its pixel data) are copied by the kernel (copy_file_range) and hashed where they
     lie (mmap): no copy of them passes through Python, which halved the cost of a 512 kB CT instance.
     """
     pieces = encode_pieces(ds)
-    fd, temporary = _create_temporary(target)
+    try:
+        return _write_file(pieces, getattr(ds, "filename", None), target, reuse=True)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        # a reused empty file on another file system than the target (a folder mounted apart)
+        return _write_file(pieces, getattr(ds, "filename", None), target, reuse=False)
+
+
+def _write_file(pieces: list, source: str | None, target: Path, *, reuse: bool) -> tuple[int, str]:
+    fd, temporary = _create_temporary(target, reuse=reuse)
     try:
         try:
             os.fchmod(fd, 0o644)
-            size, md5 = write_pieces(fd, pieces, getattr(ds, "filename", None))
+            size, md5 = write_pieces(fd, pieces, source)
+            if os.fstat(fd).st_size != size:  # a reused file that was not empty after all
+                os.ftruncate(fd, size)
         finally:
             os.close(fd)
         os.replace(temporary, target)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import warnings
 from pathlib import Path
 
@@ -78,3 +79,48 @@ def test_a_meta_without_its_uids_is_refused():
     del ds.file_meta.MediaStorageSOPInstanceUID
     with pytest.raises(InvalidDicom, match="lacks its Media Storage SOP Instance UID"):
         dicomfiles.encode_instance(ds)
+
+
+def test_a_reused_empty_file_becomes_the_instance_or_a_new_file_does(tmp_path, monkeypatch):
+    """`reuse_empty_files`: the instance is written into the empty file given and renamed into place;
+    when that rename crosses file systems (a folder mounted apart) a new file is written instead, and
+    the reused one is removed. Only the thread that registered the hook reuses files."""
+    blanks = tmp_path / "blanks"
+    blanks.mkdir()
+    for name in ("b1", "b2"):
+        (blanks / name).write_bytes(b"")
+    kept = [blanks / "b1", blanks / "b2"]
+    inode = kept[0].stat().st_ino
+    ds = make_study(n_instances=1)[0]
+    folder = tmp_path / "SCANS" / "1" / "DICOM"
+    dicomfiles.reuse_empty_files(lambda: kept.pop(0) if kept else None)
+    try:
+        size, _ = dicomfiles.write_instance(ds, folder / "one.dcm")
+        assert (folder / "one.dcm").stat().st_ino == inode and (folder / "one.dcm").stat().st_size == size
+        assert pydicom.dcmread(folder / "one.dcm").SOPInstanceUID == ds.SOPInstanceUID
+
+        replace = os.replace
+
+        def across_file_systems(source, target):
+            if Path(source).parent == blanks:
+                raise OSError(18, "Invalid cross-device link")
+            replace(source, target)
+
+        monkeypatch.setattr(os, "replace", across_file_systems)
+        dicomfiles.write_instance(ds, folder / "two.dcm")
+        assert pydicom.dcmread(folder / "two.dcm").SOPInstanceUID == ds.SOPInstanceUID
+        assert not (blanks / "b2").exists() and sorted(p.name for p in folder.iterdir()) == [
+            "one.dcm",
+            "two.dcm",
+        ]
+
+        (blanks / "b3").write_bytes(b"")
+        kept.append(blanks / "b3")
+        other = threading.Thread(target=dicomfiles.write_instance, args=(ds, folder / "three.dcm"))
+        other.start()
+        other.join()
+        assert (blanks / "b3").exists() and (folder / "three.dcm").stat().st_ino != (
+            blanks / "b3"
+        ).stat().st_ino
+    finally:
+        dicomfiles.reuse_empty_files(None)
