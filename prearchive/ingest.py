@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, signals
 from django.utils import timezone
 from pydicom.dataset import Dataset
 
@@ -115,39 +115,49 @@ def new_timestamp(now: datetime | None = None) -> str:
 
 # --- routing --------------------------------------------------------------------------------------
 PROJECT_NAMES_CACHE_SECONDS = 5.0
+PROJECT_NAMES_MISS_SECONDS = 1.0  # a value no cached name matches reloads them, at most this often
 _project_names: tuple[float, dict[str, str]] | None = None
 
 
-def _lookup_projects(values: list[str]) -> dict[str, str]:
-    found = dict(Project.objects.filter(pk__in=values).values_list("pk", "pk"))
-    for alias, project_id in ProjectAlias.objects.filter(alias__in=values).values_list("alias", "project_id"):
-        found.setdefault(alias, project_id)
-    return found
+def _load_project_names(now: float) -> dict[str, str]:
+    global _project_names
+    names = dict(Project.objects.values_list("pk", "pk"))
+    for alias, project_id in ProjectAlias.objects.values_list("alias", "project_id"):
+        names.setdefault(alias, project_id)
+    _project_names = (now, names)
+    return names
 
 
 def find_projects(values: list[str]) -> dict[str, str]:
     """Map each value that names a project ID or alias to the project's ID.
 
     Every project ID and alias is kept for a few seconds per process (two queries per instance were
-    a tenth of the receiver's time); a value the cache does not know is looked up in the database,
-    so a project created a moment ago is found at once.
+    a tenth of the receiver's time). A value naming none of them (most Study Descriptions do not)
+    reloads them, at most once a second: a project created in another process is found within a
+    second, one created in this process at once (saving or deleting a project or an alias forgets
+    them), and instances routed to Unassigned cost no query each.
     """
-    global _project_names
     now = time_module.monotonic()
-    if _project_names is None or now - _project_names[0] > PROJECT_NAMES_CACHE_SECONDS:
-        names = dict(Project.objects.values_list("pk", "pk"))
-        for alias, project_id in ProjectAlias.objects.values_list("alias", "project_id"):
-            names.setdefault(alias, project_id)
-        _project_names = (now, names)
-    names = _project_names[1]
-    found = {value: names[value] for value in values if value in names}
-    return found if found else _lookup_projects(values)
+    cached = _project_names
+    if cached is None or now - cached[0] > PROJECT_NAMES_CACHE_SECONDS:
+        names = _load_project_names(now)
+    else:
+        names = cached[1]
+        if not any(value in names for value in values) and now - cached[0] > PROJECT_NAMES_MISS_SECONDS:
+            names = _load_project_names(now)
+    return {value: names[value] for value in values if value in names}
 
 
-def forget_cached_projects() -> None:
-    """Drop the cached project IDs and aliases (tests; the cache also expires by itself)."""
+def forget_cached_projects(**_) -> None:
+    """Drop the cached project IDs and aliases (a project or alias saved or deleted, tests; the cache
+    also expires by itself)."""
     global _project_names
     _project_names = None
+
+
+for _model in (Project, ProjectAlias):
+    for _signal in (signals.post_save, signals.post_delete):
+        _signal.connect(forget_cached_projects, sender=_model, dispatch_uid=f"routing-{_model.__name__}")
 
 
 def _explicit_project(context: IngestContext) -> Project | None:
