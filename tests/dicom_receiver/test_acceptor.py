@@ -238,3 +238,30 @@ def echo_works(receiver) -> bool:
     from tests.dicomgen import echo
 
     return echo(receiver.port) == 0
+
+
+def test_a_request_seen_before_is_negotiated_from_memory_with_the_same_answer(receiver, monkeypatch):
+    """Senders propose the same items every time: the second association gets the same A-ASSOCIATE-AC
+    (its AE titles as sent) without pynetdicom decoding the request again, and is still checked."""
+    acceptor._negotiations.clear()
+    decoded = []
+    decode = A_ASSOCIATE_RQ.decode
+
+    def counting(self, data):
+        decoded.append(len(data))
+        return decode(self, data)
+
+    monkeypatch.setattr(A_ASSOCIATE_RQ, "decode", counting)
+    answers = []
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as sock:
+            sock.sendall(associate_request())
+            answers.append(read_pdu(sock))
+    assert len(decoded) == 1
+    assert answers[0] == answers[1] and answers[0][0] == 0x02
+    body = answers[0][1]
+    assert body[:4] == b"\x00\x01\x00\x00" and body[4:36] == b"XNATLITE".ljust(16) + b"RAWSCU".ljust(16)
+    with socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as sock:
+        sock.sendall(associate_request(called_ae="NOBODY"))  # the same items, another AE title
+        assert read_pdu(sock)[0] == 0x03  # A-ASSOCIATE-RJ
+    assert len(decoded) == 1
