@@ -3,9 +3,9 @@
 The receiver answers a C-STORE as soon as the instance is complete on disk in the spool queue; a pool
 of workers then runs the one ingest path on batches of queued instances (routing, the site script, the
 prearchive file, the rows: one transaction per batch) and empties each queued file once its row is
-committed, keeping it (its `blank/` folder) for a later prearchive file. This is issue 4's "speed freedom": the
-sender is not kept waiting for the site script, several cores process one association, and the
-database sees one transaction per batch.
+committed, keeping it in its `blank/` folder for a later prearchive file. This is issue 4's "speed
+freedom": the sender is not kept waiting for the site script, several cores process one association,
+and the database sees one transaction per batch.
 
 Nothing in the spool is listed or readable through the UI or the API, and the idle builder leaves
 every session alone while an instance received before it looked is still spooled (`pending_since`),
@@ -672,6 +672,7 @@ def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE, parent_pi
 
     worker = Worker(batch_size)
     watch = QueueWatch(queue_dir())
+    shutil.rmtree(spool_root() / "blank", ignore_errors=True)  # the shared blank files of before 2026-12-04
     prearchive = layout.prearchive_root()
     prearchive.mkdir(parents=True, exist_ok=True)
     if os.stat(prearchive).st_dev == os.stat(worker.folder).st_dev:  # renamed there, not copied

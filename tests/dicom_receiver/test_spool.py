@@ -197,6 +197,17 @@ def test_processed_spool_files_become_the_files_of_the_next_instances(receiver, 
     assert PrearchiveFile.objects.count() == 3 + len(blanks)
 
 
+def test_a_worker_keeps_its_blanks_in_its_own_folder_and_removes_the_old_shared_one(transactional_db):
+    legacy = spool.spool_root() / "blank"  # where every worker shared its blank files until 2026-12-04
+    legacy.mkdir(parents=True)
+    (legacy / "1-2-3").write_bytes(b"")
+    stop = threading.Event()
+    stop.set()  # start, then stop at once
+    spool.run_worker(stop)
+    assert not legacy.exists()
+    assert list(spool.work_root().iterdir()) == []  # its own folder, blanks and all, went when it stopped
+
+
 def test_workers_share_what_waits_instead_of_one_taking_a_whole_batch(transactional_db):
     for n in range(20):
         (spool.queue_dir() / f"{time.time_ns()}-1-{n}.dcm").write_bytes(b"x")
