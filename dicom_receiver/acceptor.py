@@ -128,6 +128,7 @@ def _reject_pdu(result: int, source: int, reason: int) -> bytes:
 # An A-ASSOCIATE-RQ's fixed fields: protocol version, reserved, called and calling AE titles, reserved.
 _FIXED_FIELDS = 68
 NEGOTIATIONS_KEPT = 64
+NEGOTIATION_KEPT_BYTES = 64 << 10  # the items of a request longer than this are not remembered
 
 
 @dataclass(frozen=True)
@@ -183,9 +184,11 @@ def _negotiate_items(pdu_type: int, length: int, body: bytes) -> _Negotiated:
         peer_max_pdu=int(request.maximum_length_received or 0),
         reply_items=reply.encode()[6 + _FIXED_FIELDS :],
     )
-    if len(_negotiations) >= NEGOTIATIONS_KEPT:
-        _negotiations.clear()
-    _negotiations[body[_FIXED_FIELDS:]] = negotiated
+    items = body[_FIXED_FIELDS:]
+    if len(items) <= NEGOTIATION_KEPT_BYTES:  # storescu's are 9.5 kB: at most 4 MB remembered
+        if len(_negotiations) >= NEGOTIATIONS_KEPT:
+            _negotiations.clear()
+        _negotiations[items] = negotiated
     return negotiated
 
 

@@ -49,6 +49,14 @@ def read(path: Path | str, defer_size: int) -> FileDataset | None:
     meta_elements, position = _elements(head, 132, size, None, False, meta=True)
     if not meta_elements or position + 8 > len(head):
         return None
+    try:
+        return _datasets(path, head, meta_elements, position, size, defer_size)
+    except Exception:  # a value pydicom may read another way (or refuse): it decides
+        return None
+
+
+def _datasets(path, head: bytes, meta_elements: dict, position: int, size: int, defer_size: int):
+    """The FileDataset from the meta's raw elements and the data set starting at `position`."""
     file_meta = FileMetaDataset(meta_elements)
     file_meta.set_original_encoding(False, True, default_encoding)
     # what pydicom reads of the meta as it reads it (the element objects it leaves behind are the same)
@@ -65,7 +73,6 @@ def read(path: Path | str, defer_size: int) -> FileDataset | None:
     elements, _ = _elements(head, position, size, defer_size, implicit, meta=False)
     if not elements:
         return None
-
     dataset = Dataset(elements, parent_encoding=default_encoding)
     charset = elements.get(_CHARSET)
     encoding = convert_encodings(convert_raw_data_element(charset).value) if charset else default_encoding

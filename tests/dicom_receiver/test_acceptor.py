@@ -265,3 +265,11 @@ def test_a_request_seen_before_is_negotiated_from_memory_with_the_same_answer(re
         sock.sendall(associate_request(called_ae="NOBODY"))  # the same items, another AE title
         assert read_pdu(sock)[0] == 0x03  # A-ASSOCIATE-RJ
     assert len(decoded) == 1
+
+    monkeypatch.setattr(acceptor, "NEGOTIATION_KEPT_BYTES", 16)  # a request too long to remember
+    acceptor._negotiations.clear()
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as sock:
+            sock.sendall(associate_request())
+            assert read_pdu(sock) == answers[0]
+    assert len(decoded) == 3 and not acceptor._negotiations
