@@ -3,10 +3,12 @@ common case only, in a third of the time: every instance the spool workers proce
 
 The common case: the 'DICM' prefix, a file meta in Explicit VR Little Endian, an uncompressed Little
 Endian transfer syntax (Implicit or Explicit VR) that the data set really uses, and top-level elements
-of defined length and standard VR, all within the first HEAD_BYTES of the file but for deferred values
-(longer than `defer_size`, the pixel data). Anything else gives None, and the caller lets pydicom read
-the file: sequences or pixel data of undefined length, big endian, deflated or compressed syntaxes, a
-command group, odd VRs, a header longer than HEAD_BYTES, a file cut short.
+of defined length and standard VR (or, in Explicit VR, sequences of undefined length, which pydicom's
+own `read_sequence` parses, as scanners often write them), all within the first HEAD_BYTES of the file
+but for deferred values (longer than `defer_size`, the pixel data). Anything else gives None, and the
+caller lets pydicom read the file: pixel data or other values of undefined length, undefined-length
+sequences in Implicit VR, big endian, deflated or compressed syntaxes, a command group, odd VRs, a
+header longer than HEAD_BYTES, a file cut short.
 
 The result is the same FileDataset pydicom builds (raw elements with the same values and offsets, the
 same meta, encodings, file name and time stamp); tests/prearchive/test_part10.py compares the two on
@@ -16,15 +18,18 @@ element (a buffered file's `tell` is a system call) and builds five datasets per
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from pathlib import Path
 
 from pydicom.charset import convert_encodings, default_encoding
-from pydicom.dataelem import RawDataElement, convert_raw_data_element, empty_value_for_VR
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element, empty_value_for_VR
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.filereader import read_sequence
 from pydicom.tag import BaseTag
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+from pydicom.values import convert_string
 
 HEAD_BYTES = 64 << 10  # read at once; a header longer than this is left to pydicom
 IMPLICIT_LE, EXPLICIT_LE = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1"
@@ -87,16 +92,16 @@ def _elements(
 ) -> tuple[dict | None, int]:
     """The raw elements from `position` on, and where they end: the file meta's (group 0002, Explicit
     VR) or the data set's (the rest of the file). None when one is not of the common case."""
-    elements: dict[BaseTag, RawDataElement] = {}
-    end = len(head)
+    elements: dict[BaseTag, RawDataElement | DataElement] = {}
+    end, buffer, encoding = len(head), None, default_encoding
     while position + 8 <= size:
         if position + 8 > end:
             return None, position  # more elements than the head holds
         if implicit:
-            group, number, length = _IMPLICIT.unpack_from(head, position)
+            group, element, length = _IMPLICIT.unpack_from(head, position)
             vr, start = None, position + 8
         else:
-            group, number, code, length = _EXPLICIT.unpack_from(head, position)
+            group, element, code, length = _EXPLICIT.unpack_from(head, position)
             if meta and group != 2:
                 break
             known = _VRS.get(code)
@@ -109,16 +114,30 @@ def _elements(
                     return None, position
                 length = _LONG.unpack_from(head, start)[0]
                 start += 4
-        if length == _UNDEFINED or group in (0x0000, 0xFFFE) or (group == 0x0002) != meta:
+        if group in (0x0000, 0xFFFE) or (group == 0x0002) != meta:
             return None, position
-        tag = BaseTag(group << 16 | number)
-        if defer_size is not None and length > defer_size and tag != _CHARSET:
+        number = group << 16 | element  # compared as an int: BaseTag's comparisons are Python code
+        tag = BaseTag(number)
+        if length == _UNDEFINED:
+            if vr != "SQ" or meta:
+                return None, position  # encapsulated pixel data, UN, an implicit VR: pydicom's
+            # a sequence of undefined length (common from scanners), parsed as pydicom does
+            if buffer is None:
+                buffer = io.BytesIO(head)
+            buffer.seek(start)
+            sequence = read_sequence(buffer, implicit, True, length, encoding)
+            elements[tag] = DataElement(tag, vr, sequence, start, is_undefined_length=True)
+            position = buffer.tell()
+            continue
+        if defer_size is not None and length > defer_size and number != _CHARSET:
             value = None  # left in the file, as pydicom defers it
         elif start + length > end:
             return None, position  # beyond the head, or the file is cut short: pydicom tells
         else:
             value = head[start : start + length] if length else empty_value_for_VR(vr, raw=True)
         elements[tag] = RawDataElement(tag, vr, length, value, start, implicit, True)
+        if number == _CHARSET:  # the encoding of the sequences that follow, as pydicom keeps it
+            encoding = convert_encodings(convert_string(value or b"", True))
         position = start + length
     if not meta and position != size:
         return None, position  # a few stray bytes at the end, or a deferred value cut short

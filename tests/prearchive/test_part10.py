@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
@@ -61,7 +61,7 @@ def _write(tmp_path: Path, name: str, ds: Dataset, syntax: str = "", **kwargs) -
 
 def test_every_file_it_reads_is_read_as_pydicom_reads_it():
     """pydicom's own test files: those of the common case read the same, the others are left to pydicom."""
-    read = left = 0
+    read = left = sequences = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for path in sorted(p for p in TEST_FILES.rglob("*") if p.is_file() and p.stat().st_size < 4_000_000):
@@ -74,8 +74,12 @@ def test_every_file_it_reads_is_read_as_pydicom_reads_it():
                 left += 1
                 continue
             read += 1
+            ours = part10.read(path, DEFER)
+            sequences += any(
+                isinstance(e, DataElement) and e.is_undefined_length for e in ours._dict.values()
+            )
             _assert_as_pydicom_reads(path)
-    assert read > 40 and left > 40  # both ways taken, on many files
+    assert read > 40 and left > 40 and sequences >= 5  # both ways taken, on many files, sequences too
 
 
 def test_generated_instances_of_each_common_kind_are_read_fast(tmp_path):
@@ -86,6 +90,12 @@ def test_generated_instances_of_each_common_kind_are_read_fast(tmp_path):
     mr.SpecificCharacterSet = "ISO_IR 192"
     mr.PatientName = "Bücher^Jörg"
     paths.append(_write(tmp_path, "utf8.dcm", mr))
+    sequence = copy.deepcopy(ct)  # a sequence of undefined length, as scanners write them, with items
+    sequence.ReferencedImageSequence = Sequence([Dataset(), Dataset()])
+    sequence.ReferencedImageSequence[0].ReferencedSOPInstanceUID = "1.2.3"
+    sequence.ReferencedImageSequence[1].ReferencedSOPInstanceUID = "1.2.4"
+    sequence[0x00081140].is_undefined_length = True
+    paths.append(_write(tmp_path, "sequence.dcm", sequence))
     small = make_study(n_instances=1, rows=64, cols=64)[0]
     small.add_new(0xFFFCFFFC, "OB", b"\0" * 64)  # trailing padding after the pixel data, in the head
     paths.append(_write(tmp_path, "padded.dcm", small))
@@ -95,15 +105,17 @@ def test_generated_instances_of_each_common_kind_are_read_fast(tmp_path):
 
 
 def test_what_it_leaves_to_pydicom(tmp_path, monkeypatch):
-    """Undefined lengths, big endian, deflate, no DICM prefix, elements beyond the head, a file cut off:
-    None, and read_instance still reads (or refuses) them through pydicom."""
+    """Compressed pixel data (undefined length), a sequence of undefined length in implicit VR, big
+    endian, deflate, no DICM prefix, elements beyond the head, a file cut off: None, and read_instance
+    still reads (or refuses) them through pydicom."""
     ds = make_study(n_instances=1, rows=128, cols=128)[0]
     sequence = copy.deepcopy(ds)
     sequence.ReferencedImageSequence = Sequence([Dataset()])
     sequence.ReferencedImageSequence[0].ReferencedSOPInstanceUID = "1.2.3"
     sequence[0x00081140].is_undefined_length = True
     cases = {
-        "undefined-length": _write(tmp_path, "sq.dcm", sequence),
+        "compressed": TEST_FILES / "MR_small_RLE.dcm",
+        "implicit sequence": _write(tmp_path, "sq.dcm", sequence, ImplicitVRLittleEndian),
         "big endian": _write(tmp_path, "be.dcm", ds, ExplicitVRBigEndian),
         "deflated": TEST_FILES / "image_dfl.dcm",
     }
