@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 
+from prearchive import part10
 from prearchive.dicomfiles import DEFLATED_SYNTAXES
 from xnatlite.errors import InvalidDicom
 
@@ -143,21 +144,12 @@ def read_arrival(path) -> Arrival | None:
     """The Arrival `file_meta` wrote into a spooled file; None when the file has none."""
     with open(path, "rb") as fh:
         head = fh.read(4096)
-    if head[128:132] != b"DICM":
+    elements, _ = part10.file_meta_elements(head)
+    if not elements:
         return None
-    values, position = {}, 132
-    while position + 8 <= len(head):
-        group, element, vr = struct.unpack_from("<HH2s", head, position)
-        if group != 0x0002:
-            break
-        if vr in _LONG_VRS:
-            length, start = struct.unpack_from("<I", head, position + 8)[0], position + 12
-        else:
-            length, start = struct.unpack_from("<H", head, position + 6)[0], position + 8
-        values[(group << 16) | element] = (
-            head[start : start + length].rstrip(b"\0 ").decode("ascii", "replace")
-        )
-        position = start + length
+    values = {
+        tag: (elem.value or b"").rstrip(b"\0 ").decode("ascii", "replace") for tag, elem in elements.items()
+    }
     called = values.get(0x00020018, "")
     if not called:
         return None

@@ -49,15 +49,21 @@ def read(path: Path | str, defer_size: int) -> FileDataset | None:
         head = os.pread(fd, min(size, HEAD_BYTES), 0)
     finally:
         os.close(fd)
-    if head[128:132] != b"DICM":
-        return None
-    meta_elements, position = _elements(head, 132, size, None, False, meta=True)
+    meta_elements, position = file_meta_elements(head, size)
     if not meta_elements or position + 8 > len(head):
         return None
     try:
         return _datasets(path, head, meta_elements, position, size, defer_size)
     except Exception:  # a value pydicom may read another way (or refuse): it decides
         return None
+
+
+def file_meta_elements(head: bytes, size: int | None = None) -> tuple[dict | None, int]:
+    """The raw file meta elements of a Part 10 file from its first bytes (`size`: the whole file's),
+    and where they end; None without the 'DICM' prefix or when the meta is not plain Explicit VR."""
+    if head[128:132] != b"DICM":
+        return None, 0
+    return _elements(head, 132, len(head) if size is None else size, None, False, meta=True)
 
 
 def _datasets(path, head: bytes, meta_elements: dict, position: int, size: int, defer_size: int):
