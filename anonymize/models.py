@@ -6,7 +6,7 @@ No row means the shipped default (anonymize/scripts/), enabled: a fresh site de-
 from django.conf import settings
 from django.db import models
 
-from archive.models import Project
+from xnatlite.models import Project
 
 
 class ScriptFields(models.Model):

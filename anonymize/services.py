@@ -32,9 +32,9 @@ from anonymize.dicomedit import (
 )
 from anonymize.dicomedit.files import read_dicom
 from anonymize.models import ProjectScript, ScriptVersion, SiteScript
-from archive import audit, permissions
-from archive.models import Project
+from xnatlite import audit, permissions
 from xnatlite.errors import InvalidDicom, InvalidScript
+from xnatlite.models import Project
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from anonymize import services
-from archive import permissions, queries
+from archive import queries
 from archive.models import ImageSession
 from archive.views import page, project_context
 from prearchive import queries as prearchive_queries
 from prearchive.models import PrearchiveSession
+from xnatlite import permissions
 from xnatlite.errors import InvalidDicom, InvalidScript, NotFound
 
 RECENT_SESSIONS = 100  # sessions offered for the dry run, newest first

@@ -1,7 +1,7 @@
 """Django admin for site admins: every archive model, with the searches and filters admins use.
 
 Writes that have rules (creating projects and subjects, which makes groups and accession IDs) go
-through archive/services.py, so the admin can never disagree with the pages or the API.
+through xnatlite/projects.py and archive/services.py, so the admin can never disagree with the pages or the API.
 """
 
 from django.contrib import admin
@@ -9,18 +9,10 @@ from django.core.exceptions import ValidationError
 from guardian.admin import GuardedModelAdmin
 
 from archive import services
-from archive.models import (
-    AccessionCounter,
-    AuditEvent,
-    File,
-    ImageSession,
-    Project,
-    ProjectAlias,
-    Resource,
-    Scan,
-    Subject,
-)
+from archive.models import AccessionCounter, File, ImageSession, Resource, Scan, Subject
+from xnatlite import projects
 from xnatlite.errors import XnatliteError
+from xnatlite.models import AuditEvent, Project, ProjectAlias
 
 
 class ProjectAliasInline(admin.TabularInline):
@@ -56,10 +48,10 @@ class ProjectAdmin(GuardedModelAdmin):
         }
         try:
             if change:
-                services.update_project(Project.objects.get(pk=obj.pk), by=request.user, **fields)
+                projects.update_project(Project.objects.get(pk=obj.pk), by=request.user, **fields)
                 obj.refresh_from_db()
             else:
-                created = services.create_project(obj.id, by=request.user, **fields)
+                created = projects.create_project(obj.id, by=request.user, **fields)
                 obj.__dict__.update(created.__dict__)
                 obj._state.adding = False
         except XnatliteError as exc:
@@ -70,13 +62,13 @@ class ProjectAdmin(GuardedModelAdmin):
         instances = formset.save(commit=False)
         try:
             for deleted in formset.deleted_objects:
-                services.remove_project_alias(form.instance, deleted.alias, by=request.user)
+                projects.remove_project_alias(form.instance, deleted.alias, by=request.user)
             for alias in instances:
                 if alias.pk:
-                    services.remove_project_alias(
+                    projects.remove_project_alias(
                         form.instance, ProjectAlias.objects.get(pk=alias.pk).alias, by=request.user
                     )
-                services.add_project_alias(form.instance, alias.alias, by=request.user)
+                projects.add_project_alias(form.instance, alias.alias, by=request.user)
         except XnatliteError as exc:
             raise ValidationError(exc.message) from exc
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from archive import layout
+from xnatlite import layout
 
 CAT_NS = "http://nrg.wustl.edu/catalog"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"

@@ -24,9 +24,11 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
 
-from archive import audit, catalogs, layout, permissions, services, unixgroups
-from archive.models import File, ImageSession, Project, Resource, Scan, SessionType, Subject
+from archive import catalogs, services, unixgroups
+from archive.models import File, ImageSession, Resource, Scan, SessionType, Subject
+from xnatlite import audit, layout, permissions
 from xnatlite.errors import ArchiveConflict, InvalidInput, NotFound
+from xnatlite.models import Project
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from django.db.models import QuerySet
 
-from archive import layout
 from archive.models import File, ImageSession, Resource, Scan
+from xnatlite import layout
 
 CHUNK = 1024 * 1024
 

@@ -15,8 +15,8 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 
-from archive import audit, permissions
 from archive.models import ImageSession, Scan, ScanQuality, Subject
+from xnatlite import audit, permissions
 from xnatlite.errors import InvalidInput
 
 # XNAT's demographic vocabularies (xnat:demographicData), with the one-letter forms clients send.

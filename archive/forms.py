@@ -1,9 +1,10 @@
-"""Forms for the project pages; label checks come from archive.layout so every entry point agrees."""
+"""Forms for the project pages; label checks come from xnatlite.layout so every entry point agrees."""
 
 from django import forms
 
-from archive import layout
-from archive.models import Accessibility, PrearchiveCode, Role, ScanQuality, SessionType
+from archive.models import ScanQuality, SessionType
+from xnatlite import layout
+from xnatlite.models import Accessibility, PrearchiveCode, Role
 
 
 class ProjectSettingsForm(forms.Form):

@@ -1,96 +1,19 @@
-"""The archive's data model, after XNAT's (xnat-spec.md §1): projects hold subjects, subjects hold
-image sessions, sessions hold scans; resources (folders of files) hang off any of them.
+"""The archive's data model, after XNAT's (xnat-spec.md §1): projects (xnatlite/models.py) hold
+subjects, subjects hold image sessions, sessions hold scans; resources (folders of files) hang off
+any of them.
 
-Fields, constraints and small properties only; every write goes through archive/services.py.
+Fields, constraints and small properties only; every write goes through
+archive/services.py and archive/content.py.
 """
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
-from archive import layout
-
-
-class Accessibility(models.TextChoices):
-    """What people without a role see (xnat-spec.md §2.3)."""
-
-    PRIVATE = "private", "Private: only project users see it"
-    PROTECTED = "protected", "Protected: everyone sees that it exists, only project users see data"
-    PUBLIC = "public", "Public: everyone signed in may read and download"
-
-
-class PrearchiveCode(models.IntegerChoices):
-    """What happens to a project's new sessions once received (xnat-spec.md §4)."""
-
-    MANUAL = 0, "Keep in the prearchive for review"
-    AUTO_ARCHIVE = 4, "Archive automatically, never overwrite"
-    AUTO_ARCHIVE_OVERWRITE = 5, "Archive automatically and overwrite existing files"
-
-
-class Role(models.TextChoices):
-    """A user's role in a project; each is a Django group `{project}_{role}` (xnat-spec.md §2.1)."""
-
-    OWNER = "owner", "Owner"
-    MEMBER = "member", "Member"
-    COLLABORATOR = "collaborator", "Collaborator"
-
-
-class Project(models.Model):
-    id = models.CharField(
-        "project ID", primary_key=True, max_length=layout.LABEL_MAX_LENGTH, validators=[layout.validate_label]
-    )
-    secondary_id = models.CharField("running title", max_length=255, blank=True)
-    name = models.CharField("project title", max_length=255)
-    description = models.TextField(blank=True)
-    keywords = models.CharField(max_length=255, blank=True)
-    pi = models.CharField("principal investigator", max_length=255, blank=True)
-    accessibility = models.CharField(
-        max_length=16, choices=Accessibility.choices, default=Accessibility.PRIVATE
-    )
-    prearchive_code = models.IntegerField(choices=PrearchiveCode.choices, default=PrearchiveCode.MANUAL)
-    unix_group = models.CharField(
-        max_length=32,
-        blank=True,
-        help_text="Unix group that owns the project's archive folder (with XNATLITE_PROJECT_GROUPS=true)",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-
-    class Meta:
-        ordering = ["id"]
-        permissions = [
-            ("read_data", "Read and download the project's data"),
-            ("edit_data", "Create and modify the project's subjects, sessions, scans and prearchive"),
-            ("delete_data", "Delete the project's archived data"),
-            ("manage_project", "Change the project's settings and users"),
-        ]
-
-    def __str__(self) -> str:
-        return self.id
-
-    @property
-    def title(self) -> str:
-        return self.secondary_id or self.name or self.id
-
-
-class ProjectAlias(models.Model):
-    """Another ID that names a project wherever a project ID is looked up (routing, REST)."""
-
-    project = models.ForeignKey(Project, related_name="aliases", on_delete=models.CASCADE)
-    alias = models.CharField(
-        max_length=layout.LABEL_MAX_LENGTH, unique=True, validators=[layout.validate_label]
-    )
-
-    class Meta:
-        ordering = ["alias"]
-        verbose_name_plural = "project aliases"
-
-    def __str__(self) -> str:
-        return self.alias
+from xnatlite import layout
+from xnatlite.models import Project
 
 
 class AccessionCounter(models.Model):
@@ -125,6 +48,10 @@ class Subject(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id}/{self.label}"
+
+    @property
+    def owning_project(self) -> Project:
+        return self.project
 
 
 class SessionType(models.TextChoices):
@@ -186,6 +113,10 @@ class ImageSession(models.Model):
         return f"{self.project_id}/{self.label}"
 
     @property
+    def owning_project(self) -> Project:
+        return self.project
+
+    @property
     def folder(self):
         return layout.archive_session_dir(self.project_id, self.label)
 
@@ -221,6 +152,10 @@ class Scan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session}/{self.scan_id}"
+
+    @property
+    def owning_project(self) -> Project:
+        return self.session.project
 
 
 class Resource(models.Model):
@@ -276,6 +211,11 @@ class Resource(models.Model):
     def owner(self) -> Project | Subject | ImageSession | Scan:
         return self.scan or self.session or self.subject or self.project  # type: ignore[return-value]
 
+    @property
+    def owning_project(self) -> Project:
+        owner = self.owner
+        return owner if isinstance(owner, Project) else owner.owning_project
+
     @staticmethod
     def owner_field(owner: Project | Subject | ImageSession | Scan) -> str:
         """The field naming a resource's owner of this kind: `scan`, `session`, `subject` or `project`."""
@@ -327,28 +267,9 @@ class File(models.Model):
         return self.path
 
     @property
+    def owning_project(self) -> Project:
+        return self.resource.owning_project
+
+    @property
     def absolute_path(self):
         return layout.absolute_path(self.path)
-
-
-class AuditEvent(models.Model):
-    """Who did what to which object, when. Holds ids and labels, never DICOM header values."""
-
-    timestamp = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    actor_name = models.CharField(max_length=150, blank=True, help_text="kept when the account is deleted")
-    action = models.CharField(max_length=100, db_index=True)
-    object_type = models.CharField(max_length=50, blank=True)
-    object_id = models.CharField(max_length=255, blank=True)
-    object_label = models.CharField(max_length=512, blank=True)
-    project_id = models.CharField(max_length=layout.LABEL_MAX_LENGTH, blank=True, db_index=True)
-    details = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["-timestamp", "-id"]
-        indexes = [models.Index(fields=["object_type", "object_id"])]
-
-    def __str__(self) -> str:
-        return (
-            f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.action} {self.object_label}"
-        )

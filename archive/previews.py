@@ -26,9 +26,10 @@ from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_partial
 
-from archive import catalogs, layout, unixgroups
+from archive import catalogs, unixgroups
 from archive.archiving import disk
 from archive.models import File, ImageSession, Resource, Scan
+from xnatlite import layout
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,10 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from archive import permissions
-from archive.models import AuditEvent, File, ImageSession, Project, Resource, Role, Scan, Subject
+from archive.models import File, ImageSession, Resource, Scan, Subject
+from xnatlite import permissions
 from xnatlite.errors import NotFound
+from xnatlite.models import AuditEvent, Project, Role
 
 SNAPSHOTS = "SNAPSHOTS"  # the scan resource holding preview images (xnat-spec.md §1.6)
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-from archive import layout
-from archive.models import Project
+from xnatlite import layout
 from xnatlite.errors import InvalidInput
+from xnatlite.models import Project
 
 log = logging.getLogger(__name__)
 

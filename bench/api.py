@@ -48,13 +48,14 @@ def make_data(n_sessions: int, n_instances: int) -> dict:
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-    from archive import content, layout, services
+    from archive import content, services
     from archive.models import File, ImageSession, Subject
+    from xnatlite import layout, projects
 
     user = get_user_model().objects.create_user("bench", password="bench-pw")
     timings = {}
     for project_id, count in (("SMALL", 100), ("BENCH", n_sessions)):
-        project = services.create_project(project_id, by=user, name=project_id)
+        project = projects.create_project(project_id, by=user, name=project_id)
         started = time.perf_counter()
         subjects = Subject.objects.bulk_create(
             Subject(project=project, label=f"S{n:05d}", accession_id=f"{project_id}_S{n:05d}")
@@ -76,7 +77,7 @@ def make_data(n_sessions: int, n_instances: int) -> dict:
         )
         timings[project_id] = time.perf_counter() - started
 
-    project = services.create_project("ZIP", by=user, name="ZIP")
+    project = projects.create_project("ZIP", by=user, name="ZIP")
     subject = services.create_subject(project, "S1", by=user)
     session = content.create_session(subject, "MR500", by=user)
     scan = content.create_scan(session, "1", by=user, type="T1")

@@ -92,8 +92,8 @@ def ingest(paths: list[Path], *, subject: str, session: str, user):
 
 def clone(session, n: int):
     """Another READY prearchive session with copies of the same files (a fresh folder and rows)."""
-    from archive import layout
     from prearchive.models import PrearchiveFile, PrearchiveSession
+    from xnatlite import layout
 
     files = list(PrearchiveFile.objects.filter(session=session))
     copy = PrearchiveSession.objects.get(pk=session.pk)
@@ -179,10 +179,10 @@ def main() -> None:
         setup_django(tmp)
         from django.contrib.auth import get_user_model
 
-        from archive import services
+        from xnatlite import projects
 
         user = get_user_model().objects.create_user("bench", password="bench-password-1")
-        project = services.create_project("BENCH", by=user)
+        project = projects.create_project("BENCH", by=user)
         results = [
             run("MR", "MR", args.mr, 256, tmp, user, project),
             run("CT", "CT", args.ct, 512, tmp, user, project),

@@ -47,13 +47,13 @@ def populate(sessions: int, prearchive: int):
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from archive import services
     from archive.models import ImageSession, Scan, Subject
     from prearchive.models import PrearchiveSession, Status
+    from xnatlite import projects
 
     call_command("migrate", verbosity=0)
     owner = get_user_model().objects.create_user("owner", "owner@example.org", "pw")
-    project = services.create_project("BENCH", by=owner, name="Benchmark project")
+    project = projects.create_project("BENCH", by=owner, name="Benchmark project")
     modalities = ["MR", "CT", "PT", "MR"]
     with transaction.atomic():
         subjects = Subject.objects.bulk_create(

@@ -3,9 +3,9 @@ and the instances the receiver quarantined."""
 
 from django.contrib import admin
 
-from archive import permissions
 from dicom_receiver import spool
 from dicom_receiver.models import QuarantinedInstance, Receiver, SiteRoutingRules, forget_cached_rules
+from xnatlite import permissions
 
 
 @admin.register(Receiver)

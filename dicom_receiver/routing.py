@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
-from archive import layout
 from prearchive.dicomfiles import header_text
+from xnatlite import layout
 from xnatlite.errors import InvalidInput
 
 DEFAULT_SESSION_LABEL = "dicom_upload"  # xnat-spec.md §5.3 step 5

@@ -51,8 +51,8 @@ from pathlib import Path
 from django.db import DatabaseError, close_old_connections, transaction
 
 from anonymize.dicomedit.errors import ScriptRuntimeError
-from archive import audit, layout, permissions
 from dicom_receiver import dimse
+from xnatlite import audit, layout, permissions
 from xnatlite.errors import InvalidDicom, XnatliteError
 
 log = logging.getLogger("xnatlite.receiver")

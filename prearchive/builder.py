@@ -22,10 +22,10 @@ from django.db import transaction
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
-from archive import audit, layout
 from dicom_receiver import spool
 from prearchive.dicomfiles import file_fields, read_instance
 from prearchive.models import AutoArchive, PrearchiveFile, PrearchiveSession, Status, change_status
+from xnatlite import audit, layout
 from xnatlite.errors import InvalidDicom
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,8 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from archive import layout
 from prearchive import part10
+from xnatlite import layout
 from xnatlite.errors import InvalidDicom
 
 # File meta elements describing how an instance reached the receiver's spool (dicom_receiver/dimse.py):

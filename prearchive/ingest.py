@@ -29,8 +29,6 @@ from django.utils import timezone
 from pydicom.dataset import Dataset
 
 from anonymize import services as anonymize_services
-from archive import audit, layout, permissions
-from archive.models import Project, ProjectAlias
 from dicom_receiver import routing
 from prearchive.dicomfiles import (
     _dicom_date,
@@ -52,7 +50,9 @@ from prearchive.models import (
     Status,
     change_status,
 )
+from xnatlite import audit, layout, permissions
 from xnatlite.errors import Forbidden, InvalidDicom, NotFound
+from xnatlite.models import Project, ProjectAlias
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
-from archive import layout
-from archive.models import PrearchiveCode, Project
+from xnatlite import layout
 from xnatlite.errors import InvalidStatus
+from xnatlite.models import PrearchiveCode, Project
 
 
 class Status(models.TextChoices):
@@ -206,6 +206,11 @@ class PrearchiveSession(models.Model):
     def folder(self):
         """The session's folder on disk (no project level for Unassigned)."""
         return layout.prearchive_session_dir(self.project_id, self.timestamp, self.folder_name)
+
+    @property
+    def owning_project(self) -> Project | None:
+        """None for Unassigned: only site admins may act on it (xnatlite/permissions.py)."""
+        return self.project
 
     @property
     def is_unassigned(self) -> bool:

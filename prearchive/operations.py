@@ -17,7 +17,6 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
 
-from archive import audit, layout, permissions
 from archive.archiving import (
     AUTO_ARCHIVE_ACTOR,
     OVERWRITE_MODES,
@@ -32,6 +31,7 @@ from archive.archiving import (
 from archive.archiving import disk as archive_disk
 from archive.models import ImageSession
 from prearchive.models import ACTIONABLE, PrearchiveFile, PrearchiveSession, Status, change_status
+from xnatlite import audit, layout, permissions
 from xnatlite.errors import ArchiveConflict, InvalidInput, InvalidStatus, XnatliteError
 
 log = logging.getLogger(__name__)

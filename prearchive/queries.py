@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from django.db.models import Q, QuerySet
 
-from archive import permissions
 from prearchive.models import PrearchiveFile, PrearchiveSession
+from xnatlite import permissions
 from xnatlite.errors import NotFound
 
 UNASSIGNED = "Unassigned"

@@ -30,7 +30,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 
-from archive import layout
+from xnatlite import layout
 from xnatlite.errors import InvalidDicom, InvalidInput, InvalidStatus, NotFound
 
 log = logging.getLogger(__name__)

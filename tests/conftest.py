@@ -6,8 +6,8 @@ from pathlib import Path
 import pydicom.data
 import pytest
 
-from archive import services
 from tests.factories import UserFactory, make_project
+from xnatlite import projects
 
 PYDICOM_TEST_FILES = Path(pydicom.data.__file__).parent / "test_files"
 
@@ -55,8 +55,8 @@ def root(db):
 @pytest.fixture
 def project_a(alice, bob, carol):
     project = make_project("A", alice)
-    services.set_project_role(project, bob, "member", by=alice)
-    services.set_project_role(project, carol, "collaborator", by=alice)
+    projects.set_project_role(project, bob, "member", by=alice)
+    projects.set_project_role(project, carol, "collaborator", by=alice)
     return project
 
 

@@ -4,7 +4,9 @@ import factory
 from django.contrib.auth import get_user_model
 
 from archive import services
-from archive.models import ImageSession, Project, Subject
+from archive.models import ImageSession, Subject
+from xnatlite import projects
+from xnatlite.models import Project
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -25,7 +27,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 def make_project(project_id: str, owner, **fields) -> Project:
     """A project made the way users make them: through the service, with its role groups."""
-    return services.create_project(
+    return projects.create_project(
         project_id, by=owner, name=fields.pop("name", f"Project {project_id}"), **fields
     )
 

@@ -13,7 +13,8 @@ from typing import Any
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
-from archive.models import File, ImageSession, Project, Resource, Scan, Subject
+from archive.models import File, ImageSession, Resource, Scan, Subject
+from xnatlite.models import Project
 
 PROJECT_COLUMNS = ["ID", "secondary_ID", "name", "description", "pi_firstname", "pi_lastname", "URI"]
 PROJECT_EXTRA = ["keywords", "accessibility", "xsiType", "insert_date"]

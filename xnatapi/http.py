@@ -16,14 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from xnatapi.auth import unauthorized
-from xnatlite.errors import (
-    ArchiveConflict,
-    Forbidden,
-    InvalidInput,
-    InvalidStatus,
-    NotFound,
-    XnatliteError,
-)
+from xnatlite.errors import ArchiveConflict, Forbidden, InvalidInput, InvalidStatus, NotFound, XnatliteError
 
 log = logging.getLogger("xnatlite.api")
 

@@ -2,7 +2,7 @@
 
 Subjects and experiments may be named by accession ID or, under a project, by label; resources by label
 or numeric ID; scans by ID, or in download paths by a comma list, `ALL` or a type (xnat-rest-api.md
-§1 rule 2). Each step checks read access through archive/permissions.py, so a private project is
+§1 rule 2). Each step checks read access through xnatlite/permissions.py, so a private project is
 NotFound all the way down. A missing last segment is reported (not raised) so PUT can create it.
 """
 
@@ -13,9 +13,11 @@ from typing import Any
 
 from django.db.models import Q
 
-from archive import content, permissions, services
-from archive.models import ImageSession, Project, ProjectAlias, Scan, Subject
+from archive import content, services
+from archive.models import ImageSession, Scan, Subject
+from xnatlite import permissions
 from xnatlite.errors import NotFound
+from xnatlite.models import Project, ProjectAlias
 
 CHILDREN = {
     "site": {"projects", "subjects", "experiments"},

@@ -13,9 +13,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from archive import audit
 from archive.models import Subject
 from xnatapi.models import AliasToken, CustomVariable
+from xnatlite import audit
 from xnatlite.errors import Forbidden, InvalidInput, NotFound
 
 # xnatpy treats a user name of this shape as an alias token (xnat-rest-api.md §2.1).
@@ -67,7 +67,7 @@ _VARIABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,254}")
 @transaction.atomic
 def set_custom_variables(obj, values: dict[str, str], *, by: AbstractBaseUser) -> None:
     """Set custom variables on a subject or session (members and owners); an empty value removes one."""
-    from archive import permissions
+    from xnatlite import permissions
 
     permissions.require(by, "edit", obj)
     owner = {"subject": obj} if isinstance(obj, Subject) else {"session": obj}

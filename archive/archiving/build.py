@@ -21,12 +21,13 @@ from pydicom.dataset import Dataset
 from anonymize import services as anonymize_services
 from anonymize.dicomedit import InvalidDicomFile
 from anonymize.dicomedit.elements import set_text
-from archive import catalogs, layout, unixgroups
+from archive import catalogs, unixgroups
 from archive.archiving import disk, headers
 from archive.archiving.validation import DELETE, ArchiveRequest, Target
 from archive.models import File, ImageSession
 from prearchive import dicomfiles
 from prearchive.models import PrearchiveFile, PrearchiveSession
+from xnatlite import layout
 from xnatlite.errors import ArchiveConflict
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from archive import layout
 from prearchive import dicomfiles
+from xnatlite import layout
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from archive import layout
 from archive.archiving import disk
 from archive.models import ImageSession
 from prearchive.models import PrearchiveSession, Status, change_status
+from xnatlite import layout
 
 log = logging.getLogger(__name__)
 

@@ -55,7 +55,7 @@ from django.utils import timezone
 from pydicom.dataset import Dataset
 
 from anonymize.dicomedit import InvalidDicomFile, ScriptRuntimeError
-from archive import audit, layout, permissions, services
+from archive import services
 from archive.archiving import disk
 from archive.archiving.build import DICOM, Build, Placed, build_beside
 from archive.archiving.recovery import finish, recover_journal, undo_after_failed_commit
@@ -73,6 +73,7 @@ from archive.models import File, ImageSession, Resource, Scan
 from prearchive.builder import rebuild_session_rows
 from prearchive.ingest import _dicom_date, _dicom_time
 from prearchive.models import ACTIONABLE, PrearchiveFile, PrearchiveSession, Status, change_status
+from xnatlite import audit, layout, permissions
 from xnatlite.errors import ArchiveConflict, InvalidStatus, XnatliteError
 
 log = logging.getLogger(__name__)

@@ -21,10 +21,12 @@ from dataclasses import asdict, dataclass, field
 
 from django.db.models import Q
 
-from archive import layout, services
-from archive.models import File, ImageSession, Project, Scan, SessionType, Subject
+from archive import services
+from archive.models import File, ImageSession, Scan, SessionType, Subject
 from prearchive.models import PrearchiveFile, PrearchiveSession
+from xnatlite import layout
 from xnatlite.errors import InvalidLabel, NotFound
+from xnatlite.models import Project
 
 NONE, APPEND, DELETE = "none", "append", "delete"
 OVERWRITE_MODES = (NONE, APPEND, DELETE)

@@ -1,5 +1,5 @@
 """The browser UI's archive pages: thin views that parse the request, call one service or query, and
-show the result. Access is decided by archive/permissions.py only.
+show the result. Access is decided by xnatlite/permissions.py only.
 
 common.py    errors as pages, pagination, the project title bar (shared by every UI app)
 projects.py  sign in, projects, a project's sessions and subjects, settings, users, history

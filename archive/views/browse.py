@@ -13,8 +13,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from archive import downloads, editing, forms, permissions, queries
-from archive.models import File, ImageSession, Project, Scan, Subject
+from archive import downloads, editing, forms, queries
+from archive.models import File, ImageSession, Scan, Subject
 from archive.views import resources
 from archive.views.common import (
     header_of,
@@ -28,7 +28,9 @@ from archive.views.common import (
     session_file,
     subject_of,
 )
+from xnatlite import permissions
 from xnatlite.errors import InvalidInput, NotFound
+from xnatlite.models import Project
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Creating subjects and sessions by hand, relabelling them (members and owners), and deleting archived
-data (owners only, xnat-spec.md §2.2), each through archive/services.py or archive/content.py.
+data (owners only, xnat-spec.md §2.2), each through xnatlite/projects.py or archive/content.py.
 
 A deletion asks first, on a page of its own that says what goes (sessions, scans, files, bytes): a
 plain form, so it needs no JavaScript. Afterwards the parent page says what was deleted.
@@ -17,8 +17,8 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import capfirst, filesizeformat, pluralize
 from django.urls import reverse
 
-from archive import content, editing, forms, permissions, queries, services
-from archive.models import File, ImageSession, Project, Resource, Scan, Subject
+from archive import content, editing, forms, queries, services
+from archive.models import File, ImageSession, Resource, Scan, Subject
 from archive.views.common import (
     owned_file,
     page,
@@ -28,7 +28,9 @@ from archive.views.common import (
     session_file,
     subject_of,
 )
+from xnatlite import permissions
 from xnatlite.errors import ArchiveConflict, InvalidInput
+from xnatlite.models import Project
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from archive import permissions, queries, services
-from archive.models import File, ImageSession, Project, Resource, Scan, Subject
+from archive import queries, services
+from archive.models import File, ImageSession, Resource, Scan, Subject
 from prearchive import queries as prearchive_queries
+from xnatlite import permissions
 from xnatlite.errors import Forbidden, NotFound, XnatliteError
+from xnatlite.models import Project
 
 log = logging.getLogger(__name__)
 

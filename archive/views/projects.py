@@ -10,8 +10,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from archive import forms, permissions, queries, services
+from archive import forms, queries
 from archive.views.common import history_rows, page, paginate, project_context, readable_project
+from xnatlite import permissions, projects
 from xnatlite.errors import InvalidInput, NotFound, XnatliteError
 
 
@@ -24,11 +25,11 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
-    projects = list(queries.project_listing(request.user))
+    listing = list(queries.project_listing(request.user))
     readable = set(permissions.projects_for(request.user, "read").values_list("pk", flat=True))
-    for project in projects:
+    for project in listing:
         project.readable = project.pk in readable
-    return render(request, "archive/project_list.html", {"projects": projects})
+    return render(request, "archive/project_list.html", {"projects": listing})
 
 
 @login_required
@@ -37,7 +38,7 @@ def project_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            project = services.create_project(data.pop("project_id"), by=request.user, **data)
+            project = projects.create_project(data.pop("project_id"), by=request.user, **data)
         except XnatliteError as exc:
             form.add_error(None, exc.message)
         else:
@@ -90,7 +91,7 @@ def project_settings(request: HttpRequest, project_id: str) -> HttpResponse:
     form = forms.ProjectSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.update_project(project, by=request.user, **form.cleaned_data)
+            projects.update_project(project, by=request.user, **form.cleaned_data)
         except InvalidInput as exc:
             form.add_error(None, exc.message)
         else:
@@ -108,13 +109,13 @@ def project_alias(request: HttpRequest, project_id: str) -> HttpResponse:
     project = permissions.get_project(request.user, project_id, "see")
     try:
         if request.POST.get("remove"):
-            services.remove_project_alias(project, request.POST["remove"], by=request.user)
+            projects.remove_project_alias(project, request.POST["remove"], by=request.user)
             messages.success(request, f"Alias {request.POST['remove']} removed.")
         else:
             form = forms.AliasForm(request.POST)
             if not form.is_valid():
                 raise InvalidInput("; ".join(e for errors in form.errors.values() for e in errors))
-            services.add_project_alias(project, form.cleaned_data["alias"], by=request.user)
+            projects.add_project_alias(project, form.cleaned_data["alias"], by=request.user)
             messages.success(request, f"Alias {form.cleaned_data['alias']} added.")
     except (InvalidInput, NotFound) as exc:
         messages.error(request, exc.message)
@@ -141,8 +142,8 @@ def project_users(request: HttpRequest, project_id: str) -> HttpResponse:
         permissions.require(request.user, "manage", project)
         if form.is_valid():
             try:
-                user = services.find_user(form.cleaned_data["user"])
-                services.set_project_role(project, user, form.cleaned_data["role"], by=request.user)
+                user = projects.find_user(form.cleaned_data["user"])
+                projects.set_project_role(project, user, form.cleaned_data["role"], by=request.user)
             except (InvalidInput, NotFound) as exc:
                 form.add_error(None, exc.message)
             else:
@@ -166,13 +167,13 @@ def project_user_change(request: HttpRequest, project_id: str, username: str) ->
         if user is None:
             raise NotFound(f"No user '{username}'")
         if request.POST.get("remove"):
-            services.remove_project_user(project, user, by=request.user)
+            projects.remove_project_user(project, user, by=request.user)
             messages.success(request, f"{username} no longer has a role in {project.id}.")
         else:
             form = forms.RoleChangeForm(request.POST)
             if not form.is_valid():
                 raise InvalidInput("Unknown role")
-            services.set_project_role(project, user, form.cleaned_data["role"], by=request.user)
+            projects.set_project_role(project, user, form.cleaned_data["role"], by=request.user)
             messages.success(request, f"{username} is now {form.cleaned_data['role']} of {project.id}.")
     except (InvalidInput, NotFound) as exc:
         messages.error(request, exc.message)

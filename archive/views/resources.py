@@ -14,18 +14,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from archive import content, forms, layout, permissions, queries
-from archive.models import File, ImageSession, Project, Resource, Scan, Subject
+from archive import content, forms, queries
+from archive.models import File, ImageSession, Resource, Scan, Subject
 from archive.views.changes import owner_url
-from archive.views.common import (
-    page,
-    project_context,
-    readable_project,
-    scan_of,
-    subject_of,
-    uploads_to_disk,
-)
+from archive.views.common import page, project_context, readable_project, scan_of, subject_of, uploads_to_disk
+from xnatlite import layout, permissions
 from xnatlite.errors import ArchiveConflict, InvalidInput, NotFound
+from xnatlite.models import Project
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from archive import permissions
 from archive.models import ImageSession
 from archive.views import header_of, page, paginate, project_context
 from prearchive import operations, queries
 from prearchive.models import ACTIONABLE, PrearchiveSession, Status
+from xnatlite import permissions
 from xnatlite.errors import Forbidden, InvalidInput, NotFound, XnatliteError
 
 log = logging.getLogger(__name__)

@@ -12,13 +12,13 @@ from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from archive import layout, permissions
 from archive import queries as archive_queries
 from archive.archiving import APPEND, CONFLICT, DELETE, FAIL, NONE, ArchiveRequest, refusals
 from archive.views import page, project_context
 from prearchive import operations, queries
 from prearchive.models import PrearchiveSession
 from prearchive.views.pages import _archive, _rows, _scan_order, _session, scan_summary
+from xnatlite import layout, permissions
 from xnatlite.errors import Forbidden, NotFound, XnatliteError
 
 # --- Review and Archive: the four kept fields and what they look like ---------------------------------

@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from archive import layout, permissions
 from archive.models import ImageSession
 from archive.views import page, uploads_to_disk
 from prearchive import operations, queries
@@ -21,6 +20,7 @@ from prearchive.ingest import IngestContext
 from prearchive.models import PrearchiveSession, Status
 from prearchive.uploads import ingest_upload
 from prearchive.views.pages import session_url
+from xnatlite import layout, permissions
 from xnatlite.errors import InvalidInput, NotFound, XnatliteError
 
 log = logging.getLogger(__name__)

@@ -7,9 +7,9 @@ from django.core.management import CommandError, call_command
 from anonymize import services
 from anonymize.defaults import default_project_script_text, default_site_script_text
 from anonymize.models import ProjectScript, ScriptVersion, SiteScript
-from archive.models import AuditEvent
 from tests.conftest import pydicom_test_file
 from xnatlite.errors import Forbidden, InvalidDicom, InvalidScript, NotFound
+from xnatlite.models import AuditEvent
 
 GOOD = 'version "6.3"\n(0010,0010) := subject\n'
 BAD = 'version "6.3"\n(0010,0010) := subject\n(0008,1030) = \n'

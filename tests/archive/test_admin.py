@@ -3,9 +3,10 @@
 import pytest
 from django.urls import reverse
 
-from archive import permissions
-from archive.models import AuditEvent, Project, ProjectAlias, Subject
+from archive.models import Subject
 from tests.factories import ImageSessionFactory
+from xnatlite import permissions
+from xnatlite.models import AuditEvent, Project, ProjectAlias
 
 
 @pytest.fixture
@@ -16,18 +17,27 @@ def admin_client(client, root):
 
 @pytest.mark.parametrize(
     "model",
-    ["project", "subject", "imagesession", "scan", "resource", "file", "auditevent", "accessioncounter"],
+    [
+        "xnatlite_project",
+        "archive_subject",
+        "archive_imagesession",
+        "archive_scan",
+        "archive_resource",
+        "archive_file",
+        "xnatlite_auditevent",
+        "archive_accessioncounter",
+    ],
 )
 def test_changelists_load_and_search(admin_client, project_a, model):
     ImageSessionFactory(project=project_a)
-    url = reverse(f"admin:archive_{model}_changelist")
+    url = reverse(f"admin:{model}_changelist")
     assert admin_client.get(url).status_code == 200
     assert admin_client.get(url, {"q": "A"}).status_code == 200
 
 
 def test_admin_creates_project_through_the_service(admin_client, root):
     response = admin_client.post(
-        reverse("admin:archive_project_add"),
+        reverse("admin:xnatlite_project_add"),
         {
             "id": "ADM1",
             "name": "By admin",
@@ -48,7 +58,7 @@ def test_admin_creates_project_through_the_service(admin_client, root):
 @pytest.mark.parametrize("bad", ["..", "a/b", "a b", "é", "x" * 65])
 def test_admin_refuses_bad_project_id(admin_client, bad):
     response = admin_client.post(
-        reverse("admin:archive_project_add"),
+        reverse("admin:xnatlite_project_add"),
         {
             "id": bad,
             "name": "x",
@@ -75,5 +85,5 @@ def test_admin_refuses_bad_subject_label_and_creates_good_one(admin_client, proj
 
 def test_non_staff_cannot_open_admin(client, alice):
     client.force_login(alice)
-    response = client.get(reverse("admin:archive_project_changelist"))
+    response = client.get(reverse("admin:xnatlite_project_changelist"))
     assert response.status_code == 302

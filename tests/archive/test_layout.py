@@ -2,7 +2,7 @@
 
 import pytest
 
-from archive import layout
+from xnatlite import layout
 from xnatlite.errors import InvalidLabel
 
 BAD_LABELS = ["", "..", ".", "/", "a/b", "a b", " a", "é", "名前", "x" * 65, "a\x00b", "a\\b", "$HOME", "a.b"]

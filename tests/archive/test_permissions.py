@@ -3,10 +3,11 @@
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from archive import permissions, services
-from archive.models import Accessibility
+from prearchive.models import PrearchiveSession
 from tests.factories import ImageSessionFactory, UserFactory, make_project
+from xnatlite import permissions, projects
 from xnatlite.errors import Forbidden, NotFound
+from xnatlite.models import Accessibility
 
 ROLE_ACTIONS = {
     "owner": {"see", "read", "download", "create", "edit", "prearchive", "delete", "manage"},
@@ -38,12 +39,12 @@ def world(db):
     )
     admin.is_superuser = True
     admin.save()
-    projects = {}
+    by_level = {}
     for level in Accessibility.values:
         project = make_project(f"P_{level}", owner, accessibility=level)
-        services.set_project_role(project, member, "member", by=owner)
-        services.set_project_role(project, collaborator, "collaborator", by=owner)
-        projects[level] = project
+        projects.set_project_role(project, member, "member", by=owner)
+        projects.set_project_role(project, collaborator, "collaborator", by=owner)
+        by_level[level] = project
     users = {
         "owner": owner,
         "member": member,
@@ -52,14 +53,14 @@ def world(db):
         "anonymous": AnonymousUser(),
         "admin": admin,
     }
-    return users, projects
+    return users, by_level
 
 
 @pytest.mark.parametrize("accessibility", Accessibility.values)
 @pytest.mark.parametrize("who", list(ROLE_ACTIONS))
 def test_permission_matrix(world, who, accessibility):
-    users, projects = world
-    project = projects[accessibility]
+    users, by_level = world
+    project = by_level[accessibility]
     session = ImageSessionFactory(project=project)
     user = users[who]
     for action in permissions.ACTIONS:
@@ -98,13 +99,12 @@ def test_protected_project_hides_its_data_as_not_found(alice, dave):
 
 
 def test_unassigned_prearchive_data_is_for_site_admins_only(root, alice):
-    class UnassignedThing:
-        project = None
+    unassigned = PrearchiveSession(project=None, timestamp="20240102_101500123", folder_name="E1", label="E1")
 
-    assert permissions.can(root, "prearchive", UnassignedThing())
-    assert not permissions.can(alice, "prearchive", UnassignedThing())
+    assert permissions.can(root, "prearchive", unassigned)
+    assert not permissions.can(alice, "prearchive", unassigned)
     with pytest.raises(NotFound):
-        permissions.require(alice, "prearchive", UnassignedThing())
+        permissions.require(alice, "prearchive", unassigned)
 
 
 def test_inactive_user_may_do_nothing(project_a, alice):
@@ -115,12 +115,12 @@ def test_inactive_user_may_do_nothing(project_a, alice):
 
 
 def test_project_found_by_alias(alice, project_a):
-    services.add_project_alias(project_a, "ALIAS_A", by=alice)
+    projects.add_project_alias(project_a, "ALIAS_A", by=alice)
     assert permissions.get_project(alice, "ALIAS_A") == project_a
 
 
 def test_role_change_takes_effect_for_the_same_user_object(project_a, alice, carol):
     assert not permissions.can(carol, "edit", project_a)
-    services.set_project_role(project_a, carol, "member", by=alice)
+    projects.set_project_role(project_a, carol, "member", by=alice)
     assert permissions.can(carol, "edit", project_a)
     assert permissions.role_of(carol, project_a) == "member"

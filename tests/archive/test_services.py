@@ -3,10 +3,12 @@
 import pytest
 from django.contrib.auth.models import Group
 
-from archive import permissions, services
-from archive.models import AuditEvent, Project, ProjectAlias, Subject
+from archive import services
+from archive.models import Subject
 from tests.factories import make_project
+from xnatlite import permissions, projects
 from xnatlite.errors import Forbidden, InvalidInput, InvalidLabel, NotFound
+from xnatlite.models import AuditEvent, Project, ProjectAlias
 
 
 def test_creating_a_project_makes_the_creator_owner_and_three_groups(alice):
@@ -35,19 +37,19 @@ def test_bad_project_ids_are_refused_and_nothing_is_created(alice, bad):
 def test_project_ids_and_aliases_share_a_case_insensitive_namespace(alice, project_a):
     with pytest.raises(InvalidInput):
         make_project("a", alice)
-    services.add_project_alias(project_a, "STUDY1", by=alice)
+    projects.add_project_alias(project_a, "STUDY1", by=alice)
     with pytest.raises(InvalidInput):
         make_project("study1", alice)
     with pytest.raises(InvalidInput):
-        services.add_project_alias(project_a, "Study1", by=alice)
+        projects.add_project_alias(project_a, "Study1", by=alice)
     assert list(ProjectAlias.objects.values_list("alias", flat=True)) == ["STUDY1"]
 
 
 def test_member_cannot_change_settings_or_users(project_a, bob, carol):
     with pytest.raises(Forbidden):
-        services.update_project(project_a, by=bob, accessibility="public")
+        projects.update_project(project_a, by=bob, accessibility="public")
     with pytest.raises(Forbidden):
-        services.set_project_role(project_a, carol, "owner", by=bob)
+        projects.set_project_role(project_a, carol, "owner", by=bob)
     project_a.refresh_from_db()
     assert project_a.accessibility == "private"
     assert permissions.role_of(carol, project_a) == "collaborator"
@@ -55,36 +57,36 @@ def test_member_cannot_change_settings_or_users(project_a, bob, carol):
 
 def test_stranger_gets_not_found_for_someone_elses_project(project_a, dave):
     with pytest.raises(NotFound):
-        services.update_project(project_a, by=dave, name="mine")
+        projects.update_project(project_a, by=dave, name="mine")
     assert Project.objects.get(pk="A").name == "Project A"
 
 
 def test_owner_updates_settings_with_validation_and_audit(project_a, alice):
-    services.update_project(
+    projects.update_project(
         project_a, by=alice, accessibility="public", prearchive_code="5", description=" d "
     )
     project_a.refresh_from_db()
     assert (project_a.accessibility, project_a.prearchive_code, project_a.description) == ("public", 5, "d")
     assert AuditEvent.objects.filter(action="archive.project.updated", project_id="A").count() == 1
     with pytest.raises(InvalidInput):
-        services.update_project(project_a, by=alice, prearchive_code=3)
+        projects.update_project(project_a, by=alice, prearchive_code=3)
     with pytest.raises(InvalidInput):
-        services.update_project(project_a, by=alice, accessibility="secret")
+        projects.update_project(project_a, by=alice, accessibility="secret")
     with pytest.raises(InvalidInput):
-        services.update_project(project_a, by=alice, id="B")
+        projects.update_project(project_a, by=alice, id="B")
     project_a.refresh_from_db()
     assert (project_a.pk, project_a.prearchive_code) == ("A", 5)
 
 
 def test_a_user_holds_one_role_and_the_last_owner_stays(project_a, alice, bob):
-    services.set_project_role(project_a, bob, "owner", by=alice)
+    projects.set_project_role(project_a, bob, "owner", by=alice)
     assert list(bob.groups.filter(name__startswith="A_").values_list("name", flat=True)) == ["A_owner"]
-    services.remove_project_user(project_a, bob, by=alice)
+    projects.remove_project_user(project_a, bob, by=alice)
     assert not bob.groups.filter(name__startswith="A_").exists()
     with pytest.raises(InvalidInput, match="last owner"):
-        services.remove_project_user(project_a, alice, by=alice)
+        projects.remove_project_user(project_a, alice, by=alice)
     with pytest.raises(InvalidInput, match="last owner"):
-        services.set_project_role(project_a, alice, "member", by=alice)
+        projects.set_project_role(project_a, alice, "member", by=alice)
     assert permissions.role_of(alice, project_a) == "owner"
     roles = list(
         AuditEvent.objects.filter(action__startswith="archive.project.").values_list("action", flat=True)
@@ -94,15 +96,15 @@ def test_a_user_holds_one_role_and_the_last_owner_stays(project_a, alice, bob):
 
 def test_unknown_role_is_refused(project_a, alice, dave):
     with pytest.raises(InvalidInput, match="Role must be one of"):
-        services.set_project_role(project_a, dave, "janitor", by=alice)
+        projects.set_project_role(project_a, dave, "janitor", by=alice)
     assert permissions.role_of(dave, project_a) is None
 
 
 def test_find_user_by_username_or_unique_email(alice, bob):
-    assert services.find_user("alice") == alice
-    assert services.find_user("BOB@example.org") == bob
+    assert projects.find_user("alice") == alice
+    assert projects.find_user("BOB@example.org") == bob
     with pytest.raises(NotFound):
-        services.find_user("nobody@example.org")
+        projects.find_user("nobody@example.org")
 
 
 def test_subjects_get_sequential_accession_ids_never_reused(project_a, bob, settings):

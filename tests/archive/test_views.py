@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from archive import permissions
-from archive.models import AuditEvent, Project
 from tests.factories import make_project
+from xnatlite import permissions
+from xnatlite.models import AuditEvent, Project
 
 
 def test_root_answers_200_with_the_sign_in_form_for_visitors(client, db):

@@ -9,13 +9,14 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from archive import catalogs, layout
+from archive import catalogs
 from archive.models import File, ImageSession
 from prearchive.builder import BuildReport, build_session
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveSession, Status, change_status
 from tests.dicomgen import make_study
 from tests.prearchive.conftest import encode, fresh_caches  # noqa: F401 - the autouse fixture
+from xnatlite import layout
 
 
 def ingest_study(datasets, **context) -> PrearchiveSession:

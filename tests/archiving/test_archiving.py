@@ -4,11 +4,12 @@ rows that match the files, and nothing left in the prearchive (xnat-spec.md §3.
 import pydicom
 import pytest
 
-from archive.models import AuditEvent, File, ImageSession, Resource, Scan, Subject
+from archive.models import File, ImageSession, Resource, Scan, Subject
 from prearchive import operations
 from prearchive.models import PrearchiveSession, Status
 from tests.archiving.conftest import check_archived
 from xnatlite.errors import Forbidden, NotFound
+from xnatlite.models import AuditEvent
 
 
 def test_it_archives_with_new_labels_and_the_project_script(ready, project_a, bob):

@@ -7,7 +7,6 @@ import pytest
 from pydicom.uid import generate_uid
 
 from anonymize.dicomedit import hash_uid
-from archive import layout
 from archive.archiving import disk
 from archive.archiving import service as archive_service
 from archive.models import File, ImageSession, Scan
@@ -15,6 +14,7 @@ from prearchive import operations
 from prearchive.models import PrearchiveSession, Status
 from tests.archiving.conftest import check_archived, md5
 from tests.dicomgen import make_instance
+from xnatlite import layout
 from xnatlite.errors import ArchiveConflict
 
 

@@ -20,12 +20,13 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from archive import layout, services
+from archive import services
 from archive.archiving import disk, reset_interrupted
 from archive.models import File, ImageSession
 from prearchive import operations
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
 from tests.archiving.conftest import check_archived, md5
+from xnatlite import layout
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e

@@ -10,13 +10,14 @@ import pydicom
 import pytest
 
 from anonymize import services as anonymize_services
-from archive import catalogs, layout
+from archive import catalogs
 from archive.archiving import ArchiveRequest, archive_now
 from archive.models import File, ImageSession
 from prearchive import operations
 from prearchive.models import PrearchiveFile, Status
 from tests.archiving.conftest import check_archived
 from tests.dicomgen import make_study
+from xnatlite import layout
 
 
 def test_a_catalog_is_xnats_dcm_catalog(tmp_path):

@@ -4,13 +4,15 @@ rows and the folders, and the audit record it leaves."""
 import pytest
 
 from anonymize import services as anonymize_services
-from archive.models import AuditEvent, ImageSession, PrearchiveCode
+from archive.models import ImageSession
 from prearchive import operations
 from prearchive.builder import build_idle_sessions
 from prearchive.models import AutoArchive, PrearchiveSession, Status, change_status
 from tests.archiving.conftest import check_archived, ingest_study, make_ready
 from tests.dicomgen import make_study
+from xnatlite import projects
 from xnatlite.errors import Forbidden, InvalidInput, InvalidStatus, NotFound, XnatliteError
+from xnatlite.models import AuditEvent, PrearchiveCode
 
 # Owners and members use a project's prearchive; collaborators get Forbidden (they may read the
 # project), strangers NotFound (they may not know it exists), site admins everything.
@@ -83,10 +85,10 @@ def test_move_needs_edit_rights_on_the_destination(ready, cast):
 
 
 def test_move_to_an_auto_archive_project_leaves_the_session_ready(ready, cast, project_d):
-    from archive import services
+    from xnatlite import projects
 
-    services.update_project(project_d, by=cast["dave"], prearchive_code=PrearchiveCode.AUTO_ARCHIVE)
-    services.set_project_role(project_d, cast["alice"], "member", by=cast["dave"])
+    projects.update_project(project_d, by=cast["dave"], prearchive_code=PrearchiveCode.AUTO_ARCHIVE)
+    projects.set_project_role(project_d, cast["alice"], "member", by=cast["dave"])
     session = ready(n_series=1, n_instances=2)
     old_folder = session.folder
     moved = operations.move_session(session, "D", by=cast["alice"])
@@ -121,9 +123,8 @@ def test_delete_refuses_a_session_being_archived(ready, project_a, bob):
 def test_rebuild_of_a_receiving_session_commits_and_auto_archives(
     db, project_a, alice, django_capture_on_commit_callbacks
 ):
-    from archive import services
 
-    services.update_project(project_a, by=alice, prearchive_code=PrearchiveCode.AUTO_ARCHIVE)
+    projects.update_project(project_a, by=alice, prearchive_code=PrearchiveCode.AUTO_ARCHIVE)
     session = ingest_study(make_study(1, 2, study_description="A", patient_id="C1"), prevent_auto_commit=True)
     assert session.status == Status.RECEIVING
     with django_capture_on_commit_callbacks(execute=True):
@@ -162,9 +163,8 @@ def built(django_capture_on_commit_callbacks):
 
 
 def test_project_code_4_archives_and_never_overwrites(built, project_a, alice):
-    from archive import services
 
-    services.update_project(project_a, by=alice, prearchive_code=PrearchiveCode.AUTO_ARCHIVE)
+    projects.update_project(project_a, by=alice, prearchive_code=PrearchiveCode.AUTO_ARCHIVE)
     datasets = make_study(1, 2, study_description="A", patient_id="AUTO1")
     built(datasets)
     archived = ImageSession.objects.get(label="AUTO1")
@@ -176,9 +176,8 @@ def test_project_code_4_archives_and_never_overwrites(built, project_a, alice):
 
 
 def test_project_code_5_overwrites(built, project_a, alice):
-    from archive import services
 
-    services.update_project(project_a, by=alice, prearchive_code=PrearchiveCode.AUTO_ARCHIVE_OVERWRITE)
+    projects.update_project(project_a, by=alice, prearchive_code=PrearchiveCode.AUTO_ARCHIVE_OVERWRITE)
     datasets = make_study(1, 2, study_description="A", patient_id="AUTO2")
     built(datasets)
     again = built(datasets[:1])

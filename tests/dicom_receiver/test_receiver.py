@@ -16,8 +16,6 @@ from pydicom.uid import generate_uid
 from pynetdicom import AE, _config, evt
 
 from anonymize import services as anonymize_services
-from archive import layout
-from archive.models import AuditEvent
 from dicom_receiver import spool
 from dicom_receiver.models import QuarantinedInstance, Receiver, SiteRoutingRules, forget_cached_rules
 from prearchive import dicomfiles
@@ -25,6 +23,8 @@ from prearchive.builder import build_idle_sessions
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
 from tests.conftest import pydicom_test_file
 from tests.dicomgen import echo, make_instance, make_study, send_datasets
+from xnatlite import layout
+from xnatlite.models import AuditEvent
 
 LABEL_SCRIPT = 'version "6.3"\n(0008,1030) := project\n(0010,0010) := subject\n(0010,0020) := session\n'
 

@@ -14,8 +14,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from anonymize import services as anonymize_services
-from archive import layout
-from archive.models import AuditEvent
 from dicom_receiver import dimse, spool
 from dicom_receiver.models import QuarantinedInstance
 from prearchive import builder
@@ -24,6 +22,8 @@ from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
 from tests.dicomgen import echo, make_study, send_datasets
 from tests.prearchive.conftest import encode
+from xnatlite import layout
+from xnatlite.models import AuditEvent
 
 FAILING_SCRIPT = 'version "6.3"\n(0028,0010) := "abc"\n'
 

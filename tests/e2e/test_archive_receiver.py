@@ -10,7 +10,7 @@ import time
 import pydicom
 import pytest
 
-from archive import catalogs, layout
+from archive import catalogs
 from archive.models import File, ImageSession
 from prearchive import operations
 from prearchive.builder import build_idle_sessions
@@ -19,6 +19,7 @@ from tests.archiving.conftest import check_archived
 from tests.conftest import pydicom_test_file
 from tests.dicom_receiver.conftest import receiver  # noqa: F401 - the running receiver fixture
 from tests.dicomgen import make_study, send_datasets
+from xnatlite import layout
 
 pytestmark = pytest.mark.e2e
 

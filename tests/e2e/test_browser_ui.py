@@ -20,14 +20,15 @@ import pydicom
 import pytest
 
 from anonymize import services as anonymize_services
-from archive import layout
-from archive.models import File, ImageSession, Project
+from archive.models import File, ImageSession
 from prearchive import operations
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
 from tests.conftest import pydicom_test_file
 from tests.factories import ImageSessionFactory, UserFactory, make_project, make_subject
 from tests.ui.builders import add_dicom_scan
+from xnatlite import layout
+from xnatlite.models import Project
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"

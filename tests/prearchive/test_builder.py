@@ -7,11 +7,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from archive.models import AuditEvent
 from prearchive import builder
 from prearchive.builder import build_idle_sessions, rebuild_session_rows, should_auto_archive
 from prearchive.models import AutoArchive, PrearchiveFile, PrearchiveSession, Status, change_status
 from tests.dicomgen import make_instance, make_study
+from xnatlite.models import AuditEvent
 
 
 def later(seconds=None):

@@ -5,15 +5,15 @@ import io
 import pydicom
 import pytest
 
-from archive import layout
-from archive.models import PrearchiveCode
-from archive.services import add_project_alias, update_project
 from prearchive.dicomfiles import file_name, java_list_hash, scan_folder
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import AutoArchive, PrearchiveFile, PrearchiveSession, Status, change_status
 from tests.conftest import pydicom_test_file
 from tests.dicomgen import make_instance, make_study
+from xnatlite import layout
 from xnatlite.errors import InvalidDicom, InvalidLabel, NotFound
+from xnatlite.models import PrearchiveCode
+from xnatlite.projects import add_project_alias, update_project
 
 
 def stored_files():
@@ -232,8 +232,8 @@ def test_values_naming_no_project_cost_no_query_each_and_new_projects_are_found(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from archive.models import Project
     from prearchive import ingest as ingest_module
+    from xnatlite.models import Project
 
     clock = [1000.0]
     monkeypatch.setattr(ingest_module.time_module, "monotonic", lambda: clock[0])

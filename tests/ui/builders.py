@@ -1,4 +1,4 @@
-"""Rows and files for UI tests, laid out exactly where archive/layout.py says archived data lives."""
+"""Rows and files for UI tests, laid out exactly where xnatlite/layout.py says archived data lives."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import shutil
 
 import pydicom
 
-from archive import layout
 from archive.models import File, ImageSession, Resource, Scan
 from tests.conftest import pydicom_test_file
+from xnatlite import layout
 
 
 def add_dicom_scan(session: ImageSession, scan_id: str, source_name: str, copies: int = 1) -> Scan:
@@ -50,7 +50,8 @@ def add_dicom_scan(session: ImageSession, scan_id: str, source_name: str, copies
 def archive_state() -> dict:
     """Every archive row and every file under the data root (path -> bytes' MD5): what a refused
     request must leave exactly as it was."""
-    from archive.models import AuditEvent, Subject
+    from archive.models import Subject
+    from xnatlite.models import AuditEvent
 
     rows = {
         model.__name__: list(model.objects.order_by("pk").values())

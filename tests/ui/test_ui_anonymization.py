@@ -5,7 +5,8 @@ from django.urls import reverse
 
 from anonymize import services
 from anonymize.defaults import default_project_script_text
-from archive.models import AuditEvent, File
+from archive.models import File
+from xnatlite.models import AuditEvent
 
 URL = reverse("project-script", args=["A"])
 SCRIPT = 'version "6.3"\n(0008,1030) := format["Study of {0}", project]\n'

@@ -8,10 +8,11 @@ import pytest
 from django.urls import reverse
 from PIL import Image
 
-from archive import layout, services
-from archive.models import AuditEvent, File, ImageSession, Project, Resource, Scan, Subject
+from archive.models import File, ImageSession, Resource, Scan, Subject
 from tests.factories import ImageSessionFactory, make_project, make_subject
 from tests.ui.builders import add_dicom_scan
+from xnatlite import layout, projects
+from xnatlite.models import AuditEvent, Project
 
 
 def session_url(name, session, *extra):
@@ -500,10 +501,10 @@ def test_project_list_shows_counts_and_last_activity(as_user, session_a, alice):
 def test_owner_manages_users_from_the_users_tab(as_user, project_a, alice, dave):
     client = as_user(alice)
     client.post(reverse("project-users", args=["A"]), {"user": "dave", "role": "member"})
-    from archive import permissions
+    from xnatlite import permissions
 
     assert permissions.role_of(dave, project_a) == "member"
-    services.set_project_role(project_a, dave, "collaborator", by=alice)
+    projects.set_project_role(project_a, dave, "collaborator", by=alice)
     assert permissions.role_of(dave, project_a) == "collaborator"
 
 

@@ -5,9 +5,11 @@ import datetime
 import pytest
 from django.urls import reverse
 
-from archive import layout, services
-from archive.models import AuditEvent, ImageSession, SessionType, Subject
+from archive import services
+from archive.models import ImageSession, SessionType, Subject
 from tests.ui.builders import archive_state
+from xnatlite import layout
+from xnatlite.models import AuditEvent
 
 NEW_SUBJECT = reverse("subject-create", args=["A"])
 

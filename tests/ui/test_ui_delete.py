@@ -7,10 +7,12 @@ import pytest
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
-from archive import content, layout
-from archive.models import AuditEvent, File, ImageSession, Resource, Scan, Subject
+from archive import content
+from archive.models import File, ImageSession, Resource, Scan, Subject
 from tests.factories import ImageSessionFactory, make_subject
 from tests.ui.builders import add_dicom_scan, archive_state
+from xnatlite import layout
+from xnatlite.models import AuditEvent
 
 
 @pytest.fixture
@@ -211,9 +213,9 @@ def test_delete_controls_are_shown_to_owners_only(as_user, cast, session_a, more
 
 
 def test_a_public_projects_readers_cannot_delete(as_user, session_a, more, alice, dave):
-    from archive import services
+    from xnatlite import projects
 
-    services.update_project(session_a.project, by=alice, accessibility="public")
+    projects.update_project(session_a.project, by=alice, accessibility="public")
     before = archive_state()
     client = as_user(dave)
     assert client.get(reverse("session-detail", args=["A", "SESS1"])).status_code == 200

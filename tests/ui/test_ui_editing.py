@@ -5,8 +5,9 @@ import datetime
 import pytest
 
 from archive import editing
-from archive.models import AuditEvent, ImageSession, Scan, Subject
+from archive.models import ImageSession, Scan, Subject
 from xnatlite.errors import Forbidden, InvalidInput, NotFound
+from xnatlite.models import AuditEvent
 
 
 def test_member_edits_subject_demographics_and_only_changed_fields_are_audited(subject_a, bob):
@@ -118,9 +119,9 @@ def test_collaborator_is_forbidden_and_stranger_gets_not_found(session_a, carol,
 
 
 def test_public_project_readers_still_cannot_edit(session_a, alice, dave):
-    from archive import services
+    from xnatlite import projects
 
-    services.update_project(session_a.project, by=alice, accessibility="public")
+    projects.update_project(session_a.project, by=alice, accessibility="public")
     session_a.refresh_from_db()
     with pytest.raises(Forbidden):
         editing.update_session(session_a, by=dave, note="x")

@@ -6,9 +6,10 @@ import pytest
 from django.urls import reverse
 
 from archive import content
-from archive.models import AuditEvent, File, ImageSession, Project, Scan, Subject
+from archive.models import File, ImageSession, Scan, Subject
 from prearchive.ingest import IngestContext, ingest_file
 from tests.conftest import pydicom_test_file
+from xnatlite.models import AuditEvent, Project
 
 ROLES = ("alice", "bob", "carol", "dave", "root")
 

@@ -5,13 +5,14 @@ import pydicom
 import pytest
 from django.urls import reverse
 
-from archive import layout
-from archive.models import AuditEvent, File, ImageSession, Subject
+from archive.models import File, ImageSession, Subject
 from prearchive import operations
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
 from tests.conftest import pydicom_test_file
 from tests.factories import make_project
+from xnatlite import layout
+from xnatlite.models import AuditEvent
 
 
 def ready(name: str = "MR_small.dcm", *, project: str = "A", by=None, **labels) -> PrearchiveSession:

@@ -7,11 +7,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from archive import layout
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
 from tests.conftest import pydicom_test_file
 from tests.factories import make_project
+from xnatlite import layout
 
 
 def receive(name: str, project: str | None = "A", **context) -> PrearchiveSession:

@@ -6,10 +6,12 @@ import io
 import pytest
 from django.urls import reverse
 
-from archive import content, layout
-from archive.models import AuditEvent, File, ImageSession, Subject
+from archive import content
+from archive.models import File, ImageSession, Subject
 from tests.factories import ImageSessionFactory
 from tests.ui.builders import add_dicom_scan, archive_state
+from xnatlite import layout
+from xnatlite.models import AuditEvent
 
 
 def relabel(client, what: str, current: str, label: str, **kwargs):

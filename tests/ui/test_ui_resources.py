@@ -9,9 +9,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from archive import catalogs, content, layout
-from archive.models import AuditEvent, File, Resource
+from archive import catalogs, content
+from archive.models import File, Resource
 from tests.ui.builders import archive_state
+from xnatlite import layout
+from xnatlite.models import AuditEvent
 
 SESSION_UPLOAD = reverse("session-resource-upload", args=["A", "SESS1"])
 SCAN_UPLOAD = reverse("scan-resource-upload", args=["A", "SESS1", "1"])

@@ -7,9 +7,10 @@ from django.urls import reverse
 from anonymize import services
 from anonymize.defaults import default_site_script_text
 from anonymize.models import ScriptVersion, SiteScript
-from archive.models import AuditEvent, File
+from archive.models import File
 from prearchive.ingest import IngestContext, ingest_file
 from tests.conftest import pydicom_test_file
+from xnatlite.models import AuditEvent
 
 URL = reverse("site-script")
 SCRIPT = 'version "6.3"\n(0008,1030) := format["{0} {1} {2}", project, subject, session]\n'

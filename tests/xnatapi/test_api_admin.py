@@ -2,9 +2,9 @@
 
 from django.urls import reverse
 
-from archive.models import AuditEvent
 from xnatapi import services
 from xnatapi.models import AliasToken
+from xnatlite.models import AuditEvent
 
 
 def test_admin_lists_and_revokes_alias_tokens(client, root, alice):

@@ -6,9 +6,9 @@ import json
 
 from django.test import Client
 
-from archive.models import AuditEvent
 from tests.xnatapi.conftest import basic
 from xnatapi.models import AliasToken
+from xnatlite.models import AuditEvent
 
 
 def test_it_answers_401_in_plain_text_without_credentials(db):
@@ -141,10 +141,10 @@ def test_anonymization_scripts_are_readable_in_xnats_shape(alice, project_a, dav
 
 
 def test_access_levels_name_each_visible_projects_role(cast, alice, bob, carol, dave):
-    from archive import services
-    from archive.models import Project
+    from xnatlite import projects
+    from xnatlite.models import Project
 
-    services.update_project(Project.objects.get(pk="D"), by=dave, accessibility="public")
+    projects.update_project(Project.objects.get(pk="D"), by=dave, accessibility="public")
     levels = {
         who: {
             r["ID"]: r["role"]

@@ -148,9 +148,9 @@ def test_global_ids_of_someone_elses_data_are_404(api, session_with_files, dave)
 
 
 def test_protected_project_is_listed_but_its_data_refused(api, dave, alice, project_a):
-    from archive import services
+    from xnatlite import projects
 
-    services.update_project(project_a, by=alice, accessibility="protected")
+    projects.update_project(project_a, by=alice, accessibility="protected")
     assert "A" in [r["ID"] for r in rows(api(dave).get("/data/projects"))]
     assert api(dave).get("/data/projects/A?format=json").status_code == 200
     assert api(dave).get("/data/projects/A/subjects").status_code == 403

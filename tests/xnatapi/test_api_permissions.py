@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from archive import services
 from archive.models import ImageSession, Subject
 from tests.factories import UserFactory
+from xnatlite import projects
 
 # (role, accessibility) -> expected status for: list subjects, download zip, create subject, set a
 # field, delete the session.
@@ -31,7 +31,7 @@ MATRIX = {
 @pytest.mark.parametrize(("who", "accessibility"), list(MATRIX))
 def test_role_and_accessibility_decide_every_answer(api, cast, session_with_files, who, accessibility):
     if accessibility != "private":
-        services.update_project(
+        projects.update_project(
             session_with_files["session"].project, by=cast["alice"], accessibility=accessibility
         )
     client = api(cast[who])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from archive import permissions
-from archive.models import AuditEvent, Project
+from xnatlite import permissions
+from xnatlite.models import AuditEvent, Project
 
 
 def test_owner_changes_accessibility_and_prearchive_code(api, alice, project_a):

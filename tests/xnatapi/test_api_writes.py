@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from archive.models import AuditEvent, File, ImageSession, Resource, Scan, Subject
+from archive.models import File, ImageSession, Resource, Scan, Subject
+from xnatlite.models import AuditEvent
 
 
 def test_put_creates_a_subject_answering_201_and_its_id(api, alice, project_a):

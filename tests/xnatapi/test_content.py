@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from archive import content
-from archive.models import AuditEvent, File, ImageSession, Resource, Subject
+from archive.models import File, ImageSession, Resource, Subject
 from tests.factories import make_subject
 from xnatlite.errors import ArchiveConflict, Forbidden, InvalidLabel, NotFound
+from xnatlite.models import AuditEvent
 
 
 class Boom(Exception):

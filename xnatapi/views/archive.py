@@ -2,8 +2,8 @@
 
 One entry point walks the path (xnatapi/paths.py) and answers by method: GET lists or describes,
 downloads files and zips; PUT/POST creates, sets fields (query string, xnat-rest-api.md §6) or uploads
-files (§8.2); DELETE removes. Reads use archive/permissions.py through the walk; writes go through
-archive/content.py, archive/editing.py and archive/services.py, which check permissions themselves.
+files (§8.2); DELETE removes. Reads use xnatlite/permissions.py through the walk; writes go through
+archive/content.py, archive/editing.py, archive/services.py and xnatlite/projects.py, which check permissions themselves.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 
-from archive import content, downloads, editing, permissions, services
+from archive import content, downloads, editing, services
 from archive.models import File, ImageSession, Resource, Subject
 from xnatapi import documents as docs
 from xnatapi import render
 from xnatapi import services as api_services
 from xnatapi.http import api_view, flag, method_not_allowed, params, text
 from xnatapi.paths import Node, Target, scans_of, walk
+from xnatlite import permissions, projects
 from xnatlite.errors import InvalidInput, NotFound
 
 # Parameters that steer a request rather than set a field (§6).
@@ -279,7 +280,7 @@ def _put(request: HttpRequest, target: Target) -> HttpResponse:
     if node.kind == "project":
         fields = {k: v for k, v in values.items() if k in ("name", "description", "keywords")}
         if fields:
-            services.update_project(obj, by=user, **fields)
+            projects.update_project(obj, by=user, **fields)
         return _created(obj.id, False)
     if node.kind == "resource":
         permissions.require(user, "edit", obj)
@@ -290,7 +291,7 @@ def _put(request: HttpRequest, target: Target) -> HttpResponse:
 def _create(request: HttpRequest, target: Target, values: dict[str, str]) -> HttpResponse:
     user, node, ident, collection = request.user, target.node, target.missing, target.collection
     if collection == "projects":
-        project = services.create_project(
+        project = projects.create_project(
             ident,
             by=user,
             name=values.get("name") or values.get("xnat:projectData/name") or ident,

@@ -7,9 +7,9 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 
 from anonymize import services as anonymize_services
-from archive import permissions
 from xnatapi import render
 from xnatapi.http import api_view, flag, method_not_allowed, text
+from xnatlite import permissions
 from xnatlite.errors import NotFound
 
 COLUMNS = ["tool", "path", "project", "status", "contents", "version", "create_date", "user"]

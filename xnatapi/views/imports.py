@@ -11,12 +11,12 @@ import logging
 
 from django.http import HttpRequest, HttpResponse
 
-from archive import permissions
 from prearchive import uploads
 from prearchive.ingest import IngestContext
 from xnatapi import documents as docs
 from xnatapi.http import api_view, flag, method_not_allowed, text
 from xnatapi.views.prearchive import committed_uri, session_uri
+from xnatlite import permissions
 from xnatlite.errors import InvalidInput, NotFound
 
 log = logging.getLogger("xnatlite.api")

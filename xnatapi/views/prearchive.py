@@ -10,14 +10,15 @@ import json
 
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 
-from archive import downloads, layout, permissions
+from archive import downloads
 from archive.models import ImageSession
 from prearchive import queries
 from prearchive.models import PrearchiveSession
-from prearchive.views import scan_summary  # the UI's per-scan summary: one grouped query
+from prearchive.views import scan_summary
 from xnatapi import documents as docs
 from xnatapi import render
 from xnatapi.http import api_view, method_not_allowed, params, text
+from xnatlite import layout, permissions
 from xnatlite.errors import InvalidInput, NotFound
 
 PREARCHIVE_COLUMNS = [

@@ -1,16 +1,17 @@
 """Project settings over REST (xnat-spec.md §1.2, §2.1): accessibility, prearchive code and users,
 as pyxnat's `project.set_accessibility`, `add_user`, `users()` call them. Owners change them;
-archive/services.py checks and audits every change."""
+xnatlite/projects.py checks and audits every change."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
-from archive import permissions, queries, services
-from archive.models import Role
+from archive import queries
 from xnatapi import render
 from xnatapi.http import api_view, method_not_allowed, text
+from xnatlite import permissions, projects
 from xnatlite.errors import InvalidInput, NotFound
+from xnatlite.models import Role
 
 # XNAT's group display names, as clients send and read them.
 GROUPS = {Role.OWNER: "Owners", Role.MEMBER: "Members", Role.COLLABORATOR: "Collaborators"}
@@ -28,7 +29,7 @@ def setting(request: HttpRequest, project: str, name: str, value: str = "") -> H
         return method_not_allowed(request)
     if not value:
         raise InvalidInput(f"Give the new value: .../{name}/{{value}}")
-    services.update_project(found, by=request.user, **{field: value})
+    projects.update_project(found, by=request.user, **{field: value})
     return text(str(getattr(found, field)))
 
 
@@ -58,13 +59,13 @@ def user_role(request: HttpRequest, project: str, group: str, username: str) -> 
     role = ROLES.get(group.lower())
     if role is None:
         raise NotFound(f"No group '{group}'; use Owners, Members or Collaborators")
-    user = services.find_user(username)
+    user = projects.find_user(username)
     if request.method == "PUT":
-        services.set_project_role(found, user, role, by=request.user)
+        projects.set_project_role(found, user, role, by=request.user)
         return text("")
     if request.method == "DELETE":
         if permissions.role_of(user, found) != role:
             raise NotFound(f"{username} is not in {GROUPS[role]} of {found.id}")
-        services.remove_project_user(found, user, by=request.user)
+        projects.remove_project_user(found, user, by=request.user)
         return text("")
     return method_not_allowed(request)

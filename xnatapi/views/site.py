@@ -91,8 +91,8 @@ def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
 def access_projects(request: HttpRequest) -> HttpResponse:
     """`GET /xapi/access/projects`: the user's role in each project they may see (xnatpy's
     `access_levels`); projects seen through their accessibility alone say `protected` or `public`."""
-    from archive import permissions
-    from archive.models import Role
+    from xnatlite import permissions
+    from xnatlite.models import Role
 
     roles = {}
     names = request.user.groups.values_list("name", flat=True)

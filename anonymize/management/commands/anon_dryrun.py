@@ -5,8 +5,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from anonymize import services
-from archive.models import Project
 from xnatlite.errors import XnatliteError
+from xnatlite.models import Project
 
 
 class Command(BaseCommand):

@@ -4,11 +4,11 @@ session in this process, or resume one whose archiving was interrupted (for admi
 
 from django.core.management.base import BaseCommand, CommandError
 
-from archive import services
 from archive.archiving import OVERWRITE_MODES, ArchiveRequest, archive_now
 from archive.archiving import disk as archive_disk
 from prearchive import operations
 from prearchive.models import PrearchiveSession
+from xnatlite import projects
 from xnatlite.errors import XnatliteError
 
 ACTOR = "admin:archive_prearchive_session"
@@ -57,7 +57,7 @@ class Command(BaseCommand):
         try:
             if user:
                 archived = operations.archive_session(
-                    found, by=services.find_user(user), **{k: v for k, v in request.as_dict().items() if v}
+                    found, by=projects.find_user(user), **{k: v for k, v in request.as_dict().items() if v}
                 )
                 self.stdout.write(f"archived as {archived.project_id}/{archived.label}")
                 return

@@ -5,7 +5,7 @@ import os
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from archive import audit
+from xnatlite import audit
 
 
 def ensure_admin(username: str, password: str, email: str = "") -> tuple[object, bool]:

@@ -24,8 +24,8 @@ from django.db.models import Q, QuerySet
 from guardian.core import ObjectPermissionChecker
 from guardian.shortcuts import get_objects_for_user
 
-from archive.models import Accessibility, File, ImageSession, Project, Resource, Role, Scan, Subject
 from xnatlite.errors import Forbidden, NotFound
+from xnatlite.models import Accessibility, Project, Role
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -67,20 +67,17 @@ def is_site_admin(user: User | None) -> bool:
 
 
 def project_of(obj: Any) -> Project | None:
-    """The project an object belongs to; None for Unassigned prearchive data."""
+    """The project an object belongs to; None for Unassigned prearchive data.
+
+    Everything kept in a project says which through its `owning_project` property (subjects,
+    sessions, scans, resources, files, prearchive sessions), so this module needs no other app.
+    """
     if isinstance(obj, Project):
         return obj
-    if isinstance(obj, (Subject, ImageSession)):
-        return obj.project
-    if isinstance(obj, Scan):
-        return obj.session.project
-    if isinstance(obj, Resource):
-        return project_of(obj.owner)
-    if isinstance(obj, File):
-        return project_of(obj.resource)
-    if hasattr(obj, "project"):  # prearchive sessions and anything else that names its project
-        return obj.project
-    raise TypeError(f"No project for {obj!r}")
+    try:
+        return obj.owning_project
+    except AttributeError:
+        raise TypeError(f"No project for {obj!r}") from None
 
 
 def _checker(user: AbstractBaseUser) -> ObjectPermissionChecker:
@@ -146,7 +143,7 @@ def projects_for(user: User | None, action: str) -> QuerySet[Project]:
         return Project.objects.all()
     by_role = get_objects_for_user(
         user,
-        f"archive.{ACTION_PERMISSION[action]}",
+        f"xnatlite.{ACTION_PERMISSION[action]}",
         klass=Project,
         accept_global_perms=False,
         with_superuser=False,

@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 
-from archive.models import AuditEvent
+from xnatlite.models import AuditEvent
 
 log = logging.getLogger("xnatlite.audit")
 
