@@ -27,9 +27,8 @@ from pydicom.dataset import Dataset
 from pydicom.filereader import read_partial
 
 from archive import catalogs, unixgroups
-from archive.archiving import disk
 from archive.models import File, ImageSession, Resource, Scan
-from xnatlite import layout
+from xnatlite import disk, layout
 
 log = logging.getLogger(__name__)
 

@@ -111,7 +111,7 @@ def archive_seconds(session, label: str, keep: bool = False) -> float:
     """Wall time of one archive; the archived session is deleted again (unless `keep`) so the next pass
     can reuse its label."""
     from archive import content
-    from archive.archiving import ArchiveRequest, archive_now
+    from archiving import ArchiveRequest, archive_now
 
     start = time.perf_counter()
     outcome = archive_now(session, actor="bench", request=ArchiveRequest(label=label))

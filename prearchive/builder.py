@@ -229,8 +229,8 @@ def recover_stuck_sessions(now: datetime | None = None, report: BuildReport | No
 
 
 def _recover_stuck_archives(now: datetime) -> None:
-    """Archives a dead process left ARCHIVING are resumed or undone (archive/archiving/service.py)."""
-    from archive.archiving import recover_stuck_archives
+    """Archives a dead process left ARCHIVING are resumed or undone (archiving/service.py)."""
+    from archiving import recover_stuck_archives
 
     try:
         recover_stuck_archives(now)

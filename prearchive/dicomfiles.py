@@ -500,7 +500,7 @@ def write_pieces(fd: int, pieces: list[bytes | _Span], source: str | None) -> tu
     """Write `encode_pieces` into an open file: bytes as they are, spans read from `source` (the file
     the instance was read from) in chunks through one buffer per thread; (size, md5).
     Reading, hashing and writing release the GIL, so another thread can encode meanwhile
-    (archive/archiving)."""
+    (archiving)."""
     digest, size = hashlib.md5(usedforsecurity=False), 0
     source_fd = None
     try:

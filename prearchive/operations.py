@@ -3,7 +3,7 @@ another project, rebuild, reset a stuck status. The browser UI and the REST API 
 
 Each is permission-checked (§2.4: a project's prearchive belongs to its owners and members;
 Unassigned to site admins; moving needs edit rights on the destination) and audited. Archiving
-itself is archive/archiving: here a session is only queued for it, or archived in this process
+itself is archiving: here a session is only queued for it, or archived in this process
 when the caller waits for the answer (the REST archive service, uploads to an archive destination).
 """
 
@@ -17,7 +17,8 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
 
-from archive.archiving import (
+from archive.models import ImageSession
+from archiving import (
     AUTO_ARCHIVE_ACTOR,
     OVERWRITE_MODES,
     UNASSIGNED_MESSAGE,
@@ -28,10 +29,8 @@ from archive.archiving import (
     reset_interrupted,
     validate,
 )
-from archive.archiving import disk as archive_disk
-from archive.models import ImageSession
 from prearchive.models import ACTIONABLE, PrearchiveFile, PrearchiveSession, Status, change_status
-from xnatlite import audit, layout, permissions
+from xnatlite import audit, disk, layout, permissions
 from xnatlite.errors import ArchiveConflict, InvalidInput, InvalidStatus, XnatliteError
 
 log = logging.getLogger(__name__)
@@ -193,7 +192,7 @@ def delete_session(session: PrearchiveSession, *, by: User) -> None:
     _require(by, session)
     _require_actionable(session, "deleted")
     previous = Status(session.status)
-    with archive_disk.flock(archive_disk.session_lock_path(session.pk)) as held:
+    with disk.flock(disk.session_lock_path(session.pk)) as held:
         if not held or not change_status(session, Status.DELETING):
             raise InvalidStatus(f"Session {session.folder_name} is busy; try again")
         folder, trash = session.folder, _trash(session)
@@ -202,13 +201,13 @@ def delete_session(session: PrearchiveSession, *, by: User) -> None:
             with transaction.atomic():
                 audit.record(by, "prearchive.session.deleted", session, files=session.file_count)
                 PrearchiveSession.objects.filter(pk=session.pk, status=Status.DELETING).delete()
-                moved = archive_disk.move_aside(folder, trash) is not None  # last: undone if the rows fail
+                moved = disk.move_aside(folder, trash) is not None  # last: undone if the rows fail
         except BaseException:
             if moved:
                 os.replace(trash, folder)
             change_status(session, previous, expected=Status.DELETING)
             raise
-    archive_disk.remove_tree(trash)
+    disk.remove_tree(trash)
     _remove_if_empty(folder.parent)
 
 
@@ -244,7 +243,7 @@ def move_session(session: PrearchiveSession, project: str, *, by: User) -> Prear
         raise ArchiveConflict(
             f"Project {destination.pk} already has a prearchive session {session.timestamp}/{session.folder_name}"
         )
-    with archive_disk.flock(archive_disk.session_lock_path(session.pk)) as held:
+    with disk.flock(disk.session_lock_path(session.pk)) as held:
         if not held or not change_status(session, Status.MOVING):
             raise InvalidStatus(f"Session {session.folder_name} is busy; try again")
         old_prefix = layout.relative_path(source) + "/"
@@ -315,12 +314,12 @@ def reset_status(session: PrearchiveSession, *, by: User) -> PrearchiveSession:
         if not reset_interrupted(session):
             raise InvalidStatus(f"Session {session.folder_name} is being archived right now")
     else:
-        with archive_disk.flock(archive_disk.session_lock_path(session.pk)) as held:
+        with disk.flock(disk.session_lock_path(session.pk)) as held:
             if not held:
                 raise InvalidStatus(f"Session {session.folder_name} is busy; try again")
             trash = _trash(session)
             if previous in (Status.DELETING, Status.QUEUED_DELETING) and os.path.exists(trash):
-                archive_disk.move_aside(trash, session.folder)  # a delete that died half-way
+                disk.move_aside(trash, session.folder)  # a delete that died half-way
             rebuild_session_rows(session)
             change_status(session, Status.READY)
     session.refresh_from_db()

@@ -13,8 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from archive import queries as archive_queries
-from archive.archiving import APPEND, CONFLICT, DELETE, FAIL, NONE, ArchiveRequest, refusals
 from archive.views import page, project_context
+from archiving import APPEND, CONFLICT, DELETE, FAIL, NONE, ArchiveRequest, refusals
 from prearchive import operations, queries
 from prearchive.models import PrearchiveSession
 from prearchive.views.pages import _archive, _rows, _scan_order, _session, scan_summary

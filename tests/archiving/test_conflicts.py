@@ -7,14 +7,13 @@ import pytest
 from pydicom.uid import generate_uid
 
 from anonymize.dicomedit import hash_uid
-from archive.archiving import disk
-from archive.archiving import service as archive_service
 from archive.models import File, ImageSession, Scan
+from archiving import service as archive_service
 from prearchive import operations
 from prearchive.models import PrearchiveSession, Status
 from tests.archiving.conftest import check_archived, md5
 from tests.dicomgen import make_instance
-from xnatlite import layout
+from xnatlite import disk, layout
 from xnatlite.errors import ArchiveConflict
 
 

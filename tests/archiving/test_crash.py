@@ -1,6 +1,6 @@
 """Nothing is lost when archiving dies: a real process archiving a session is killed with SIGKILL at
 several moments, and after each kill either the prearchive session is intact and archivable again,
-or the archive is complete; rows never point at missing files (archive/archiving/service.py).
+or the archive is complete; rows never point at missing files (archiving/service.py).
 
 Embedded mode (SQLite, no broker): `manage.py archive_prearchive_session` in a child process.
 PostgreSQL + Redis: the Celery worker's pool process is killed mid-archive and the task, delivered
@@ -21,12 +21,12 @@ import pytest
 from django.db import connection
 
 from archive import services
-from archive.archiving import disk, reset_interrupted
 from archive.models import File, ImageSession
+from archiving import journals, reset_interrupted
 from prearchive import operations
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
 from tests.archiving.conftest import check_archived, md5
-from xnatlite import layout
+from xnatlite import disk, layout
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -56,9 +56,9 @@ def assert_intact_or_complete(session_pk: int, original: dict[str, str], label: 
         assert not list(layout.archive_session_dir("A", label).parent.glob(".build-*"))
         return "prearchive"
     archived = ImageSession.objects.get(label=label)
-    journal = disk.read_journal(session_pk)
+    journal = journals.read(session_pk)
     if journal is not None:  # the clean-up after the commit was cut short: recovery finishes it
-        from archive.archiving.recovery import recover_journal
+        from archiving.recovery import recover_journal
 
         recover_journal(session_pk, journal, row_exists=False)
     check_archived(archived)
@@ -135,8 +135,8 @@ def test_sigkill_with_the_build_complete_and_the_commit_waiting(
     try:
         wait_for_status(session.pk, {Status.ARCHIVING}, proc)
         blocker.execute("BEGIN IMMEDIATE")  # the commit transaction cannot start now
-        wait_for(lambda: "catalogs" in (disk.read_journal(session.pk) or {}), proc, "the build to finish")
-        build = Path(disk.read_journal(session.pk)["build"])
+        wait_for(lambda: "catalogs" in (journals.read(session.pk) or {}), proc, "the build to finish")
+        build = Path(journals.read(session.pk)["build"])
         assert len(list(build.rglob("*.dcm"))) == len(original)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)

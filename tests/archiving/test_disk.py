@@ -11,8 +11,8 @@ import pytest
 
 from anonymize import services as anonymize_services
 from archive import catalogs
-from archive.archiving import ArchiveRequest, archive_now
 from archive.models import File, ImageSession
+from archiving import ArchiveRequest, archive_now
 from prearchive import operations
 from prearchive.models import PrearchiveFile, Status
 from tests.archiving.conftest import check_archived

@@ -7,7 +7,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
 
-from archive.archiving.headers import holds_labels
+from archiving.headers import holds_labels
 from tests.conftest import PYDICOM_TEST_FILES
 from tests.dicomgen import make_instance
 

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from anonymize import services as anonymize_services
-from archive.archiving import ArchiveRequest, archive_now
 from archive.models import File
+from archiving import ArchiveRequest, archive_now
 from tests.archiving.conftest import ingest_study, make_ready
 from tests.conftest import database_url
 from tests.dicomgen import make_study

@@ -4,8 +4,7 @@ session in this process, or resume one whose archiving was interrupted (for admi
 
 from django.core.management.base import BaseCommand, CommandError
 
-from archive.archiving import OVERWRITE_MODES, ArchiveRequest, archive_now
-from archive.archiving import disk as archive_disk
+from archiving import OVERWRITE_MODES, ArchiveRequest, archive_now, journals
 from prearchive import operations
 from prearchive.models import PrearchiveSession
 from xnatlite import projects
@@ -51,7 +50,7 @@ class Command(BaseCommand):
             overwrite=options["overwrite"],
             overwrite_files=options["overwrite_files"],
         )
-        journal = archive_disk.read_journal(found.pk)
+        journal = journals.read(found.pk)
         if journal and "request" in journal and request == ArchiveRequest():
             request = ArchiveRequest.from_dict(journal["request"])  # resume with what was asked first
         try:

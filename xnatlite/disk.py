@@ -1,10 +1,8 @@
-"""The filesystem side of archiving: locks, the journal, atomic renames and hard-linked copies.
+"""Files and folders changed safely: locks, atomic renames and replacements, hard-linked copies, and
+moving aside before deleting (the prearchive's operations, archiving and previews share them).
 
 Locks are `flock`s on files under `cache/locks/`: the kernel drops them when their process dies, even
-by SIGKILL, so a lock that can be taken means nobody is working on what it guards. The journal is one
-small JSON file per prearchive session under `cache/archiving/`, written (atomically) before the
-archived folder is built and removed when everything after the commit is done; it tells recovery
-where the build folder is and how to recognise it (its inode number) after a crash.
+by SIGKILL, so a lock that can be taken means nobody is working on what it guards.
 """
 
 from __future__ import annotations
@@ -18,13 +16,10 @@ import os
 import shutil
 import tempfile
 import time
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from prearchive import dicomfiles
 from xnatlite import layout
 
 RENAME_NOREPLACE = 1
@@ -34,10 +29,6 @@ _AT_FDCWD = -100
 
 def locks_dir() -> Path:
     return layout.cache_root() / "locks"
-
-
-def journal_dir() -> Path:
-    return layout.cache_root() / "archiving"
 
 
 @contextmanager
@@ -79,11 +70,6 @@ def is_locked(path: Path) -> bool:
         return not held
 
 
-# --- the journal ----------------------------------------------------------------------------------
-def journal_path(prearchive_session_id: int) -> Path:
-    return journal_dir() / f"{int(prearchive_session_id)}.json"
-
-
 def write_json(path: Path, data: dict) -> None:
     """Replace a small JSON file atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,18 +81,6 @@ def write_json(path: Path, data: dict) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def read_journal(prearchive_session_id: int) -> dict | None:
-    path = journal_path(prearchive_session_id)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-
-
-def remove_journal(prearchive_session_id: int) -> None:
-    journal_path(prearchive_session_id).unlink(missing_ok=True)
 
 
 # --- renames --------------------------------------------------------------------------------------
@@ -160,52 +134,6 @@ def inode(path: Path) -> int | None:
         return path.stat().st_ino
     except FileNotFoundError:
         return None
-
-
-# --- writing ------------------------------------------------------------------------------------
-def _write_new(path: Path, pieces: list, source: str) -> tuple[int, str]:
-    """Create `path` (never an existing file: that could be a link to an archived one) from the pieces
-    of `dicomfiles.encode_pieces` of an instance read from `source`; (size, md5)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-    try:
-        return dicomfiles.write_pieces(fd, pieces, source)
-    finally:
-        os.close(fd)
-
-
-class FileWriter:
-    """Writes encoded files and computes their MD5 on other threads, while the caller encodes the next
-    one: copying and hashing release the GIL, so on two cores the archive costs little more than the
-    encoding itself. At most `depth` files are in flight, so memory stays bounded (their pixel data
-    is not in memory at all: it is copied from the prearchive file). Each submitted record gets
-    `.size` and `.md5` once its file is written; the first failure is raised."""
-
-    def __init__(self, threads: int = 2, depth: int = 8):
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="archive-writer")
-        self.pending: deque = deque()
-        self.depth = depth
-
-    def submit(self, path: Path, pieces: list, source: str, record) -> None:
-        self.pending.append((self.pool.submit(_write_new, path, pieces, source), record))
-        while len(self.pending) > self.depth:
-            self._finish_one()
-
-    def _finish_one(self) -> None:
-        future, record = self.pending.popleft()
-        record.size, record.md5 = future.result()
-
-    def __enter__(self) -> FileWriter:
-        return self
-
-    def __exit__(self, kind, value, traceback) -> None:
-        try:
-            while self.pending:
-                if kind is not None:
-                    self.pending.popleft()[0].cancel()
-                else:
-                    self._finish_one()
-        finally:
-            self.pool.shutdown(wait=True)
 
 
 # --- copies ---------------------------------------------------------------------------------------

@@ -2,16 +2,9 @@
 (service.py), the build beside the final place (build.py), recovery after a crash (recovery.py), the
 filesystem steps (disk.py) and the header check that spares rewriting (headers.py)."""
 
-from archive.archiving.recovery import recover_stuck_archives, reset_interrupted
-from archive.archiving.service import (
-    AUTO_ARCHIVE_ACTOR,
-    Outcome,
-    actor_from,
-    actor_name,
-    archive_now,
-    run_archive,
-)
-from archive.archiving.validation import (
+from archiving.recovery import recover_stuck_archives, reset_interrupted
+from archiving.service import AUTO_ARCHIVE_ACTOR, Outcome, actor_from, actor_name, archive_now, run_archive
+from archiving.validation import (
     APPEND,
     CONFLICT,
     DELETE,

@@ -56,10 +56,12 @@ from pydicom.dataset import Dataset
 
 from anonymize.dicomedit import InvalidDicomFile, ScriptRuntimeError
 from archive import services
-from archive.archiving import disk
-from archive.archiving.build import DICOM, Build, Placed, build_beside
-from archive.archiving.recovery import finish, recover_journal, undo_after_failed_commit
-from archive.archiving.validation import (
+from archive.content import _sort_key
+from archive.models import File, ImageSession, Resource, Scan
+from archiving import journals
+from archiving.build import DICOM, Build, Placed, build_beside
+from archiving.recovery import finish, recover_journal, undo_after_failed_commit
+from archiving.validation import (
     ArchiveRequest,
     Target,
     refusals,
@@ -68,12 +70,10 @@ from archive.archiving.validation import (
     session_type,
     validate,
 )
-from archive.content import _sort_key
-from archive.models import File, ImageSession, Resource, Scan
 from prearchive.builder import rebuild_session_rows
 from prearchive.ingest import _dicom_date, _dicom_time
 from prearchive.models import ACTIONABLE, PrearchiveFile, PrearchiveSession, Status, change_status
-from xnatlite import audit, layout, permissions
+from xnatlite import audit, disk, layout, permissions
 from xnatlite.errors import ArchiveConflict, InvalidStatus, XnatliteError
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def run_archive(prearchive_session_id: int, *, actor: Actor, request: ArchiveReq
             log.info("prearchive session %s is being archived by another process", prearchive_session_id)
             return Outcome("skipped", reason="Another process is archiving this session")
         session = PrearchiveSession.objects.select_related("project").filter(pk=prearchive_session_id).first()
-        journal = disk.read_journal(prearchive_session_id)
+        journal = journals.read(prearchive_session_id)
         if journal is not None:
             done = recover_journal(prearchive_session_id, journal, row_exists=session is not None)
             if done is not None:
@@ -133,9 +133,7 @@ def run_archive(prearchive_session_id: int, *, actor: Actor, request: ArchiveReq
             log.warning("prearchive session %s: resuming an interrupted archive", session)
         else:
             return Outcome("skipped", reason=f"The session is {session.status}, not queued for archiving")
-        disk.write_json(
-            disk.journal_path(session.pk), {"request": request.as_dict(), "actor": actor_name(actor)}
-        )
+        journals.write(session.pk, {"request": request.as_dict(), "actor": actor_name(actor)})
         try:
             outcome = _archive(session, actor, request)
         except ArchiveConflict as exc:
@@ -146,8 +144,8 @@ def run_archive(prearchive_session_id: int, *, actor: Actor, request: ArchiveReq
             log.exception("archiving prearchive session %s failed", session)
             return _failed(session, Status.ERROR, f"Archiving failed: {type(exc).__name__}: {exc}", actor)
         try:
-            finish(disk.read_journal(prearchive_session_id) or {})
-            disk.remove_journal(prearchive_session_id)
+            finish(journals.read(prearchive_session_id) or {})
+            journals.remove(prearchive_session_id)
             disk.session_lock_path(prearchive_session_id).unlink(missing_ok=True)
         except Exception:  # the archive is complete; the sweep retries the clean-up
             log.exception("clean-up after archiving prearchive session %s failed", prearchive_session_id)
@@ -178,7 +176,7 @@ def archive_now(session: PrearchiveSession, *, actor: Actor, request: ArchiveReq
 def _failed(session: PrearchiveSession, status: Status, reason: str, actor: Actor) -> Outcome:
     """Undo whatever reached the disk and leave the row CONFLICT or ERROR with the reason."""
     row_exists = PrearchiveSession.objects.filter(pk=session.pk).exists()
-    journal = disk.read_journal(session.pk)
+    journal = journals.read(session.pk)
     if journal is not None:
         archived = recover_journal(session.pk, journal, row_exists=row_exists)
         if not row_exists:  # the commit went through before the error: the archive is complete

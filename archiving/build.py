@@ -1,4 +1,4 @@
-"""Building an archived session beside its final place (step 2 of archive/archiving/service.py).
+"""Building an archived session beside its final place (step 2 of archiving/service.py).
 
 Each prearchive file is either written anew (project script, final labels in Patient Name and Patient
 ID) or, when nothing in it must change, hard-linked as it is; a merge first links the existing session
@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections import defaultdict, namedtuple
+from collections import defaultdict, deque, namedtuple
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +23,12 @@ from anonymize import services as anonymize_services
 from anonymize.dicomedit import InvalidDicomFile
 from anonymize.dicomedit.elements import set_text
 from archive import catalogs, unixgroups
-from archive.archiving import disk, headers
-from archive.archiving.validation import DELETE, ArchiveRequest, Target
 from archive.models import File, ImageSession
+from archiving import headers, journals
+from archiving.validation import DELETE, ArchiveRequest, Target
 from prearchive import dicomfiles
 from prearchive.models import PrearchiveFile, PrearchiveSession
-from xnatlite import layout
+from xnatlite import disk, layout
 from xnatlite.errors import ArchiveConflict
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def _header(path: str) -> Dataset:
 
 
 def build_beside(session: PrearchiveSession, target: Target, request: ArchiveRequest) -> Build:
-    """Step 2 of archive/archiving/service.py: the whole archived session in a folder beside its place."""
+    """Step 2 of archiving/service.py: the whole archived session in a folder beside its place."""
     project = target.project
     existing = target.session
     final = target.folder
@@ -112,7 +113,7 @@ def build_beside(session: PrearchiveSession, target: Target, request: ArchiveReq
         token, arc / f".build-{label}-{token}", final, merge=existing is not None and final.exists()
     )
     build.folder.mkdir()
-    journal = disk.read_journal(session.pk) or {}
+    journal = journals.read(session.pk) or {}
     journal.update(
         token=token,
         build=str(build.folder),
@@ -124,7 +125,7 @@ def build_beside(session: PrearchiveSession, target: Target, request: ArchiveReq
         label=label,
         replaced=[],
     )
-    disk.write_json(disk.journal_path(session.pk), journal)
+    journals.write(session.pk, journal)
     if build.merge:
         disk.link_tree(final, build.folder)
 
@@ -168,7 +169,7 @@ def build_beside(session: PrearchiveSession, target: Target, request: ArchiveReq
         .values_list(*ROW_FIELDS)
     )
     prearchive_folder, prearchive_prefix = str(session.folder), layout.relative_path(session.folder) + "/"
-    with disk.FileWriter() as writer:
+    with FileWriter() as writer:
         for number, values in enumerate(rows.iterator(chunk_size=2000), start=1):
             if number % PROGRESS_EVERY == 0:
                 log.info("archiving %s: %d of %d files", session, number, session.file_count)
@@ -252,11 +253,57 @@ def build_beside(session: PrearchiveSession, target: Target, request: ArchiveReq
         f"SCANS/{scan_id}/{DICOM}/{catalogs.dicom_catalog_name(scan_id)}"
         for scan_id in {p.scan_id for p in build.placed}
     )
-    disk.write_json(disk.journal_path(session.pk), journal)
+    journals.write(session.pk, journal)
     gid = unixgroups.project_gid(project)
     if gid is not None:
         unixgroups.apply_to_tree(build.folder, gid)
     return build
+
+
+# --- writing ----------------------------------------------------------------------------------
+def _write_new(path: Path, pieces: list, source: str) -> tuple[int, str]:
+    """Create `path` (never an existing file: that could be a link to an archived one) from the pieces
+    of `dicomfiles.encode_pieces` of an instance read from `source`; (size, md5)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        return dicomfiles.write_pieces(fd, pieces, source)
+    finally:
+        os.close(fd)
+
+
+class FileWriter:
+    """Writes encoded files and computes their MD5 on other threads, while the caller encodes the next
+    one: copying and hashing release the GIL, so on two cores the archive costs little more than the
+    encoding itself. At most `depth` files are in flight, so memory stays bounded (their pixel data
+    is not in memory at all: it is copied from the prearchive file). Each submitted record gets
+    `.size` and `.md5` once its file is written; the first failure is raised."""
+
+    def __init__(self, threads: int = 2, depth: int = 8):
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="archive-writer")
+        self.pending: deque = deque()
+        self.depth = depth
+
+    def submit(self, path: Path, pieces: list, source: str, record) -> None:
+        self.pending.append((self.pool.submit(_write_new, path, pieces, source), record))
+        while len(self.pending) > self.depth:
+            self._finish_one()
+
+    def _finish_one(self) -> None:
+        future, record = self.pending.popleft()
+        record.size, record.md5 = future.result()
+
+    def __enter__(self) -> FileWriter:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        try:
+            while self.pending:
+                if kind is not None:
+                    self.pending.popleft()[0].cancel()
+                else:
+                    self._finish_one()
+        finally:
+            self.pool.shutdown(wait=True)
 
 
 def write_catalogs(build: Build, existing: ImageSession | None, final: Path) -> None:

@@ -1,5 +1,5 @@
 """Ending an archive that stopped: undoing it while the prearchive row exists, finishing its clean-up
-once the commit went through (archive/archiving/service.py explains why that is always possible)."""
+once the commit went through (archiving/service.py explains why that is always possible)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from archive.archiving import disk
 from archive.models import ImageSession
+from archiving import journals
 from prearchive.models import PrearchiveSession, Status, change_status
-from xnatlite import layout
+from xnatlite import disk, layout
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def undo_after_failed_commit(prearchive_session_id: int) -> None:
         log.exception("cannot tell whether archiving %s committed; recovery will", prearchive_session_id)
         return
     if not committed:
-        journal = disk.read_journal(prearchive_session_id)
+        journal = journals.read(prearchive_session_id)
         if journal is not None:
             recover_journal(prearchive_session_id, journal, row_exists=True)
 
@@ -40,7 +40,7 @@ def recover_journal(prearchive_session_id: int, journal: dict, *, row_exists: bo
     gone the archive is complete: finish the clean-up and return the archived session."""
     if "build" not in journal:  # the run stopped before building anything
         if row_exists:
-            disk.remove_journal(prearchive_session_id)
+            journals.remove(prearchive_session_id)
         return None
     build, final = Path(journal["build"]), Path(journal["final"])
     swapped = journal.get("build_inode") is not None and disk.inode(final) == journal["build_inode"]
@@ -57,7 +57,7 @@ def recover_journal(prearchive_session_id: int, journal: dict, *, row_exists: bo
         elif aside.exists() and not final.exists():
             os.rename(aside, final)
         disk.remove_tree(build)
-        disk.remove_journal(prearchive_session_id)
+        journals.remove(prearchive_session_id)
         log.warning("archiving prearchive session %s was interrupted; undone", prearchive_session_id)
         return None
     if not swapped:
@@ -65,7 +65,7 @@ def recover_journal(prearchive_session_id: int, journal: dict, *, row_exists: bo
             "archive of prearchive session %s committed but %s is not the build", prearchive_session_id, final
         )
     finish(journal)
-    disk.remove_journal(prearchive_session_id)
+    journals.remove(prearchive_session_id)
     return ImageSession.objects.filter(project_id=journal["project"], label__iexact=journal["label"]).first()
 
 
@@ -109,7 +109,7 @@ def recover_stuck_archives(now=None) -> list[int]:
     for session in PrearchiveSession.objects.filter(status=Status.ARCHIVING, last_modified__lte=cutoff):
         if disk.is_locked(disk.session_lock_path(session.pk)):
             continue
-        journal = disk.read_journal(session.pk) or {}
+        journal = journals.read(session.pk) or {}
         if "request" in journal:
             log.warning("prearchive session %s: archiving was interrupted; resuming it", session)
             tasks.archive_prearchive_session.delay(session.pk, journal.get("actor"), journal["request"])
@@ -125,7 +125,7 @@ def reset_interrupted(session: PrearchiveSession) -> bool:
     with disk.flock(disk.session_lock_path(session.pk)) as held:
         if not held:
             return False
-        journal = disk.read_journal(session.pk)
+        journal = journals.read(session.pk)
         if journal is not None:
             recover_journal(session.pk, journal, row_exists=True)
         session.refresh_from_db(fields=["status"])
