@@ -26,7 +26,7 @@ from django.db.models.functions import Concat, Substr
 
 from archive import catalogs, services, unixgroups
 from archive.models import File, ImageSession, Resource, Scan, SessionType, Subject
-from xnatlite import audit, layout, permissions
+from xnatlite import audit, layout, permissions, uploads
 from xnatlite.errors import ArchiveConflict, InvalidInput, NotFound
 from xnatlite.models import Project
 
@@ -256,8 +256,6 @@ def store_file(
         _apply_project_group(resource)
         audit.record(by, "archive.file.stored", resource, file=name, size=file.size, replaced=replaced)
         return [file]
-
-    from prearchive import uploads
 
     stored: list[File] = []
     try:

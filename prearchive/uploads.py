@@ -1,75 +1,23 @@
-"""Uploaded archives (.zip, .tar, .tar.gz/.tgz, nested), taken apart safely, member by member.
+"""DICOM uploads (the browser's upload page, the REST import service, the upload tool): every file of an
+upload, or every member of an uploaded archive (xnatlite/uploads.py takes archives apart safely),
+goes through the one ingest path; then the upload's sessions are built, committed or archived.
 
-Every upload is hostile until proven otherwise. Members are never written under their own names: each
-one is copied to a fixed name inside the upload's own temporary folder, handed to `ingest_file` (the
-one ingestion path, DESIGN.md) and removed, so nothing can land outside that folder whatever a member
-is called. Members named with `..` or an absolute path, links and devices are refused with a message
-naming the member; the uncompressed total, the compression ratio and the member count are capped
-(`XNATLITE_UPLOAD_MAX_BYTES`, `XNATLITE_UPLOAD_MAX_RATIO`, `XNATLITE_UPLOAD_MAX_MEMBERS`, nesting
-`XNATLITE_UPLOAD_MAX_DEPTH`) so a zip bomb stops early. A member that is not DICOM is skipped and
-counted with Ignore-Unparsable, else the upload stops with a 400 naming it; files ingested from earlier
-members stay either way (XNAT's behaviour, xnat-spec.md §9.1).
-
-The REST import service and the browser's upload page both call `ingest_upload`; resource uploads
-with `extract=true` use `iter_archive` to store members under checked names (archive/content.py).
+A member that is not DICOM is skipped and counted with Ignore-Unparsable, else the upload stops with a
+400 naming it; files ingested from earlier members stay either way (XNAT's behaviour, xnat-spec.md
+§9.1).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-import stat
-import tarfile
-import uuid
-import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from pathlib import Path
 
-from django.conf import settings
-
-from xnatlite import layout
-from xnatlite.errors import InvalidDicom, InvalidInput, InvalidStatus, NotFound
+from xnatlite.errors import InvalidDicom, InvalidStatus, NotFound
+from xnatlite.uploads import Limits, archive_kind, iter_archive, upload_folder
 
 log = logging.getLogger(__name__)
-
-CHUNK = 1024 * 1024
-# Files that archivers and operating systems leave in folders; never DICOM, never an error.
-JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", "DICOMDIR"}
-JUNK_PREFIXES = ("__MACOSX/",)
-# A ratio is only judged once this much came out of a member: tiny files compress absurdly well.
-RATIO_GRACE_BYTES = 1024 * 1024
-
-
-class HostileArchive(InvalidInput):
-    """An archive we refuse to unpack: unsafe member names, links, or a zip bomb."""
-
-
-@dataclass
-class Limits:
-    max_bytes: int
-    max_ratio: int
-    max_members: int
-    max_depth: int
-
-    @classmethod
-    def from_settings(cls) -> Limits:
-        return cls(
-            max_bytes=settings.UPLOAD_MAX_BYTES,
-            max_ratio=settings.UPLOAD_MAX_RATIO,
-            max_members=settings.UPLOAD_MAX_MEMBERS,
-            max_depth=settings.UPLOAD_MAX_DEPTH,
-        )
-
-
-@dataclass
-class Member:
-    """One regular file out of an archive: its name inside the archive and where its bytes are now."""
-
-    name: str
-    path: Path
 
 
 @dataclass
@@ -77,190 +25,6 @@ class UploadResult:
     sessions: list = field(default_factory=list)  # PrearchiveSession rows, first appearance order
     files: int = 0
     skipped: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Budget:
-    """What the whole upload (all nesting levels) may still unpack."""
-
-    limits: Limits
-    archive_size: int
-    members: int = 0
-    total: int = 0
-
-    def count_member(self, name: str) -> None:
-        self.members += 1
-        if self.members > self.limits.max_members:
-            raise HostileArchive(f"The archive has more than {self.limits.max_members} files; refused")
-
-    def add(self, name: str, nbytes: int) -> None:
-        self.total += nbytes
-        if self.total > self.limits.max_bytes:
-            raise HostileArchive(
-                f"The archive unpacks to more than {self.limits.max_bytes} bytes (at '{name}'); refused"
-            )
-        if self.total > RATIO_GRACE_BYTES and self.total > self.limits.max_ratio * max(self.archive_size, 1):
-            raise HostileArchive(
-                f"The archive unpacks to more than {self.limits.max_ratio} times its size (at '{name}'): "
-                "a zip bomb? Refused"
-            )
-
-
-def check_member_name(name: str) -> str:
-    """A member's name as a relative POSIX path; `..`, absolute and drive-letter names are refused."""
-    text = name.replace("\\", "/")
-    if text.startswith("/") or (len(text) > 1 and text[1] == ":") or "\x00" in text:
-        raise HostileArchive(f"Archive member '{name}' has an absolute path; refused")
-    parts = [p for p in PurePosixPath(text).parts if p not in ("", ".")]
-    if ".." in parts:
-        raise HostileArchive(f"Archive member '{name}' points outside the archive ('..'); refused")
-    return "/".join(parts)
-
-
-def is_junk(name: str) -> bool:
-    return name.startswith(JUNK_PREFIXES) or PurePosixPath(name).name in JUNK_NAMES
-
-
-def archive_kind(path: Path) -> str | None:
-    """'zip', 'tar' or None, from the file's first bytes (names and content types can lie)."""
-    with open(path, "rb") as f:
-        head = f.read(264)
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return "zip"
-    if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ")) or head[257:262] == b"ustar":
-        return "tar"
-    return None
-
-
-def _copy_limited(src: BinaryIO, dst: Path, name: str, budget: _Budget, compressed: int | None) -> None:
-    """Copy a member's bytes to dst, stopping as soon as a cap is passed."""
-    written = 0
-    with open(dst, "wb") as out:
-        while chunk := src.read(CHUNK):
-            out.write(chunk)
-            written += len(chunk)
-            budget.add(name, len(chunk))
-            ratio_passed = written > budget.limits.max_ratio * max(compressed or 0, 1)
-            if compressed is not None and written > RATIO_GRACE_BYTES and ratio_passed:
-                raise HostileArchive(
-                    f"Archive member '{name}' unpacks to more than {budget.limits.max_ratio} times "
-                    "its compressed size: a zip bomb? Refused"
-                )
-
-
-def _zip_members(path: Path, workdir: Path, budget: _Budget, prefix: str) -> Iterator[tuple[str, Path]]:
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InvalidInput(f"'{prefix or 'upload'}' is not a readable zip file: {exc}") from None
-    with archive:
-        infos = archive.infolist()
-        declared = sum(info.file_size for info in infos)
-        if declared > budget.limits.max_bytes:
-            raise HostileArchive(
-                f"The archive declares {declared} bytes unpacked, more than {budget.limits.max_bytes}; refused"
-            )
-        for info in infos:
-            name = prefix + check_member_name(info.filename)
-            mode = info.external_attr >> 16
-            if info.is_dir():
-                continue
-            if mode and not (stat.S_ISREG(mode) or stat.S_IFMT(mode) == 0):
-                kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
-                raise HostileArchive(f"Archive member '{name}' is {kind}; refused")
-            budget.count_member(name)
-            target = workdir / f"member-{uuid.uuid4().hex}"
-            try:
-                with archive.open(info) as src:
-                    _copy_limited(src, target, name, budget, info.compress_size)
-            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
-                target.unlink(missing_ok=True)
-                raise InvalidInput(f"Archive member '{name}' cannot be read: {exc}") from None
-            except BaseException:
-                target.unlink(missing_ok=True)
-                raise
-            yield name, target
-
-
-def _tar_members(path: Path, workdir: Path, budget: _Budget, prefix: str) -> Iterator[tuple[str, Path]]:
-    try:
-        archive = tarfile.open(path, mode="r:*")  # noqa: SIM115 - closed by the `with` below
-    except (tarfile.TarError, OSError) as exc:
-        raise InvalidInput(f"'{prefix or 'upload'}' is not a readable tar file: {exc}") from None
-    with archive:
-        try:
-            for info in archive:
-                name = prefix + check_member_name(info.name)
-                if info.isdir():
-                    continue
-                if not info.isreg():
-                    kind = "a link" if (info.issym() or info.islnk()) else "a device or special file"
-                    raise HostileArchive(f"Archive member '{name}' is {kind}; refused")
-                budget.count_member(name)
-                target = workdir / f"member-{uuid.uuid4().hex}"
-                src = archive.extractfile(info)
-                try:
-                    _copy_limited(src, target, name, budget, None)
-                except BaseException:
-                    target.unlink(missing_ok=True)
-                    raise
-                yield name, target
-                archive.members.clear()  # keep memory flat on archives with many members
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise InvalidInput(f"The tar archive cannot be read: {exc}") from None
-
-
-def _members(path: Path, workdir: Path, budget: _Budget, depth: int, prefix: str = "") -> Iterator[Member]:
-    kind = archive_kind(path)
-    reader = _zip_members if kind == "zip" else _tar_members
-    for name, extracted in reader(path, workdir, budget, prefix):
-        try:
-            if is_junk(name):
-                continue
-            if archive_kind(extracted) is not None:
-                if depth >= budget.limits.max_depth:
-                    raise HostileArchive(
-                        f"Archive member '{name}' nests archives deeper than {budget.limits.max_depth}; refused"
-                    )
-                yield from _members(extracted, workdir, budget, depth + 1, prefix=name + "/")
-            else:
-                yield Member(name, extracted)
-        finally:
-            extracted.unlink(missing_ok=True)
-
-
-@contextmanager
-def upload_folder() -> Iterator[Path]:
-    """A private folder under `cache/uploads/` for one upload, removed afterwards whatever happens."""
-    folder = layout.cache_root() / "uploads" / uuid.uuid4().hex
-    folder.mkdir(parents=True)
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def save_stream(stream: BinaryIO, target: Path, *, max_bytes: int | None = None) -> int:
-    """Copy a request body (or any stream) to a file in chunks; returns the byte count."""
-    limit = settings.UPLOAD_MAX_BYTES if max_bytes is None else max_bytes
-    size = 0
-    with open(target, "wb") as out:
-        while chunk := stream.read(CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise HostileArchive(f"The upload is larger than {limit} bytes; refused")
-            out.write(chunk)
-    return size
-
-
-def iter_archive(path: Path, workdir: Path, limits: Limits | None = None) -> Iterator[Member]:
-    """Every regular file in an archive on disk (nested archives opened), each extracted in turn to a
-    fixed name inside `workdir` and removed once the caller moves on. Raises HostileArchive/InvalidInput."""
-    if archive_kind(path) is None:
-        raise InvalidInput("The upload is not a zip or tar archive")
-    limits = limits or Limits.from_settings()
-    budget = _Budget(limits, archive_size=path.stat().st_size)
-    yield from _members(path, workdir, budget, depth=1)
 
 
 def ingest_upload(

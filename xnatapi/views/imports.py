@@ -17,6 +17,7 @@ from xnatapi import documents as docs
 from xnatapi.http import api_view, flag, method_not_allowed, text
 from xnatapi.views.prearchive import committed_uri, session_uri
 from xnatlite import permissions
+from xnatlite import uploads as kernel_uploads
 from xnatlite.errors import InvalidInput, NotFound
 
 log = logging.getLogger("xnatlite.api")
@@ -74,15 +75,15 @@ def import_service(request: HttpRequest) -> HttpResponse:
         user=request.user,
     )
     ignore = flag(values.get("Ignore-Unparsable")) or values.get("action") == "commit"
-    with uploads.upload_folder() as folder:
+    with kernel_uploads.upload_folder() as folder:
         path = folder / "upload"
         if multipart:
             uploaded = next(iter(request.FILES.values()), None)
             if uploaded is None:
                 raise InvalidInput("The multipart body holds no file")
-            uploads.save_stream(uploaded, path)
+            kernel_uploads.save_stream(uploaded, path)
         else:
-            uploads.save_stream(request, path)
+            kernel_uploads.save_stream(request, path)
         if path.stat().st_size == 0:
             raise InvalidInput("The request has no body: send the zip as the body")
         result = uploads.ingest_upload(path, context, ignore_unparsable=ignore)
