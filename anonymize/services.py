@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +32,7 @@ from anonymize.dicomedit import (
 from anonymize.dicomedit.files import read_dicom
 from anonymize.models import ProjectScript, ScriptVersion, SiteScript
 from xnatlite import audit, permissions
+from xnatlite.cache import TimedCache
 from xnatlite.errors import InvalidDicom, InvalidScript
 from xnatlite.models import Project
 
@@ -87,28 +87,21 @@ def _compiled_site_script(version: int, text: str, deidentifying: bool) -> tuple
     return validate_script(text), record
 
 
-_site_cache: tuple[float, tuple[Script, RecordInfo] | None] | None = None
+def _load_site_script(_key: None) -> tuple[Script, RecordInfo] | None:
+    state = get_site_script()
+    return _compiled_site_script(state.version, state.text, state.deidentifying) if state.enabled else None
+
+
+_site_script = TimedCache(_load_site_script, seconds=SITE_CACHE_SECONDS, max_entries=1)
 
 
 def site_script_for_ingest() -> tuple[Script, RecordInfo] | None:
     """The compiled site script and its header record, or None when the site script is disabled.
 
-    Ingest calls this once per instance, so the answer is kept for a couple of seconds per process.
+    Ingest calls this once per instance, so the answer is kept for a couple of seconds per process
+    (compiled once per version).
     """
-    global _site_cache
-    now = time.monotonic()
-    cached = _site_cache
-    if cached is not None and now - cached[0] < SITE_CACHE_SECONDS:
-        return cached[1]
-    state = get_site_script()
-    value = _compiled_site_script(state.version, state.text, state.deidentifying) if state.enabled else None
-    _site_cache = (now, value)
-    return value
-
-
-def forget_cached_site_script() -> None:
-    global _site_cache
-    _site_cache = None
+    return _site_script.get(None)
 
 
 @transaction.atomic
@@ -122,7 +115,7 @@ def save_site_script(
     previous = _state(row, default_site_script_text(), True)
     row = row or SiteScript(pk=1, version=0)
     _store(row, previous, project=None, text=text, enabled=enabled, deidentifying=deidentifying, by=by)
-    forget_cached_site_script()  # this process sees the new script at once, others within seconds
+    _site_script.forget()  # this process sees the new script at once, others within seconds
     return get_site_script()
 
 

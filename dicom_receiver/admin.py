@@ -1,10 +1,10 @@
-"""Django admin for site admins: receivers and the site routing rules, with their syntax checked on save,
-and the instances the receiver quarantined."""
+"""Django admin for site admins: receivers, with their syntax checked on save, and the instances the
+receiver quarantined. The site routing rules are the prearchive's (prearchive/admin.py)."""
 
 from django.contrib import admin
 
 from dicom_receiver import spool
-from dicom_receiver.models import QuarantinedInstance, Receiver, SiteRoutingRules, forget_cached_rules
+from dicom_receiver.models import QuarantinedInstance, Receiver
 from xnatlite import permissions
 
 
@@ -21,33 +21,6 @@ class ReceiverAdmin(admin.ModelAdmin):
         ),
         ("Who may send", {"fields": ("whitelist",)}),
     )
-
-
-@admin.register(SiteRoutingRules)
-class SiteRoutingRulesAdmin(admin.ModelAdmin):
-    fieldsets = (
-        (
-            None,
-            {
-                "description": "One rule per line: (gggg,eeee):regex[:group][ t:target r:replacement]. "
-                "The regex must match the whole value (first 64 characters); the first rule that "
-                "matches wins. Changes apply within a few seconds.",
-                "fields": (
-                    ("project_rules", "project_rules_enabled"),
-                    ("subject_rules", "subject_rules_enabled"),
-                    ("session_rules", "session_rules_enabled"),
-                    ("aa_rules", "aa_rules_enabled"),
-                ),
-            },
-        ),
-    )
-
-    def has_add_permission(self, request):
-        return super().has_add_permission(request) and not SiteRoutingRules.objects.exists()
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        forget_cached_rules()
 
 
 @admin.register(QuarantinedInstance)

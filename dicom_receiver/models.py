@@ -1,19 +1,18 @@
-"""Receiver configurations and the site routing rules, both edited by site admins in Django admin.
-
-The receiver process re-reads them every few seconds, so a change takes effect without a restart
-(xnat-spec.md §5.2, §5.5).
+"""Receiver configurations, edited by site admins in Django admin, and the instances the receiver
+quarantined. The receiver process re-reads its configuration every few seconds, so a change takes
+effect without a restart (xnat-spec.md §5.2). The site routing rules are the prearchive's
+(prearchive/models.py): they apply to every way in.
 """
 
 from __future__ import annotations
-
-import time
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from dicom_receiver import routing
+from dicom_receiver import whitelist
+from prearchive.models import validate_rules
 from xnatlite.errors import InvalidInput
 
 
@@ -25,15 +24,11 @@ def _check(check, value) -> None:
 
 
 def validate_ae_title(value: str) -> None:
-    _check(routing.check_ae_title, value)
-
-
-def validate_rules(value: str) -> None:
-    _check(routing.parse_rules, value)
+    _check(whitelist.check_ae_title, value)
 
 
 def validate_whitelist(value: str) -> None:
-    _check(routing.parse_whitelist, value)
+    _check(whitelist.parse_whitelist, value)
 
 
 class Receiver(models.Model):
@@ -71,8 +66,13 @@ class Receiver(models.Model):
         return f"{self.ae_title}:{self.port}"
 
     @property
-    def whitelist_entries(self) -> list[routing.WhitelistEntry]:
-        return routing.parse_whitelist(self.whitelist)
+    def whitelist_entries(self) -> list[whitelist.WhitelistEntry]:
+        return whitelist.parse_whitelist(self.whitelist)
+
+    @property
+    def routing(self) -> tuple[str, str, str]:
+        """The receiver's project, subject and session routing expressions, as ingest takes them."""
+        return (self.project_routing, self.subject_routing, self.session_routing)
 
 
 def ensure_default_receiver() -> Receiver | None:
@@ -85,92 +85,6 @@ def ensure_default_receiver() -> Receiver | None:
         defaults={"description": "default receiver (XNATLITE_AE_TITLE, XNATLITE_DICOM_PORT)"},
     )
     return receiver
-
-
-class SiteRoutingRules(models.Model):
-    """The site-wide custom routing rules (XNAT's `dicom/projectRules` ... `dicom/aaRules`, §5.5).
-
-    One row; each rule list applies only while it is enabled.
-    """
-
-    project_rules = models.TextField(blank=True, validators=[validate_rules])
-    project_rules_enabled = models.BooleanField(default=True)
-    subject_rules = models.TextField(blank=True, validators=[validate_rules])
-    subject_rules_enabled = models.BooleanField(default=True)
-    session_rules = models.TextField(blank=True, validators=[validate_rules])
-    session_rules_enabled = models.BooleanField(default=True)
-    aa_rules = models.TextField(
-        "auto-archive rules",
-        blank=True,
-        validators=[validate_rules],
-        help_text="a rule whose value is true or false decides auto-archive",
-    )
-    aa_rules_enabled = models.BooleanField("auto-archive rules enabled", default=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name = "site routing rules"
-        verbose_name_plural = "site routing rules"
-
-    def __str__(self) -> str:
-        return "Site routing rules"
-
-    @classmethod
-    def load(cls) -> SiteRoutingRules:
-        """The one row (an unsaved empty one when none was saved yet)."""
-        return cls.objects.order_by("pk").first() or cls()
-
-
-RULES_CACHE_SECONDS = 5.0  # XNAT caches site rules ~5 s too (§5.5): edits apply almost at once
-_site_rules_cache: tuple[float, dict] | None = None
-_receiver_rules_cache: dict[tuple, routing.RuleSet] = {}
-
-
-def _site_rules() -> dict:
-    global _site_rules_cache
-    now = time.monotonic()
-    if _site_rules_cache is None or now - _site_rules_cache[0] > RULES_CACHE_SECONDS:
-        row = SiteRoutingRules.load()
-        rules = {
-            kind: routing.parse_rules(getattr(row, f"{kind}_rules"))
-            if getattr(row, f"{kind}_rules_enabled")
-            else []
-            for kind in ("project", "subject", "session", "aa")
-        }
-        _site_rules_cache = (now, rules)
-    return _site_rules_cache[1]
-
-
-def forget_cached_rules() -> None:
-    """Drop the cached site rules and project names (after an edit in this process, between tests)."""
-    from prearchive.ingest import forget_cached_projects
-
-    global _site_rules_cache
-    _site_rules_cache = None
-    _receiver_rules_cache.clear()
-    forget_cached_projects()
-
-
-def rule_set(receiver: Receiver | None) -> routing.RuleSet:
-    """The receiver's expressions and the site's enabled rules, parsed, for routing one instance."""
-    site = _site_rules()
-    key = (receiver.pk, receiver.updated_at, id(site)) if receiver is not None else (None, None, id(site))
-    rules = _receiver_rules_cache.get(key)
-    if rules is None:
-        parse = routing.parse_rules
-        rules = routing.RuleSet(
-            receiver_project=parse(receiver.project_routing) if receiver else [],
-            receiver_subject=parse(receiver.subject_routing) if receiver else [],
-            receiver_session=parse(receiver.session_routing) if receiver else [],
-            site_project=site["project"],
-            site_subject=site["subject"],
-            site_session=site["session"],
-            site_aa=site["aa"],
-        )
-        if len(_receiver_rules_cache) > 256:
-            _receiver_rules_cache.clear()
-        _receiver_rules_cache[key] = rules
-    return rules
 
 
 class QuarantinedInstance(models.Model):

@@ -20,7 +20,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import close_old_connections
 
-from dicom_receiver import routing, spool
+from dicom_receiver import spool, whitelist
 from dicom_receiver.acceptor import Listener
 from dicom_receiver.handlers import ReceiverEvents
 from dicom_receiver.models import Receiver, ensure_default_receiver
@@ -37,7 +37,7 @@ class ReceiverService:
         self.host, self.reuse_port = host, reuse_port
         self.servers: dict[int, Listener] = {}
         self._by_port: dict[int, dict[str, Receiver]] = {}
-        self._whitelists: dict[tuple[int, object], list[routing.WhitelistEntry]] = {}
+        self._whitelists: dict[tuple[int, object], list[whitelist.WhitelistEntry]] = {}
         self.reloads = 0
 
     # called from association threads
@@ -48,7 +48,7 @@ class ReceiverService:
         entries = self._whitelists.get((receiver.pk, receiver.updated_at))
         if entries is None:
             entries = receiver.whitelist_entries
-        return routing.whitelist_allows(entries, calling_ae, address)
+        return whitelist.whitelist_allows(entries, calling_ae, address)
 
     # called from the reload loop
     def reload(self) -> None:

@@ -30,6 +30,7 @@ may lose the last seconds (as with the instances written straight to the prearch
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import fcntl
 import glob
 import io
@@ -52,7 +53,9 @@ from django.db import DatabaseError, close_old_connections, transaction
 
 from anonymize.dicomedit.errors import ScriptRuntimeError
 from dicom_receiver import dimse
+from prearchive.ingest import IngestContext, ReceiverInfo, ingest_instances
 from xnatlite import audit, layout, permissions
+from xnatlite.cache import TimedCache
 from xnatlite.errors import InvalidDicom, XnatliteError
 
 log = logging.getLogger("xnatlite.receiver")
@@ -62,6 +65,7 @@ BATCH_BYTES = 256 << 20  # and at most this many bytes of instances
 IDLE_WAIT_MIN, IDLE_WAIT_MAX = 0.002, 0.1  # a worker with nothing to do looks again after this long
 MIN_CLAIM = 8  # a worker claims half of what waits (so the others get the rest), at least this many
 RECOVER_SECONDS = 5.0  # how often a worker looks for the folders of dead workers
+RECEIVER_CACHE_SECONDS = 5.0  # a receiver's configuration applies to its instances within this long
 FAILURE_WAIT = 2.0  # after a failure on our side (database, disk), before trying again
 MAX_ATTEMPTS = 3  # an instance whose processing failed this often (a bug, a crash) is quarantined
 STALE_PARTIAL_SECONDS = 3600  # a partial instance nobody wrote to for this long: its process died
@@ -466,8 +470,6 @@ class Worker:
     def process(self, names: list[str]) -> BatchReport:
         """Ingest a claimed batch: each instance ends stored, rejected, quarantined, or left in the
         folder for `give_back` when our side failed."""
-        from prearchive.ingest import IngestContext, ingest_instances
-
         report = BatchReport()
         arrivals = {name: _arrival(self.folder / name) for name in names}
         items = [
@@ -607,31 +609,29 @@ def recover_folder(folder: Path) -> int:
             os.close(lock)
 
 
-_receivers: dict[tuple[str, int], tuple[float, object]] = {}
-RECEIVER_CACHE_SECONDS = 5.0
+def _load_receiver(key: tuple[str, int]) -> ReceiverInfo | None:
+    """How ingest sees the receiver `(called AE title, port)` as configured now; None when it is gone."""
+    from dicom_receiver.models import Receiver
+
+    config = Receiver.objects.filter(ae_title=key[0], port=key[1]).first()
+    if config is None:
+        log.warning("receiver %s:%s is gone; processing its instance without its rules", *key)
+        return None
+    return ReceiverInfo(config.ae_title, routing=config.routing, anonymize=config.anonymization_enabled)
 
 
-def _receiver_info(arrival: dimse.Arrival | None):
+_receivers = TimedCache(_load_receiver, seconds=RECEIVER_CACHE_SECONDS)
+
+
+def _receiver_info(arrival: dimse.Arrival | None) -> ReceiverInfo | None:
     """The ingest ReceiverInfo of an instance: its receiver's configuration as it is now (cached 5 s);
     None for a file without arrival (then routing has no receiver rules and the site script applies)."""
-    from dicom_receiver.models import Receiver
-    from prearchive.ingest import ReceiverInfo
-
     if arrival is None:
         return None
-    key = (arrival.called_ae, arrival.port)
-    cached = _receivers.get(key)
-    now = time.monotonic()
-    if cached is None or now - cached[0] > RECEIVER_CACHE_SECONDS:
-        config = Receiver.objects.filter(ae_title=arrival.called_ae, port=arrival.port).first()
-        if config is None:
-            log.warning("receiver %s:%s is gone; processing its instance without its rules", *key)
-        cached = _receivers[key] = (now, config)
-    return ReceiverInfo(arrival.called_ae, arrival.calling_ae, arrival.peer_address, cached[1])
-
-
-def forget_cached_receivers() -> None:
-    _receivers.clear()
+    configured = _receivers.get((arrival.called_ae, arrival.port))
+    if configured is None:
+        return ReceiverInfo(arrival.called_ae, arrival.calling_ae, arrival.peer_address)
+    return dataclasses.replace(configured, calling_ae=arrival.calling_ae, address=arrival.peer_address)
 
 
 def warm_up() -> None:

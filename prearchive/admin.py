@@ -1,8 +1,9 @@
-"""Django admin for site admins: the prearchive table, to look at (changes go through the services)."""
+"""Django admin for site admins: the prearchive table, to look at (changes go through the services), and
+the site routing rules, with their syntax checked on save."""
 
 from django.contrib import admin
 
-from prearchive.models import PrearchiveFile, PrearchiveSession
+from prearchive.models import PrearchiveFile, PrearchiveSession, SiteRoutingRules
 
 
 class PrearchiveFileInline(admin.TabularInline):
@@ -43,3 +44,26 @@ class PrearchiveSessionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(SiteRoutingRules)
+class SiteRoutingRulesAdmin(admin.ModelAdmin):
+    fieldsets = (
+        (
+            None,
+            {
+                "description": "One rule per line: (gggg,eeee):regex[:group][ t:target r:replacement]. "
+                "The regex must match the whole value (first 64 characters); the first rule that "
+                "matches wins. Changes apply within a few seconds.",
+                "fields": (
+                    ("project_rules", "project_rules_enabled"),
+                    ("subject_rules", "subject_rules_enabled"),
+                    ("session_rules", "session_rules_enabled"),
+                    ("aa_rules", "aa_rules_enabled"),
+                ),
+            },
+        ),
+    )
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not SiteRoutingRules.objects.exists()

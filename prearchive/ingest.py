@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import time as time_module
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,12 +23,12 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, signals
+from django.db.models import F, Q
 from django.utils import timezone
 from pydicom.dataset import Dataset
 
 from anonymize import services as anonymize_services
-from dicom_receiver import routing
+from prearchive import routing, rules
 from prearchive.dicomfiles import (
     _dicom_date,
     _dicom_time,
@@ -51,8 +50,9 @@ from prearchive.models import (
     change_status,
 )
 from xnatlite import audit, layout, permissions
+from xnatlite.cache import TimedCache
 from xnatlite.errors import Forbidden, InvalidDicom, NotFound
-from xnatlite.models import Project, ProjectAlias
+from xnatlite.models import Project
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,14 @@ CLAIM_TRIES = 8
 
 @dataclass(frozen=True)
 class ReceiverInfo:
-    """Who sent an instance over DICOM: our receiver (called AE, its configuration) and the peer."""
+    """Who sent an instance over DICOM: our receiver (called AE title, its routing expressions, whether it
+    applies the site script) and the peer."""
 
     ae_title: str
     calling_ae: str = ""
     address: str = ""
-    config: object | None = None  # dicom_receiver.models.Receiver
+    routing: tuple[str, str, str] = ("", "", "")  # its project, subject and session expressions
+    anonymize: bool = True
 
 
 @dataclass
@@ -113,53 +115,7 @@ def new_timestamp(now: datetime | None = None) -> str:
     return now.strftime("%Y%m%d_%H%M%S") + f"{now.microsecond // 1000:03d}"
 
 
-# --- routing --------------------------------------------------------------------------------------
-PROJECT_NAMES_CACHE_SECONDS = 5.0
-PROJECT_NAMES_MISS_SECONDS = 1.0  # a value no cached name matches reloads them, at most this often
-_project_names: tuple[float, dict[str, str]] | None = None
-
-
-def _load_project_names(now: float) -> dict[str, str]:
-    global _project_names
-    names = dict(Project.objects.values_list("pk", "pk"))
-    for alias, project_id in ProjectAlias.objects.values_list("alias", "project_id"):
-        names.setdefault(alias, project_id)
-    _project_names = (now, names)
-    return names
-
-
-def find_projects(values: list[str]) -> dict[str, str]:
-    """Map each value that names a project ID or alias to the project's ID.
-
-    Every project ID and alias is kept for a few seconds per process (two queries per instance were
-    a tenth of the receiver's time). A value naming none of them (most Study Descriptions do not)
-    reloads them, at most once a second: a project created in another process is found within a
-    second, one created in this process at once (saving or deleting a project or an alias forgets
-    them), and instances routed to Unassigned cost no query each.
-    """
-    now = time_module.monotonic()
-    cached = _project_names
-    if cached is None or now - cached[0] > PROJECT_NAMES_CACHE_SECONDS:
-        names = _load_project_names(now)
-    else:
-        names = cached[1]
-        if not any(value in names for value in values) and now - cached[0] > PROJECT_NAMES_MISS_SECONDS:
-            names = _load_project_names(now)
-    return {value: names[value] for value in values if value in names}
-
-
-def forget_cached_projects(**_) -> None:
-    """Drop the cached project IDs and aliases (a project or alias saved or deleted, tests; the cache
-    also expires by itself)."""
-    global _project_names
-    _project_names = None
-
-
-for _model in (Project, ProjectAlias):
-    for _signal in (signals.post_save, signals.post_delete):
-        _signal.connect(forget_cached_projects, sender=_model, dispatch_uid=f"routing-{_model.__name__}")
-
-
+# --- routing ---------------------------------------------------------------------------------------
 def _explicit_project(context: IngestContext) -> Project | None:
     """The explicit project, if the acting user may use its prearchive (NotFound otherwise)."""
     if not context.project:
@@ -181,16 +137,13 @@ def _explicit_project(context: IngestContext) -> Project | None:
 
 def route(ds: Dataset, context: IngestContext) -> routing.Route:
     """Where this instance goes, by the routing chain (§5.4) with the context's explicit values first."""
-    from dicom_receiver.models import rule_set
-
     project = _explicit_project(context)
     subject = layout.check_label(context.subject, "Subject label") if context.subject else ""
     session = layout.check_label(context.session, "Session label") if context.session else ""
-    receiver = context.receiver.config if context.receiver else None
     return routing.route_instance(
         ds,
-        rule_set(receiver),
-        find_projects,
+        rules.rule_set(routing.receiver_rules(*context.receiver.routing) if context.receiver else None),
+        rules.find_projects,
         project_id=project.pk if project else None,
         subject=subject,
         session=session,
@@ -198,8 +151,7 @@ def route(ds: Dataset, context: IngestContext) -> routing.Route:
 
 
 def _prevent_anon(context: IngestContext) -> bool:
-    config = context.receiver.config if context.receiver else None
-    return context.prevent_anon or (config is not None and not config.anonymization_enabled)
+    return context.prevent_anon or (context.receiver is not None and not context.receiver.anonymize)
 
 
 def _auto_archive(context: IngestContext, found: routing.Route, project: Project | None) -> str:
@@ -291,22 +243,17 @@ def _receiving_session(found: routing.Route, study_instance_uid: str) -> Prearch
     ).first()
 
 
-# (project, StudyInstanceUID, label) -> (session, when this process last recorded a file in it). While
-# files keep arriving, the conditional UPDATE of record_files keeps the session RECEIVING and fresh, so
-# the next instance may skip the two claim queries (a quarter of the receiver's time per instance).
-_recent_claims: dict[tuple, tuple[PrearchiveSession, float]] = {}
+# (project, StudyInstanceUID, label) -> the session this process last recorded a file in. While files
+# keep arriving, the conditional UPDATE of record_files keeps the session RECEIVING and fresh, so the
+# next instance may skip the two claim queries (a quarter of the receiver's time per instance). Only
+# well inside the idle timeout: the builder cannot have claimed a session touched this recently.
+_recent_claims: TimedCache[tuple, PrearchiveSession] = TimedCache(
+    None, seconds=lambda: settings.SESSION_IDLE_SECONDS / 10, max_entries=4096
+)
 
 
 class SessionLeftReceiving(Exception):
     """The session stopped accepting data between the claim and the row (deleted, moved, built)."""
-
-
-def _recent_claim(key: tuple) -> PrearchiveSession | None:
-    cached = _recent_claims.get(key)
-    # Only well inside the idle timeout: the builder cannot have claimed a session touched this recently.
-    if cached and time_module.monotonic() - cached[1] < settings.SESSION_IDLE_SECONDS / 10:
-        return cached[0]
-    return None
 
 
 def claim_session(item: _Prepared) -> PrearchiveSession:
@@ -493,7 +440,7 @@ def _relative_folder(session: PrearchiveSession) -> str:
 
 
 def _session_for(item: _Prepared, claimed: dict[tuple, PrearchiveSession]) -> PrearchiveSession:
-    session = claimed.get(item.key) or _recent_claim(item.key) or claim_session(item)
+    session = claimed.get(item.key) or _recent_claims.peek(item.key) or claim_session(item)
     claimed[item.key] = session
     return session
 
@@ -573,7 +520,7 @@ def _record_written(written: list[_Prepared], outcomes: list, before_write=None)
                 recorded = record_files(session, [(item.sop_instance_uid, item.fields) for item in group])
             except SessionLeftReceiving:
                 for item in group:
-                    _recent_claims.pop(item.key, None)
+                    _recent_claims.discard(item.key)
                 retry.extend(group)
                 continue
             except (
@@ -582,9 +529,8 @@ def _record_written(written: list[_Prepared], outcomes: list, before_write=None)
                 for item in group:
                     outcomes[item.index] = exc
                 continue
-            now = time_module.monotonic()
             for item, result in zip(group, recorded, strict=True):
-                _recent_claims[item.key] = (session, now)
+                _recent_claims.put(item.key, session)
                 outcomes[item.index] = IngestResult(
                     session=session, file=result.row, replaced=result.replaced
                 )

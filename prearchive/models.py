@@ -7,12 +7,14 @@ condition on the old status, so two processes never both win.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
+from prearchive import routing
 from xnatlite import layout
-from xnatlite.errors import InvalidStatus
+from xnatlite.errors import InvalidInput, InvalidStatus
 from xnatlite.models import PrearchiveCode, Project
 
 
@@ -281,3 +283,47 @@ def change_status(
         for name, value in values.items():
             setattr(session, name, value)
     return bool(updated)
+
+
+def validate_rules(value: str) -> None:
+    """Django validator of a routing rule list (one rule per line, xnat-spec.md §5.5)."""
+    try:
+        routing.parse_rules(value)
+    except InvalidInput as exc:
+        raise ValidationError(exc.message) from None
+
+
+class SiteRoutingRules(models.Model):
+    """The site-wide custom routing rules (XNAT's `dicom/projectRules` ... `dicom/aaRules`, §5.5),
+    edited by site admins in Django admin; every way in routes with them (prearchive/rules.py).
+
+    One row; each rule list applies only while it is enabled.
+    """
+
+    project_rules = models.TextField(blank=True, validators=[validate_rules])
+    project_rules_enabled = models.BooleanField(default=True)
+    subject_rules = models.TextField(blank=True, validators=[validate_rules])
+    subject_rules_enabled = models.BooleanField(default=True)
+    session_rules = models.TextField(blank=True, validators=[validate_rules])
+    session_rules_enabled = models.BooleanField(default=True)
+    aa_rules = models.TextField(
+        "auto-archive rules",
+        blank=True,
+        validators=[validate_rules],
+        help_text="a rule whose value is true or false decides auto-archive",
+    )
+    aa_rules_enabled = models.BooleanField("auto-archive rules enabled", default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "dicom_receiver_siteroutingrules"  # its table from when the receiver app owned it
+        verbose_name = "site routing rules"
+        verbose_name_plural = "site routing rules"
+
+    def __str__(self) -> str:
+        return "Site routing rules"
+
+    @classmethod
+    def load(cls) -> SiteRoutingRules:
+        """The one row (an unsaved empty one when none was saved yet)."""
+        return cls.objects.order_by("pk").first() or cls()

@@ -7,7 +7,7 @@ import pydicom.data
 import pytest
 
 from tests.factories import UserFactory, make_project
-from xnatlite import projects
+from xnatlite import cache, projects
 
 PYDICOM_TEST_FILES = Path(pydicom.data.__file__).parent / "test_files"
 
@@ -17,6 +17,15 @@ def pydicom_test_file(name: str) -> Path:
     path = PYDICOM_TEST_FILES / name
     assert path.exists(), f"{name} is not bundled with pydicom"
     return path
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    """Every test starts and ends with empty process caches (xnatlite/cache.py): nothing one test's
+    database held answers in the next."""
+    cache.forget_all()
+    yield
+    cache.forget_all()
 
 
 @pytest.fixture(autouse=True)

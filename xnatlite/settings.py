@@ -71,6 +71,8 @@ RECEIVER_WORKERS = env_int("XNATLITE_RECEIVER_WORKERS", 0)
 # The address the DICOM receivers listen on (all interfaces by default; their ports are in the database).
 DICOM_HOST = env("XNATLITE_DICOM_HOST", "0.0.0.0")
 PROJECT_GROUPS = env_bool("XNATLITE_PROJECT_GROUPS", False)
+# How long a process keeps the site routing rules before reading them again (XNAT: about 5 s, §5.5).
+ROUTING_CACHE_SECONDS = 5.0
 # REST API (README "The XNAT-compatible REST API"): alias token lifetime, and the caps on uploaded archives.
 ALIAS_TOKEN_HOURS = env_int("XNATLITE_ALIAS_TOKEN_HOURS", 48)
 UPLOAD_MAX_BYTES = env_int("XNATLITE_UPLOAD_MAX_BYTES", 64 * 1024**3)

@@ -15,13 +15,6 @@ GOOD = 'version "6.3"\n(0010,0010) := subject\n'
 BAD = 'version "6.3"\n(0010,0010) := subject\n(0008,1030) = \n'
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    services.forget_cached_site_script()
-    yield
-    services.forget_cached_site_script()
-
-
 def test_defaults_apply_until_something_is_saved(db, project_a):
     site = services.get_site_script()
     assert (site.text, site.enabled, site.is_default, site.deidentifying) == (

@@ -15,7 +15,7 @@ from prearchive.builder import BuildReport, build_session
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveSession, Status, change_status
 from tests.dicomgen import make_study
-from tests.prearchive.conftest import encode, fresh_caches  # noqa: F401 - the autouse fixture
+from tests.prearchive.conftest import encode
 from xnatlite import layout
 
 

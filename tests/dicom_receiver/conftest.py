@@ -9,20 +9,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from anonymize import services as anonymize_services
 from dicom_receiver import spool
-from dicom_receiver.models import Receiver, forget_cached_rules
+from dicom_receiver.models import Receiver
 from dicom_receiver.server import ReceiverService, run_receiver
-from prearchive import ingest
 from tests.dicomgen import echo
-
-
-@pytest.fixture(autouse=True)
-def fresh_site_script():
-    """Each test reads the site script it saved, not one another test left cached."""
-    anonymize_services.forget_cached_site_script()
-    yield
-    anonymize_services.forget_cached_site_script()
+from xnatlite import cache
 
 
 def free_port() -> int:
@@ -45,7 +36,7 @@ class RunningReceiver:
     def wait_reloaded(self) -> None:
         """Wait for one more configuration reload (the loop re-reads every 0.1 s in tests); the spool
         workers read the receiver's configuration again too."""
-        spool.forget_cached_receivers()
+        cache.forget_all()
         before = self.service.reloads
         deadline = threading.Event()
         for _ in range(100):
@@ -59,9 +50,6 @@ class RunningReceiver:
 def receiver(transactional_db, data_root, settings):
     """The XNATLITE receiver on a free port, with one spool worker; the service re-reads its
     configuration every 0.1 s."""
-    forget_cached_rules()
-    spool.forget_cached_receivers()
-    ingest._recent_claims.clear()  # sessions of other tests' databases
     port = free_port()
     config = Receiver.objects.create(ae_title="XNATLITE", port=port)
     stop = threading.Event()
@@ -84,4 +72,3 @@ def receiver(transactional_db, data_root, settings):
     yield RunningReceiver(port, config, box["service"], stop)
     stop.set()
     thread.join(15)
-    forget_cached_rules()

@@ -1,6 +1,7 @@
 """Receivers and site routing rules in Django admin: syntax checked on save, site admins only."""
 
-from dicom_receiver.models import Receiver, SiteRoutingRules
+from dicom_receiver.models import Receiver
+from prearchive.models import SiteRoutingRules
 
 
 def receiver_form(**fields):
@@ -42,7 +43,7 @@ def test_a_good_receiver_and_site_rules_are_saved(client, root):
     receiver = Receiver.objects.get()
     assert (receiver.ae_title, receiver.port, len(receiver.whitelist_entries)) == ("PROJA", 11112, 2)
     response = client.post(
-        "/admin/dicom_receiver/siteroutingrules/add/",
+        "/admin/prearchive/siteroutingrules/add/",
         {
             "project_rules": r"(0010,4000):P=(\w+)",
             "project_rules_enabled": "on",

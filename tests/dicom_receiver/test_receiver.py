@@ -17,13 +17,13 @@ from pynetdicom import AE, _config, evt
 
 from anonymize import services as anonymize_services
 from dicom_receiver import spool
-from dicom_receiver.models import QuarantinedInstance, Receiver, SiteRoutingRules, forget_cached_rules
+from dicom_receiver.models import QuarantinedInstance, Receiver
 from prearchive import dicomfiles
 from prearchive.builder import build_idle_sessions
-from prearchive.models import PrearchiveFile, PrearchiveSession, Status
+from prearchive.models import PrearchiveFile, PrearchiveSession, SiteRoutingRules, Status
 from tests.conftest import pydicom_test_file
 from tests.dicomgen import echo, make_instance, make_study, send_datasets
-from xnatlite import layout
+from xnatlite import cache, layout
 from xnatlite.models import AuditEvent
 
 LABEL_SCRIPT = 'version "6.3"\n(0008,1030) := project\n(0010,0010) := subject\n(0010,0020) := session\n'
@@ -132,7 +132,7 @@ def test_it_stores_pydicom_bundled_files_as_received_when_anonymization_is_off(r
 
 def test_the_site_script_runs_with_the_routed_labels(receiver, project_a, root):
     anonymize_services.save_site_script(LABEL_SCRIPT, enabled=True, by=root)
-    anonymize_services.forget_cached_site_script()
+    cache.forget_all()
     study = make_study(n_instances=2, patient_comments="Project: A Subject: S01 Session: S01_MR1")
     assert send_datasets(receiver.port, study) == [0, 0]
     receiver.wait_processed()
@@ -147,7 +147,7 @@ def test_the_site_script_runs_with_the_routed_labels(receiver, project_a, root):
 
 def test_unassigned_data_gets_unassigned_as_the_script_project(receiver, root):
     anonymize_services.save_site_script(LABEL_SCRIPT, enabled=True, by=root)
-    anonymize_services.forget_cached_site_script()
+    cache.forget_all()
     assert send_datasets(receiver.port, make_study(n_instances=1, patient_id="")) == [0]
     receiver.wait_processed()
     session = PrearchiveSession.objects.get()
@@ -159,7 +159,7 @@ def test_unassigned_data_gets_unassigned_as_the_script_project(receiver, root):
 def test_a_reject_in_the_site_script_drops_the_instance_and_answers_success(receiver, project_a, root):
     script = 'version "6.3"\n(0008,103E) = "LOCALIZER" ? reject\n'
     anonymize_services.save_site_script(script, enabled=True, by=root)
-    anonymize_services.forget_cached_site_script()
+    cache.forget_all()
     study = make_study(n_series=2, n_instances=1, study_description="A")
     study[0].SeriesDescription = "LOCALIZER"
     assert send_datasets(receiver.port, study) == [0, 0]
@@ -174,7 +174,7 @@ def test_routing_by_receiver_expressions_and_site_rules_over_the_network(receive
     SiteRoutingRules.objects.create(
         project_rules=r"(0008,1030):Study of (\w+)", subject_rules=r"(0010,0020):(\w+)-.*"
     )
-    forget_cached_rules()
+    cache.forget_all()
     receiver.wait_reloaded()
     both = make_study(n_instances=1, accession="ACC-A", study_description="Study of D", patient_id="SUBJ-1")
     site_only = make_study(n_instances=1, accession="none", study_description="Study of D", patient_id="X-2")

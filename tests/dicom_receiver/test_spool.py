@@ -22,7 +22,7 @@ from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
 from tests.dicomgen import echo, make_study, send_datasets
 from tests.prearchive.conftest import encode
-from xnatlite import layout
+from xnatlite import cache, layout
 from xnatlite.models import AuditEvent
 
 FAILING_SCRIPT = 'version "6.3"\n(0028,0010) := "abc"\n'
@@ -30,7 +30,7 @@ FAILING_SCRIPT = 'version "6.3"\n(0028,0010) := "abc"\n'
 
 def test_a_failing_site_script_quarantines_what_was_acknowledged(receiver, project_a, root, alice, client):
     anonymize_services.save_site_script(FAILING_SCRIPT, enabled=True, by=root)
-    anonymize_services.forget_cached_site_script()
+    cache.forget_all()
     study = make_study(n_instances=2, study_description="A")
     assert send_datasets(receiver.port, study) == [0, 0]  # acknowledged once in the spool
     receiver.wait_processed()
@@ -56,7 +56,7 @@ def test_a_failing_site_script_quarantines_what_was_acknowledged(receiver, proje
 
     # the site script is fixed, and the site admin processes them again
     anonymize_services.save_site_script('version "6.3"\n', enabled=True, by=root)
-    anonymize_services.forget_cached_site_script()
+    cache.forget_all()
     response = client.post(
         "/admin/dicom_receiver/quarantinedinstance/",
         {"action": "process_again", "_selected_action": [rows[0].pk]},

@@ -27,7 +27,7 @@ from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_
 from tests.conftest import pydicom_test_file
 from tests.factories import ImageSessionFactory, UserFactory, make_project, make_subject
 from tests.ui.builders import add_dicom_scan
-from xnatlite import layout
+from xnatlite import cache, layout
 from xnatlite.models import Project
 
 CHROMIUM = "/usr/bin/chromium"
@@ -104,16 +104,6 @@ def visit(browser, live_server):
     yield open_visit
     for v in visits:
         v.close()
-
-
-@pytest.fixture(autouse=True)
-def forget_recent_claims():
-    """Ingest remembers recent sessions by id; ids restart in each test on SQLite."""
-    from prearchive import ingest
-
-    ingest._recent_claims.clear()
-    yield
-    ingest._recent_claims.clear()
 
 
 @pytest.fixture
@@ -477,7 +467,7 @@ def test_site_admin_edits_the_site_script(visit, transactional_db, cast):
     v.page.wait_for_selector("text=Site anonymization script saved as version 1.")
     v.shot("site-script")
     assert anonymize_services.get_site_script().text == 'version "6.3"\n(0008,1030) := "Study"\n'
-    anonymize_services.forget_cached_site_script()
+    cache.forget_all()
 
 
 # --- drag and drop on the upload page --------------------------------------------------------------

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from prearchive.ingest import IngestContext, _recent_claims, ingest_file
+from prearchive.ingest import IngestContext, ingest_file
 
 
 def encode(ds) -> io.BytesIO:
@@ -23,17 +23,3 @@ def ingest():
         return [ingest_file(encode(ds), IngestContext(**context)) for ds in datasets]
 
     return run
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    from anonymize.services import forget_cached_site_script
-    from dicom_receiver.models import forget_cached_rules
-
-    forget_cached_site_script()
-    forget_cached_rules()
-    _recent_claims.clear()  # sessions of other tests' databases
-    yield
-    forget_cached_site_script()
-    forget_cached_rules()
-    _recent_claims.clear()

@@ -15,6 +15,7 @@ import pytest
 from anonymize import services as anonymize_services
 from prearchive import dicomfiles
 from tests.dicomgen import make_study
+from xnatlite import cache
 from xnatlite.errors import InvalidDicom
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
@@ -34,7 +35,7 @@ def _prepared(path, stage: str, site):
 def test_encode_instance_writes_what_pydicom_writes(db):
     """Every bundled file pydicom can write, as received, after all its elements were read, and after
     the default site script: the same bytes, so the faster encoder changes nothing on disk."""
-    anonymize_services.forget_cached_site_script()
+    cache.forget_all()
     site = anonymize_services.site_script_for_ingest()
     compared, different = 0, []
     paths = sorted(p for p in TEST_FILES.rglob("*") if p.is_file() and p.stat().st_size < 2_000_000)

@@ -221,37 +221,3 @@ def test_a_session_that_stops_receiving_between_two_instances_gets_no_more_files
     assert first.file_count == 1
     assert len(list(first.folder.rglob("*.dcm"))) == 1  # nothing written there was left behind
     assert len(list(second.folder.rglob("*.dcm"))) == 1
-
-
-def test_values_naming_no_project_cost_no_query_each_and_new_projects_are_found(
-    db, ingest, project_a, alice, monkeypatch
-):
-    """Most Study Descriptions name no project: routing them reloads the cached project names at most
-    once a second instead of querying for each instance; a project created in this process is found at
-    once, one created by another process (no signal here) within a second."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from prearchive import ingest as ingest_module
-    from xnatlite.models import Project
-
-    clock = [1000.0]
-    monkeypatch.setattr(ingest_module.time_module, "monotonic", lambda: clock[0])
-    ingest_module.forget_cached_projects()
-    assert ingest_module.find_projects(["A"]) == {"A": "A"}  # loaded
-    with CaptureQueriesContext(connection) as queries:
-        for _ in range(20):
-            assert ingest_module.find_projects(["BRAIN MRI", "ACC123"]) == {}
-    assert len(queries) == 0
-
-    add_project_alias(project_a, "BRAIN_A", by=alice)  # this process: found at once
-    assert ingest_module.find_projects(["BRAIN_A"]) == {"BRAIN_A": "A"}
-
-    Project.objects.bulk_create([Project(id="ELSEWHERE", name="elsewhere")])  # sends no signal
-    assert ingest_module.find_projects(["ELSEWHERE"]) == {}
-    clock[0] += 1.1
-    with CaptureQueriesContext(connection) as queries:
-        assert ingest_module.find_projects(["ELSEWHERE"]) == {"ELSEWHERE": "ELSEWHERE"}
-    assert len(queries) == 2  # the project IDs and the aliases, once
-    [result] = ingest(make_study(n_instances=1, study_description="ELSEWHERE"))
-    assert result.session.project_id == "ELSEWHERE"

@@ -9,17 +9,6 @@ from tests.factories import ImageSessionFactory, make_subject
 from tests.ui.builders import add_dicom_scan
 
 
-@pytest.fixture(autouse=True)
-def forget_recent_claims():
-    """Ingest remembers the sessions it wrote to for a few seconds; a rolled-back test gives the next
-    test the same row ids on SQLite, so the memory must not outlive the test."""
-    from prearchive import ingest
-
-    ingest._recent_claims.clear()
-    yield
-    ingest._recent_claims.clear()
-
-
 @pytest.fixture
 def subject_a(project_a):
     return make_subject(project_a, "SUBJ1")

@@ -10,6 +10,7 @@ from anonymize.models import ScriptVersion, SiteScript
 from archive.models import File
 from prearchive.ingest import IngestContext, ingest_file
 from tests.conftest import pydicom_test_file
+from xnatlite import cache
 from xnatlite.models import AuditEvent
 
 URL = reverse("site-script")
@@ -21,7 +22,7 @@ def forget_site_script():
     """Ingest keeps the site script for a couple of seconds; a script saved here (then rolled back)
     must not reach the next test's ingest."""
     yield
-    services.forget_cached_site_script()
+    cache.forget_all()
 
 
 def save(client, text=SCRIPT, **fields):

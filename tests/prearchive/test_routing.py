@@ -1,10 +1,10 @@
-"""The routing chain and the rule/whitelist syntaxes as pure functions (xnat-spec.md §5.4, §5.5)."""
+"""The routing chain and the rule syntax as pure functions (xnat-spec.md §5.4, §5.5)."""
 
 import pytest
 from pydicom.dataset import Dataset
 
-from dicom_receiver import routing
-from dicom_receiver.routing import RuleSet, parse_rules, route_instance
+from prearchive import routing
+from prearchive.routing import ReceiverRules, RuleSet, SiteRules, parse_rules, route_instance
 from xnatlite.errors import InvalidInput
 
 PROJECTS = {"PRJ": "PRJ", "ALIAS1": "PRJ", "OTHER": "OTHER", "DESC": "DESC", "ACC": "ACC"}
@@ -76,22 +76,24 @@ def test_the_comment_syntax_needs_separators_and_ignores_case():
 
 def test_receiver_expressions_come_before_site_rules_and_aliases_count():
     rules = RuleSet(
-        receiver_project=parse_rules(r"(0008,1030):Study of (\w+)"),
-        site_project=parse_rules(r"(0008,1030):.*"),
-        receiver_subject=parse_rules(r"(0010,0020):MRN (\d+)"),
-        site_session=parse_rules(r"(0010,0010):(\w+)\^(\w+):2"),
+        receiver=ReceiverRules(
+            project=parse_rules(r"(0008,1030):Study of (\w+)"), subject=parse_rules(r"(0010,0020):MRN (\d+)")
+        ),
+        site=SiteRules(
+            project=parse_rules(r"(0008,1030):.*"), session=parse_rules(r"(0010,0010):(\w+)\^(\w+):2")
+        ),
     )
     found = route_instance(dataset(StudyDescription="Study of ALIAS1"), rules, find)
     assert (found.project_id, found.subject, found.session) == ("PRJ", "123", "JOHN")
 
 
 def test_site_rules_apply_when_the_receiver_has_none_and_values_become_labels():
-    rules = RuleSet(site_subject=parse_rules(r"(0010,0010):(.*)"))
+    rules = RuleSet(site=SiteRules(subject=parse_rules(r"(0010,0010):(.*)")))
     assert route_instance(dataset(PatientName="O'Brien^Pat"), rules, find).subject == "O_Brien_Pat"
 
 
 def test_explicit_values_win():
-    rules = RuleSet(receiver_project=parse_rules(r"(0008,1030):(.*)"))
+    rules = RuleSet(receiver=ReceiverRules(project=parse_rules(r"(0008,1030):(.*)")))
     found = route_instance(
         dataset(StudyDescription="DESC"), rules, find, project_id="OTHER", subject="S9", session="E9"
     )
@@ -112,7 +114,7 @@ def test_a_rule_may_replace_text_in_its_result():
 
 
 def test_site_aa_rules_come_before_comments():
-    rules = RuleSet(site_aa=parse_rules(r"(0008,1030):AUTO-(\w+)"))
+    rules = RuleSet(site=SiteRules(aa=parse_rules(r"(0008,1030):AUTO-(\w+)")))
     ds = dataset(StudyDescription="AUTO-false", PatientComments="AA:true")
     assert route_instance(ds, rules, find).auto_archive is False
     assert route_instance(dataset(PatientComments="AA: maybe"), RuleSet(), find).auto_archive is None
@@ -129,27 +131,3 @@ def test_site_aa_rules_come_before_comments():
 def test_bad_rules_are_refused_with_the_line(text, message):
     with pytest.raises(InvalidInput, match=message):
         parse_rules(text)
-
-
-@pytest.mark.parametrize("title", ["XNATLITE", "A B", "x" * 16, "!~"])
-def test_good_ae_titles(title):
-    assert routing.check_ae_title(title) == title
-
-
-@pytest.mark.parametrize("title", ["", "   ", "x" * 17, "A\\B", "é"])
-def test_bad_ae_titles(title):
-    with pytest.raises(InvalidInput):
-        routing.check_ae_title(title)
-
-
-def test_the_whitelist_takes_titles_addresses_networks_and_both():
-    entries = routing.parse_whitelist("SCANNER1\n10.1.0.0/16, PACS@192.168.1.5\n::1")
-    assert routing.whitelist_allows(entries, "SCANNER1", "172.16.0.1")
-    assert routing.whitelist_allows(entries, "ANY", "10.1.200.3")
-    assert routing.whitelist_allows(entries, "PACS", "192.168.1.5")
-    assert not routing.whitelist_allows(entries, "PACS", "192.168.1.6")
-    assert not routing.whitelist_allows(entries, "OTHER", "192.168.1.5")
-    assert routing.whitelist_allows(entries, "X", "::1")
-    assert routing.whitelist_allows([], "ANYONE", "1.2.3.4")
-    with pytest.raises(InvalidInput, match="not an IP"):
-        routing.parse_whitelist("PACS@somewhere")

@@ -20,7 +20,7 @@ The auto-archive flag comes from the site `aa` rules, then `AA:` in the three co
 
 from __future__ import annotations
 
-import ipaddress
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,7 +43,6 @@ COMMENT_TAGS = (0x00104000, 0x00324000, 0x001021B0)
 ROUTING_TAGS = (STUDY_DESCRIPTION, ACCESSION_NUMBER, PATIENT_NAME, PATIENT_ID, *COMMENT_TAGS)
 
 _RULE_RE = re.compile(r"\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\):(.+?)(?::(\d+))?(?: t:(.*) r:(.*))?", re.DOTALL)
-_AE_RE = re.compile(r"[\x20-\x5b\x5d-\x7e]{1,16}")  # printable ASCII without backslash
 _comment_patterns: dict[str, re.Pattern] = {}
 
 
@@ -145,16 +144,39 @@ def aa_value(text: str) -> bool | None:
 
 
 @dataclass(frozen=True)
+class ReceiverRules:
+    """A receiver's own routing expressions (its configuration parsed), applied before the site's."""
+
+    project: list[Rule] = field(default_factory=list)
+    subject: list[Rule] = field(default_factory=list)
+    session: list[Rule] = field(default_factory=list)
+
+
+@functools.lru_cache(maxsize=64)
+def receiver_rules(project: str, subject: str, session: str) -> ReceiverRules:
+    """A receiver's routing expressions parsed, once per distinct text in a process; InvalidInput names a
+    bad line (only a configuration saved around the admin's validation has one)."""
+    return ReceiverRules(
+        project=parse_rules(project), subject=parse_rules(subject), session=parse_rules(session)
+    )
+
+
+@dataclass(frozen=True)
+class SiteRules:
+    """The site's routing rules that are enabled (prearchive/models.py SiteRoutingRules, parsed)."""
+
+    project: list[Rule] = field(default_factory=list)
+    subject: list[Rule] = field(default_factory=list)
+    session: list[Rule] = field(default_factory=list)
+    aa: list[Rule] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class RuleSet:
     """The receiver's expressions and the site's rules that apply to one instance."""
 
-    receiver_project: list[Rule] = field(default_factory=list)
-    receiver_subject: list[Rule] = field(default_factory=list)
-    receiver_session: list[Rule] = field(default_factory=list)
-    site_project: list[Rule] = field(default_factory=list)
-    site_subject: list[Rule] = field(default_factory=list)
-    site_session: list[Rule] = field(default_factory=list)
-    site_aa: list[Rule] = field(default_factory=list)
+    receiver: ReceiverRules = field(default_factory=ReceiverRules)
+    site: SiteRules = field(default_factory=SiteRules)
 
 
 @dataclass(frozen=True)
@@ -173,7 +195,7 @@ def _rule_values(rules: Iterable[Rule], ds: Dataset) -> list[str]:
 
 def project_candidates(ds: Dataset, rules: RuleSet) -> list[str]:
     """Every value the project chain offers, in order; the first that names a project wins."""
-    values = [*_rule_values(rules.receiver_project, ds), *_rule_values(rules.site_project, ds)]
+    values = [*_rule_values(rules.receiver.project, ds), *_rule_values(rules.site.project, ds)]
     values.extend(comment_values(ds, "Project"))
     values.append(tag_text(ds, STUDY_DESCRIPTION))
     values.append(tag_text(ds, ACCESSION_NUMBER))
@@ -205,8 +227,8 @@ def route_instance(
         project_id = next((found[v] for v in candidates if v in found), None)
     subject = subject or _first_label(
         (
-            *_rule_values(rules.receiver_subject, ds),
-            *_rule_values(rules.site_subject, ds),
+            *_rule_values(rules.receiver.subject, ds),
+            *_rule_values(rules.site.subject, ds),
             comment_value(ds, "Subject"),
             tag_text(ds, PATIENT_NAME),
         )
@@ -215,73 +237,13 @@ def route_instance(
         session
         or _first_label(
             (
-                *_rule_values(rules.receiver_session, ds),
-                *_rule_values(rules.site_session, ds),
+                *_rule_values(rules.receiver.session, ds),
+                *_rule_values(rules.site.session, ds),
                 comment_value(ds, "Session"),
                 tag_text(ds, PATIENT_ID),
             )
         )
         or DEFAULT_SESSION_LABEL
     )
-    aa_text = next(iter(_rule_values(rules.site_aa, ds)), "") or comment_value(ds, "AA")
+    aa_text = next(iter(_rule_values(rules.site.aa, ds)), "") or comment_value(ds, "AA")
     return Route(project_id=project_id, subject=subject, session=session, auto_archive=aa_value(aa_text))
-
-
-# --- receiver configuration syntax ----------------------------------------------------------------
-def check_ae_title(value: str) -> str:
-    """An AE title: 1-16 printable ASCII characters without backslash, not only spaces (§5.2)."""
-    if not isinstance(value, str) or not _AE_RE.fullmatch(value) or not value.strip():
-        raise InvalidInput(
-            f"AE title {value!r} must be 1 to 16 printable ASCII characters, no backslash, not blank"
-        )
-    return value
-
-
-@dataclass(frozen=True)
-class WhitelistEntry:
-    """`AE`, `IP` or CIDR network, or `AE@IP`: who may open associations with a receiver."""
-
-    ae_title: str | None
-    network: ipaddress.IPv4Network | ipaddress.IPv6Network | None
-
-    def allows(self, calling_ae: str, address: str) -> bool:
-        if self.ae_title is not None and self.ae_title != calling_ae.strip():
-            return False
-        if self.network is not None:
-            try:
-                return ipaddress.ip_address(address) in self.network
-            except ValueError:
-                return False
-        return True
-
-
-def _network(text: str):
-    try:
-        return ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return None
-
-
-def parse_whitelist(text: str) -> list[WhitelistEntry]:
-    """Entries separated by newlines or commas; InvalidInput names a bad one."""
-    entries = []
-    for raw in re.split(r"[\n,]", text or ""):
-        item = raw.strip()
-        if not item:
-            continue
-        ae, sep, address = item.rpartition("@")
-        if sep:
-            network = _network(address)
-            if network is None:
-                raise InvalidInput(f"Whitelist entry {item!r}: {address!r} is not an IP address or network")
-            entries.append(WhitelistEntry(check_ae_title(ae), network))
-        elif (network := _network(item)) is not None:
-            entries.append(WhitelistEntry(None, network))
-        else:
-            entries.append(WhitelistEntry(check_ae_title(item), None))
-    return entries
-
-
-def whitelist_allows(entries: list[WhitelistEntry], calling_ae: str, address: str) -> bool:
-    """An empty whitelist allows everyone; otherwise some entry must allow the peer."""
-    return not entries or any(entry.allows(calling_ae, address) for entry in entries)
