@@ -53,6 +53,7 @@ from django.db import DatabaseError, close_old_connections, transaction
 
 from anonymize.dicomedit.errors import ScriptRuntimeError
 from dicom_receiver import dimse
+from prearchive import intake
 from prearchive.ingest import IngestContext, ReceiverInfo, ingest_instances
 from xnatlite import audit, layout, permissions
 from xnatlite.cache import TimedCache
@@ -76,10 +77,6 @@ READ_TO_CHECK = 4 << 20  # instances up to this size are read whole for the rece
 
 
 # --- folders --------------------------------------------------------------------------------------
-def spool_root() -> Path:
-    return layout.data_root() / "spool"
-
-
 _folders: dict[tuple[str, str], Path] = {}
 
 
@@ -87,7 +84,7 @@ def _folder(name: str) -> Path:
     key = (str(layout.data_root()), name)
     path = _folders.get(key)
     if path is None:
-        path = spool_root() / name
+        path = intake.spool_root() / name
         path.mkdir(parents=True, exist_ok=True)
         _folders[key] = path
     return path
@@ -107,12 +104,6 @@ def work_root() -> Path:
 
 def quarantine_dir() -> Path:
     return _folder("quarantine")
-
-
-def received_ns(name: str) -> int:
-    """When a queued instance was received, from its name."""
-    head = name.split("-", 1)[0]
-    return int(head) if head.isdigit() else 0
 
 
 def _attempts(name: str) -> int:
@@ -245,47 +236,6 @@ def remove_stale_partials(older_than: float = STALE_PARTIAL_SECONDS) -> int:
     return removed
 
 
-# --- what is waiting ------------------------------------------------------------------------------
-def _listdir(folder: Path) -> list[str]:
-    try:
-        return os.listdir(folder)
-    except FileNotFoundError:
-        return []
-
-
-def _pending_names() -> list[str]:
-    root = spool_root()
-    names = [n for n in _listdir(root / "queue") if n.endswith(".dcm")]
-    for worker in _listdir(root / "work"):
-        names.extend(n for n in _listdir(root / "work" / worker) if n.endswith(".dcm"))
-    return names
-
-
-def pending_since() -> float | None:
-    """When the oldest instance still waiting in the spool (queued or in a batch) was received, as a
-    Unix time; None when nothing waits. The idle builder builds nothing received before that."""
-    names = _pending_names()
-    if not names:
-        return None
-    return min(received_ns(n) for n in names) / 1e9
-
-
-def pending_count() -> int:
-    return len(_pending_names())
-
-
-def wait_until_processed(received_before: float, timeout: float) -> bool:
-    """Wait until every instance received before `received_before` (Unix time) is processed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        oldest = pending_since()
-        if oldest is None or oldest >= received_before:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-
-
 # --- quarantine -----------------------------------------------------------------------------------
 def quarantine(path: Path, reason: str, arrival: dimse.Arrival | None = None) -> None:
     """Keep an instance that cannot be processed out of the way, with its reason, for a site admin."""
@@ -302,7 +252,7 @@ def quarantine(path: Path, reason: str, arrival: dimse.Arrival | None = None) ->
             defaults={
                 "reason": reason[:2000],
                 "size": path.stat().st_size,
-                "received_at": _from_ns(received_ns(name)),
+                "received_at": _from_ns(intake.received_ns(name)),
                 "receiver_ae": arrival.called_ae[:16] if arrival else "",
                 "calling_ae": arrival.calling_ae[:16] if arrival else "",
                 "peer_address": arrival.peer_address[:64] if arrival else "",
@@ -672,7 +622,9 @@ def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE, parent_pi
 
     worker = Worker(batch_size)
     watch = QueueWatch(queue_dir())
-    shutil.rmtree(spool_root() / "blank", ignore_errors=True)  # the shared blank files of before 2026-12-04
+    shutil.rmtree(
+        intake.spool_root() / "blank", ignore_errors=True
+    )  # the shared blank files of before 2026-12-04
     prearchive = layout.prearchive_root()
     prearchive.mkdir(parents=True, exist_ok=True)
     if os.stat(prearchive).st_dev == os.stat(worker.folder).st_dev:  # renamed there, not copied

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
-from dicom_receiver import spool
+from prearchive import intake
 from prearchive.dicomfiles import file_fields, read_instance
 from prearchive.models import AutoArchive, PrearchiveFile, PrearchiveSession, Status, change_status
 from xnatlite import audit, layout
@@ -249,8 +249,8 @@ def build_idle_sessions(now: datetime | None = None) -> BuildReport:
     _recover_stuck_archives(now)
     # An instance the receiver acknowledged may wait in its spool for a moment before its session is
     # claimed (dicom_receiver/spool.py): build nothing until what was received before now is processed.
-    if not spool.wait_until_processed(time.time(), SPOOL_WAIT_SECONDS):
-        oldest = spool.pending_since() or time.time()
+    if not intake.wait_until_processed(time.time(), SPOOL_WAIT_SECONDS):
+        oldest = intake.pending_since() or time.time()
         log.warning(
             "the receiver's spool holds instances received %.0f s ago: idle sessions wait for them"
             " (are the receiver's spool workers running?)",

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from dicom_receiver import spool
 from dicom_receiver.models import Receiver
 from dicom_receiver.server import ReceiverService, run_receiver
+from prearchive import intake
 from tests.dicomgen import echo
 from xnatlite import cache
 
@@ -31,7 +31,7 @@ class RunningReceiver:
 
     def wait_processed(self, timeout: float = 30) -> None:
         """Wait until the spool workers processed every instance acknowledged so far."""
-        assert spool.wait_until_processed(time.time(), timeout), "the spool was not processed"
+        assert intake.wait_until_processed(time.time(), timeout), "the spool was not processed"
 
     def wait_reloaded(self) -> None:
         """Wait for one more configuration reload (the loop re-reads every 0.1 s in tests); the spool

@@ -26,8 +26,9 @@ from pynetdicom.pdu_primitives import (
 from pynetdicom.presentation import build_context
 from pynetdicom.sop_class import CTImageStorage, MRImageStorage, Verification
 
-from dicom_receiver import acceptor, dimse, spool
+from dicom_receiver import acceptor, dimse
 from dicom_receiver.models import Receiver
+from prearchive import intake
 from prearchive.models import PrearchiveFile, PrearchiveSession
 from tests.conftest import pydicom_test_file
 from tests.dicomgen import make_study, write_study
@@ -45,7 +46,7 @@ def dcmtk(*args: str) -> subprocess.CompletedProcess:
 
 
 def queued() -> list:
-    return sorted(spool.spool_root().glob("queue/*.dcm")) + sorted(spool.spool_root().glob("receiving/*"))
+    return sorted(intake.spool_root().glob("queue/*.dcm")) + sorted(intake.spool_root().glob("receiving/*"))
 
 
 @needs_dcmtk

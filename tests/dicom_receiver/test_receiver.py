@@ -18,7 +18,7 @@ from pynetdicom import AE, _config, evt
 from anonymize import services as anonymize_services
 from dicom_receiver import spool
 from dicom_receiver.models import QuarantinedInstance, Receiver
-from prearchive import dicomfiles
+from prearchive import dicomfiles, intake
 from prearchive.builder import build_idle_sessions
 from prearchive.models import PrearchiveFile, PrearchiveSession, SiteRoutingRules, Status
 from tests.conftest import pydicom_test_file
@@ -35,7 +35,7 @@ def prearchive_files() -> list:
 
 def spool_files() -> list:
     """The instances in the spool: arriving, queued, in a worker's batch or quarantined."""
-    root = spool.spool_root()
+    root = intake.spool_root()
     return sorted(
         [
             *root.glob("receiving/*"),
@@ -382,7 +382,7 @@ def test_a_full_disk_while_processing_keeps_the_instances_spooled_until_there_is
     study = make_study(n_instances=3, study_description="A")
     assert send_datasets(receiver.port, study) == [0, 0, 0]  # acknowledged: they are in the spool
     wait_for(lambda: "failed on our side" in caplog.text, "the worker to try")
-    assert spool.pending_count() == 3
+    assert intake.pending_count() == 3
     assert not PrearchiveFile.objects.exists()
     assert not [p for p in prearchive_files() if p.suffix in (".dcm", ".tmp")]  # nothing half written
 
@@ -390,7 +390,7 @@ def test_a_full_disk_while_processing_keeps_the_instances_spooled_until_there_is
     receiver.wait_processed()
     session = PrearchiveSession.objects.get()
     assert (session.file_count, PrearchiveFile.objects.count(), len(prearchive_files())) == (3, 3, 3)
-    assert spool.pending_count() == 0 and not QuarantinedInstance.objects.exists()
+    assert intake.pending_count() == 0 and not QuarantinedInstance.objects.exists()
 
 
 def test_new_data_for_a_ready_session_reopens_it(receiver, project_a):

@@ -16,7 +16,7 @@ from django.utils import timezone
 from anonymize import services as anonymize_services
 from dicom_receiver import dimse, spool
 from dicom_receiver.models import QuarantinedInstance
-from prearchive import builder
+from prearchive import builder, intake
 from prearchive.builder import build_idle_sessions
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
@@ -198,7 +198,7 @@ def test_processed_spool_files_become_the_files_of_the_next_instances(receiver, 
 
 
 def test_a_worker_keeps_its_blanks_in_its_own_folder_and_removes_the_old_shared_one(transactional_db):
-    legacy = spool.spool_root() / "blank"  # where every worker shared its blank files until 2026-12-04
+    legacy = intake.spool_root() / "blank"  # where every worker shared its blank files until 2026-12-04
     legacy.mkdir(parents=True)
     (legacy / "1-2-3").write_bytes(b"")
     stop = threading.Event()

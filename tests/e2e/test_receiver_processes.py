@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dicom_receiver import spool
 from dicom_receiver.models import QuarantinedInstance
+from prearchive import intake
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
 from tests.dicom_receiver.conftest import free_port
 from tests.dicomgen import echo, make_study, send_datasets
@@ -77,7 +77,7 @@ def test_receiver_processes_and_the_builder_command(transactional_db, child_env,
         assert echo(port) == 0
         study = make_study(n_series=2, n_instances=10, study_description="A")
         assert send_on_two_associations(port, study) == {0: [0] * 10, 1: [0] * 10}
-        assert spool.wait_until_processed(time.time(), 30), receiver_log.read_text()
+        assert intake.wait_until_processed(time.time(), 30), receiver_log.read_text()
         session = PrearchiveSession.objects.get()
         assert (session.status, session.file_count, PrearchiveFile.objects.count()) == (
             Status.RECEIVING,
@@ -134,7 +134,7 @@ def test_serve_runs_the_receiver_and_the_builder(transactional_db, child_env, pr
 
 def batch_under_way() -> bool:
     """A spool worker's journal names files its batch wrote, not yet recorded."""
-    return any(journal.stat().st_size for journal in spool.spool_root().glob("work/*/journal"))
+    return any(journal.stat().st_size for journal in intake.spool_root().glob("work/*/journal"))
 
 
 def workers_of(pid: int, count: int, besides=()) -> list[int] | None:
@@ -194,7 +194,7 @@ def test_spool_workers_killed_mid_batch_lose_nothing_and_store_nothing_twice(
             workers = wait_for(
                 lambda old=workers: workers_of(receiver.pid, 2, besides=old), 30, "the workers restarted"
             )
-        assert spool.wait_until_processed(time.time(), 60), log_path.read_text()
+        assert intake.wait_until_processed(time.time(), 60), log_path.read_text()
     finally:
         assert stop(receiver) == 0
     assert "queued" in log_path.read_text()  # the dead workers' batches were taken over
@@ -205,5 +205,5 @@ def test_spool_workers_killed_mid_batch_lose_nothing_and_store_nothing_twice(
     assert (session.file_count, len(rows)) == (180, 180)
     sent = sorted((ds.SeriesInstanceUID, ds.InstanceNumber) for ds in study)
     assert sorted((r.series_instance_uid, r.instance_number) for r in rows) == sent  # each exactly once
-    assert not [p for p in spool.spool_root().rglob("*.dcm")]
+    assert not [p for p in intake.spool_root().rglob("*.dcm")]
     assert not QuarantinedInstance.objects.exists()
