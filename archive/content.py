@@ -19,7 +19,6 @@ import uuid
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
@@ -29,6 +28,7 @@ from archive.models import File, ImageSession, Resource, Scan, SessionType, Subj
 from xnatlite import audit, layout, permissions, uploads
 from xnatlite.errors import ArchiveConflict, InvalidInput, NotFound
 from xnatlite.models import Project
+from xnatlite.permissions import User
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,6 @@ CHUNK = 1024 * 1024
 Owner = Project | Subject | ImageSession | Scan
 SESSION_FIELDS = ("date", "time", "modality", "visit_id", "session_type", "note", "scanner", "operator")
 SCAN_FIELDS = ("type", "series_description", "quality", "note", "modality", "frames", "condition")
-
-
-def _actor_may(by: AbstractBaseUser | str, action: str, obj: Any) -> None:
-    if not isinstance(by, str):  # a string names a system actor (archiving, tests)
-        permissions.require(by, action, obj)
 
 
 def _check_fields(fields: dict, allowed: tuple[str, ...], what: str) -> None:
@@ -60,12 +55,12 @@ def create_session(
     subject: Subject,
     label: str,
     *,
-    by: AbstractBaseUser | str,
+    by: User,
     xsi_type: str = SessionType.MR,
     **fields: Any,
 ) -> ImageSession:
     """An empty image session with a new accession ID (members and owners); no folder until files come."""
-    _actor_may(by, "create", subject.project)
+    permissions.require(by, "create", subject.project)
     layout.check_label(label, "Session label")
     if xsi_type not in SessionType.values:
         raise InvalidInput(f"Unknown session type '{xsi_type}'; one of {', '.join(SessionType.values)}")
@@ -96,12 +91,12 @@ def create_scan(
     session: ImageSession,
     scan_id: str,
     *,
-    by: AbstractBaseUser | str,
+    by: User,
     xsi_type: str = "xnat:mrScanData",
     **fields: Any,
 ) -> Scan:
     """An empty scan in a session (members and owners); its ID becomes a folder name."""
-    _actor_may(by, "create", session)
+    permissions.require(by, "create", session)
     layout.scan_folder_name(scan_id)
     if not re.fullmatch(r"xnat:\w+ScanData", xsi_type or ""):
         raise InvalidInput(f"Unknown scan type '{xsi_type}'; for example xnat:mrScanData")
@@ -130,14 +125,14 @@ def create_resource(
     owner: Owner,
     label: str,
     *,
-    by: AbstractBaseUser | str,
+    by: User,
     format: str = "",
     content: str = "",
     tags: str = "",
     description: str = "",
 ) -> Resource:
     """A new, empty resource (folder of files) on a project, subject, session or scan."""
-    _actor_may(by, "edit", owner)
+    permissions.require(by, "edit", owner)
     layout.check_label(label, "Resource label")
     field = Resource.owner_field(owner)
     if Resource.objects.filter(**{field: owner, "label": label}).exists():
@@ -235,7 +230,7 @@ def store_file(
     name: str,
     stream: BinaryIO,
     *,
-    by: AbstractBaseUser | str,
+    by: User,
     overwrite: bool = False,
     format: str = "",
     content: str = "",
@@ -247,7 +242,7 @@ def store_file(
     An existing file is an ArchiveConflict unless `overwrite`. The bytes are streamed to disk with
     their size and MD5 computed on the way, so memory stays flat whatever the size.
     """
-    _actor_may(by, "edit", resource)
+    permissions.require(by, "edit", resource)
     if not extract:
         file, replaced = _store_one(
             resource, name, stream, overwrite=overwrite, format=format, content=content, tags=tags
@@ -285,7 +280,7 @@ def store_file(
     return stored
 
 
-def _extracted(resource: Resource, name: str, stored: list[File], by: AbstractBaseUser | str) -> None:
+def _extracted(resource: Resource, name: str, stored: list[File], by: User) -> None:
     catalogs.write_resource_catalog(resource)
     _apply_project_group(resource)
     audit.record(by, "archive.file.extracted", resource, archive=name, files=len(stored))
@@ -321,9 +316,9 @@ def _delete_with_folders(obj: Any, folders: list[Path], action: str, by, **detai
     transaction.on_commit(lambda: [shutil.rmtree(trash, ignore_errors=True) for _, trash in moved])
 
 
-def delete_file(file: File, *, by: AbstractBaseUser | str) -> None:
+def delete_file(file: File, *, by: User) -> None:
     """Remove one file from a resource (owners: deleting archived data)."""
-    _actor_may(by, "delete", file)
+    permissions.require(by, "delete", file)
     path = file.absolute_path
     with transaction.atomic():
         trash = layout.cache_root() / "deleted" / uuid.uuid4().hex
@@ -344,31 +339,31 @@ def delete_file(file: File, *, by: AbstractBaseUser | str) -> None:
         catalogs.write_resource_catalog(file.resource)
 
 
-def delete_resource(resource: Resource, *, by: AbstractBaseUser | str) -> None:
+def delete_resource(resource: Resource, *, by: User) -> None:
     """Remove a resource, its files and its folder (owners)."""
-    _actor_may(by, "delete", resource)
+    permissions.require(by, "delete", resource)
     _delete_with_folders(
         resource, [Path(resource.folder)], "archive.resource.deleted", by, owner=str(resource.owner)
     )
 
 
-def delete_scan(scan: Scan, *, by: AbstractBaseUser | str) -> None:
+def delete_scan(scan: Scan, *, by: User) -> None:
     """Remove a scan with its resources and folder (owners)."""
-    _actor_may(by, "delete", scan)
+    permissions.require(by, "delete", scan)
     folder = layout.archive_scan_dir(scan.session.project_id, scan.session.label, scan.scan_id)
     _delete_with_folders(scan, [folder], "archive.scan.deleted", by, session=scan.session.label)
 
 
-def delete_session(session: ImageSession, *, by: AbstractBaseUser | str) -> None:
+def delete_session(session: ImageSession, *, by: User) -> None:
     """Remove a session with its scans, resources and folder (owners)."""
-    _actor_may(by, "delete", session)
+    permissions.require(by, "delete", session)
     folder = layout.archive_session_dir(session.project_id, session.label)
     _delete_with_folders(session, [folder], "archive.session.deleted", by, subject=session.subject.label)
 
 
-def delete_subject(subject: Subject, *, by: AbstractBaseUser | str) -> None:
+def delete_subject(subject: Subject, *, by: User) -> None:
     """Remove a subject with all its sessions, resources and folders (owners)."""
-    _actor_may(by, "delete", subject)
+    permissions.require(by, "delete", subject)
     folders = [layout.archive_session_dir(subject.project_id, s.label) for s in subject.sessions.all()]
     folders.append(layout.archive_project_dir(subject.project_id) / "subjects" / subject.label)
     _delete_with_folders(subject, folders, "archive.subject.deleted", by, sessions=len(folders) - 1)
@@ -407,9 +402,9 @@ def _relabel(obj: Any, label: str, old_folder: Path, new_folder: Path, action: s
     return obj
 
 
-def relabel_subject(subject: Subject, label: str, *, by: AbstractBaseUser | str) -> Subject:
+def relabel_subject(subject: Subject, label: str, *, by: User) -> Subject:
     """Give a subject a new label; its resource folder follows (members and owners)."""
-    _actor_may(by, "edit", subject)
+    permissions.require(by, "edit", subject)
     layout.check_label(label, "Subject label")
     if label == subject.label:
         return subject
@@ -419,9 +414,9 @@ def relabel_subject(subject: Subject, label: str, *, by: AbstractBaseUser | str)
     return _relabel(subject, label, base / subject.label, base / label, "archive.subject.relabelled", by)
 
 
-def relabel_session(session: ImageSession, label: str, *, by: AbstractBaseUser | str) -> ImageSession:
+def relabel_session(session: ImageSession, label: str, *, by: User) -> ImageSession:
     """Give a session a new label; its folder is renamed in one step (members and owners)."""
-    _actor_may(by, "edit", session)
+    permissions.require(by, "edit", session)
     layout.check_label(label, "Session label")
     if label == session.label:
         return session

@@ -12,12 +12,12 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 
 from archive.models import ImageSession, Scan, ScanQuality, Subject
 from xnatlite import audit, permissions
 from xnatlite.errors import InvalidInput
+from xnatlite.permissions import User
 
 # XNAT's demographic vocabularies (xnat:demographicData), with the one-letter forms clients send.
 GENDERS = {"male": "male", "m": "male", "female": "female", "f": "female", "other": "other", "o": "other"}
@@ -109,12 +109,9 @@ CLEANERS: dict[str, Callable[[Any, models.Field], Any]] = {
 }
 
 
-def _update(
-    obj: models.Model, kind: str, editable: tuple[str, ...], by: AbstractBaseUser | str, fields: dict
-) -> Any:
+def _update(obj: models.Model, kind: str, editable: tuple[str, ...], by: User, fields: dict) -> Any:
     """Validate every value, then save the changed ones and audit them; nothing is written on error."""
-    if not isinstance(by, str):  # a string names a system actor, as in services.create_subject
-        permissions.require(by, "edit", obj)
+    permissions.require(by, "edit", obj)
     unknown = sorted(set(fields) - set(editable))
     if unknown:
         raise InvalidInput(
@@ -136,18 +133,18 @@ def _update(
 
 
 @transaction.atomic
-def update_subject(subject: Subject, *, by: AbstractBaseUser | str, **fields: Any) -> Subject:
+def update_subject(subject: Subject, *, by: User, **fields: Any) -> Subject:
     """Change a subject's group, source, demographics or note (members and owners)."""
     return _update(subject, "subject", SUBJECT_EDITABLE, by, fields)
 
 
 @transaction.atomic
-def update_session(session: ImageSession, *, by: AbstractBaseUser | str, **fields: Any) -> ImageSession:
+def update_session(session: ImageSession, *, by: User, **fields: Any) -> ImageSession:
     """Change a session's visit, session type, note, date, time or scanner details (members and owners)."""
     return _update(session, "session", SESSION_EDITABLE, by, fields)
 
 
 @transaction.atomic
-def update_scan(scan: Scan, *, by: AbstractBaseUser | str, **fields: Any) -> Scan:
+def update_scan(scan: Scan, *, by: User, **fields: Any) -> Scan:
     """Change a scan's type, series description, quality, condition or note (members and owners)."""
     return _update(scan, "scan", SCAN_EDITABLE, by, fields)

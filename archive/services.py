@@ -10,13 +10,13 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from archive.models import AccessionCounter, ImageSession, Subject
 from xnatlite import audit, layout, permissions
 from xnatlite.errors import InvalidInput
 from xnatlite.models import Project
+from xnatlite.permissions import User
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,9 @@ def find_subject(project: Project, label_or_id: str) -> Subject | None:
 
 
 @transaction.atomic
-def create_subject(project: Project, label: str, *, by: AbstractBaseUser | str, **fields: Any) -> Subject:
-    """A new subject with a new accession ID (members and owners; system actors for archiving)."""
-    if not isinstance(by, str):
-        permissions.require(by, "create", project)
+def create_subject(project: Project, label: str, *, by: User, **fields: Any) -> Subject:
+    """A new subject with a new accession ID (members and owners; archiving's system actors)."""
+    permissions.require(by, "create", project)
     layout.check_label(label, "Subject label")
     unknown = set(fields) - set(SUBJECT_FIELDS)
     if unknown:

@@ -1,9 +1,10 @@
 """Archiving a prearchive session: validation (validation.py), the service and its ordering argument
-(service.py), the build beside the final place (build.py), recovery after a crash (recovery.py), the
-filesystem steps (disk.py) and the header check that spares rewriting (headers.py)."""
+(service.py), the build beside the final place (build.py), recovery after a crash (recovery.py and
+the journal, journals.py), and what it reads of the session it is handed (source.py). The
+prearchive calls it (prearchive/handoff.py); it never calls the prearchive."""
 
-from archiving.recovery import recover_stuck_archives, reset_interrupted
-from archiving.service import AUTO_ARCHIVE_ACTOR, Outcome, actor_from, actor_name, archive_now, run_archive
+from archiving.service import Outcome, archive, recover
+from archiving.source import ArchiveSource, SourceFile
 from archiving.validation import (
     APPEND,
     CONFLICT,
@@ -21,7 +22,6 @@ from archiving.validation import (
 
 __all__ = [
     "APPEND",
-    "AUTO_ARCHIVE_ACTOR",
     "CONFLICT",
     "DELETE",
     "FAIL",
@@ -30,14 +30,12 @@ __all__ = [
     "UNASSIGNED_MESSAGE",
     "WARNING",
     "ArchiveRequest",
+    "ArchiveSource",
     "Outcome",
+    "SourceFile",
     "ValidationResult",
-    "actor_from",
-    "actor_name",
-    "archive_now",
-    "recover_stuck_archives",
+    "archive",
+    "recover",
     "refusals",
-    "reset_interrupted",
-    "run_archive",
     "validate",
 ]

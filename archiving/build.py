@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections import defaultdict, deque, namedtuple
+from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +25,9 @@ from anonymize.dicomedit.elements import set_text
 from archive import catalogs, unixgroups
 from archive.models import File, ImageSession
 from archiving import headers, journals
+from archiving.source import ArchiveSource
 from archiving.validation import DELETE, ArchiveRequest, Target
 from prearchive import dicomfiles
-from prearchive.models import PrearchiveFile, PrearchiveSession
 from xnatlite import disk, layout
 from xnatlite.errors import ArchiveConflict
 
@@ -66,19 +66,6 @@ class Build:
     headers: dict[str, Dataset] = field(default_factory=dict)  # archived scan ID -> a header of it
 
 
-ROW_FIELDS = (
-    "path",
-    "size",
-    "md5",
-    "sop_class_uid",
-    "sop_instance_uid",
-    "series_instance_uid",
-    "scan_id",
-    "frames",
-)
-Row = namedtuple("Row", ROW_FIELDS)
-
-
 def _source(path: str, folder: str, prefix: str) -> str:
     """A prearchive file's path, checked to lie in its session folder without resolving each one.
 
@@ -100,7 +87,7 @@ def _header(path: str) -> Dataset:
     return pydicom.dcmread(path, stop_before_pixels=True)
 
 
-def build_beside(session: PrearchiveSession, target: Target, request: ArchiveRequest) -> Build:
+def build_beside(session: ArchiveSource, target: Target, request: ArchiveRequest) -> Build:
     """Step 2 of archiving/service.py: the whole archived session in a folder beside its place."""
     project = target.project
     existing = target.session
@@ -113,7 +100,7 @@ def build_beside(session: PrearchiveSession, target: Target, request: ArchiveReq
         token, arc / f".build-{label}-{token}", final, merge=existing is not None and final.exists()
     )
     build.folder.mkdir()
-    journal = journals.read(session.pk) or {}
+    journal = journals.read(session.key) or {}
     journal.update(
         token=token,
         build=str(build.folder),
@@ -125,7 +112,7 @@ def build_beside(session: PrearchiveSession, target: Target, request: ArchiveReq
         label=label,
         replaced=[],
     )
-    journals.write(session.pk, journal)
+    journals.write(session.key, journal)
     if build.merge:
         disk.link_tree(final, build.folder)
 
@@ -163,17 +150,11 @@ def build_beside(session: PrearchiveSession, target: Target, request: ArchiveReq
         if old_relative is not None:
             (build.folder / old_relative).unlink(missing_ok=True)
 
-    rows = (
-        PrearchiveFile.objects.filter(session=session)
-        .order_by("scan_id", "instance_number", "id")
-        .values_list(*ROW_FIELDS)
-    )
     prearchive_folder, prearchive_prefix = str(session.folder), layout.relative_path(session.folder) + "/"
     with FileWriter() as writer:
-        for number, values in enumerate(rows.iterator(chunk_size=2000), start=1):
+        for number, row in enumerate(session.files(), start=1):
             if number % PROGRESS_EVERY == 0:
-                log.info("archiving %s: %d of %d files", session, number, session.file_count)
-            row = Row(*values)
+                log.info("archiving %s: %d of %d files", session.url, number, session.file_count)
             scan_id = target.scan_ids.get(row.scan_id, row.scan_id)
             name = layout.check_file_name(row.path.rsplit("/", 1)[-1])
             folder = folders.get(scan_id)
@@ -253,7 +234,7 @@ def build_beside(session: PrearchiveSession, target: Target, request: ArchiveReq
         f"SCANS/{scan_id}/{DICOM}/{catalogs.dicom_catalog_name(scan_id)}"
         for scan_id in {p.scan_id for p in build.placed}
     )
-    journals.write(session.pk, journal)
+    journals.write(session.key, journal)
     gid = unixgroups.project_gid(project)
     if gid is not None:
         unixgroups.apply_to_tree(build.folder, gid)

@@ -5,26 +5,22 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import timedelta
+from collections.abc import Callable
 from pathlib import Path
-
-from django.utils import timezone
 
 from archive.models import ImageSession
 from archiving import journals
-from prearchive.models import PrearchiveSession, Status, change_status
 from xnatlite import disk, layout
 
 log = logging.getLogger(__name__)
 
 DICOM = "DICOM"
-STUCK_SECONDS = 60  # an ARCHIVING row nobody holds the lock of for this long is resumed by the sweep
 
 
-def undo_after_failed_commit(prearchive_session_id: int) -> None:
+def undo_after_failed_commit(prearchive_session_id: int, still_in_prearchive: Callable[[], bool]) -> None:
     """The COMMIT failed after the rename: put the folders back if the database kept the old state."""
     try:
-        committed = not PrearchiveSession.objects.filter(pk=prearchive_session_id).exists()
+        committed = not still_in_prearchive()
     except Exception:
         log.exception("cannot tell whether archiving %s committed; recovery will", prearchive_session_id)
         return
@@ -97,38 +93,3 @@ def finish(journal: dict) -> None:
             prearchive.parent.rmdir()  # the timestamp folder, when this was its only session
         except OSError:
             pass
-
-
-def recover_stuck_archives(now=None) -> list[int]:
-    """Sweep: ARCHIVING rows whose lock nobody holds belong to a process that died. Each is resumed
-    with the request its journal recorded (or put back to READY when there is none). Returns the ids."""
-    from archive import tasks
-
-    cutoff = (now or timezone.now()) - timedelta(seconds=STUCK_SECONDS)
-    resumed = []
-    for session in PrearchiveSession.objects.filter(status=Status.ARCHIVING, last_modified__lte=cutoff):
-        if disk.is_locked(disk.session_lock_path(session.pk)):
-            continue
-        journal = journals.read(session.pk) or {}
-        if "request" in journal:
-            log.warning("prearchive session %s: archiving was interrupted; resuming it", session)
-            tasks.archive_prearchive_session.delay(session.pk, journal.get("actor"), journal["request"])
-        else:
-            reset_interrupted(session)
-        resumed.append(session.pk)
-    return resumed
-
-
-def reset_interrupted(session: PrearchiveSession) -> bool:
-    """Put a session whose archiving stopped back to READY after undoing the attempt; False if a live
-    process is archiving it."""
-    with disk.flock(disk.session_lock_path(session.pk)) as held:
-        if not held:
-            return False
-        journal = journals.read(session.pk)
-        if journal is not None:
-            recover_journal(session.pk, journal, row_exists=True)
-        session.refresh_from_db(fields=["status"])
-        if session.status in (Status.ARCHIVING, Status.QUEUED_ARCHIVING):
-            change_status(session, Status.READY)
-        return True

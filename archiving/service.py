@@ -1,10 +1,11 @@
 """THE archive service: one prearchive session into the archive (xnat-spec.md §3.7-3.9, §4, §6.1, §7).
 
 Every way of archiving (Review and Archive, the REST API, auto-archive, uploads with an archive
-destination, the admin command) ends in `run_archive`, usually through the Celery task in
-archive/tasks.py. Under a lock on the prearchive session it claims the row (QUEUED_ARCHIVING ->
-ARCHIVING: a task delivered twice finds the lock held or the row gone and does nothing), validates,
-builds the archived session beside its final place and swaps it in, then removes the prearchive copy.
+destination, the admin command) ends in `archive`, called by the prearchive (prearchive/handoff.py)
+with the session it holds: locked, claimed (QUEUED_ARCHIVING -> ARCHIVING: a task delivered twice
+finds the lock held or the row gone and does nothing) and handed over as an `ArchiveSource`. This
+validates, builds the archived session beside its final place and swaps it in, then removes the
+prearchive copy; the prearchive records how it ended (CONFLICT or ERROR and the reason).
 
 Why nothing is lost
 -------------------
@@ -43,13 +44,9 @@ prearchive row is really still there; if even that check fails the journal is le
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 from pydicom.dataset import Dataset
@@ -61,6 +58,7 @@ from archive.models import File, ImageSession, Resource, Scan
 from archiving import journals
 from archiving.build import DICOM, Build, Placed, build_beside
 from archiving.recovery import finish, recover_journal, undo_after_failed_commit
+from archiving.source import ArchiveSource
 from archiving.validation import (
     ArchiveRequest,
     Target,
@@ -70,18 +68,14 @@ from archiving.validation import (
     session_type,
     validate,
 )
-from prearchive.builder import rebuild_session_rows
-from prearchive.ingest import _dicom_date, _dicom_time
-from prearchive.models import ACTIONABLE, PrearchiveFile, PrearchiveSession, Status, change_status
-from xnatlite import audit, disk, layout, permissions
+from prearchive.dicomfiles import _dicom_date, _dicom_time  # moving to dicomio
+from xnatlite import audit, disk, jobs, layout, permissions
 from xnatlite.errors import ArchiveConflict, InvalidStatus, XnatliteError
+from xnatlite.permissions import User
 
 log = logging.getLogger(__name__)
 
-AUTO_ARCHIVE_ACTOR = "system:auto-archive"
-RECOVERY_ACTOR = "system:archive-recovery"
 TARGET_WAIT_SECONDS = 3600.0  # another archive into the same session: wait for it, then give up (code 10)
-Actor = AbstractBaseUser | str
 
 
 @dataclass
@@ -98,104 +92,56 @@ class Outcome:
 
 
 # --- the entry point ------------------------------------------------------------------------------
-def actor_name(actor: Actor) -> str | int:
-    """How the journal and the task name an actor: a user's id, or the system actor's string."""
-    return actor if isinstance(actor, str) else actor.pk
-
-
-def actor_from(value: str | int | None) -> Actor:
-    if value is None or value == "":
-        return AUTO_ARCHIVE_ACTOR
-    if isinstance(value, int) or str(value).isdigit():
-        user = get_user_model().objects.filter(pk=int(value)).first()
-        return user if user is not None else RECOVERY_ACTOR
-    return str(value)
-
-
-def run_archive(prearchive_session_id: int, *, actor: Actor, request: ArchiveRequest) -> Outcome:
-    """Archive a QUEUED_ARCHIVING (or interrupted ARCHIVING) prearchive session; see the module doc."""
-    with disk.flock(disk.session_lock_path(prearchive_session_id)) as held:
-        if not held:
-            log.info("prearchive session %s is being archived by another process", prearchive_session_id)
-            return Outcome("skipped", reason="Another process is archiving this session")
-        session = PrearchiveSession.objects.select_related("project").filter(pk=prearchive_session_id).first()
-        journal = journals.read(prearchive_session_id)
-        if journal is not None:
-            done = recover_journal(prearchive_session_id, journal, row_exists=session is not None)
-            if done is not None:
-                return Outcome("archived", session=done, reason="finished an interrupted archive")
-        if session is None:
-            return Outcome("skipped", reason="The prearchive session no longer exists")
-        if session.status == Status.QUEUED_ARCHIVING:
-            if not change_status(session, Status.ARCHIVING):
-                return Outcome("skipped", reason="The session changed status before it was claimed")
-        elif session.status == Status.ARCHIVING:
-            log.warning("prearchive session %s: resuming an interrupted archive", session)
-        else:
-            return Outcome("skipped", reason=f"The session is {session.status}, not queued for archiving")
-        journals.write(session.pk, {"request": request.as_dict(), "actor": actor_name(actor)})
-        try:
-            outcome = _archive(session, actor, request)
-        except ArchiveConflict as exc:
-            return _failed(session, Status.CONFLICT, exc.message, actor)
-        except (XnatliteError, ScriptRuntimeError, InvalidDicomFile) as exc:
-            return _failed(session, Status.ERROR, str(exc), actor)
-        except Exception as exc:
-            log.exception("archiving prearchive session %s failed", session)
-            return _failed(session, Status.ERROR, f"Archiving failed: {type(exc).__name__}: {exc}", actor)
-        try:
-            finish(journals.read(prearchive_session_id) or {})
-            journals.remove(prearchive_session_id)
-            disk.session_lock_path(prearchive_session_id).unlink(missing_ok=True)
-        except Exception:  # the archive is complete; the sweep retries the clean-up
-            log.exception("clean-up after archiving prearchive session %s failed", prearchive_session_id)
+def archive(session: ArchiveSource, *, actor: User, request: ArchiveRequest) -> Outcome:
+    """Archive a prearchive session its caller holds (locked, ARCHIVING); see the module doc. A
+    conflict or an error is undone on disk and reported in the Outcome, never raised."""
+    journals.write(session.key, {"request": request.as_dict(), "actor": permissions.actor_to_plain(actor)})
+    try:
+        outcome = _archive(session, actor, request)
+    except ArchiveConflict as exc:
+        return _undo(session, "conflict", exc.message)
+    except (XnatliteError, ScriptRuntimeError, InvalidDicomFile) as exc:
+        return _undo(session, "error", str(exc))
+    except Exception as exc:
+        log.exception("archiving prearchive session %s failed", session.url)
+        return _undo(session, "error", f"Archiving failed: {type(exc).__name__}: {exc}")
+    try:
+        finish(journals.read(session.key) or {})
+        journals.remove(session.key)
+    except Exception:  # the archive is complete; the sweep retries the clean-up
+        log.exception("clean-up after archiving prearchive session %s failed", session.url)
     _schedule_previews(outcome.session)
     return outcome
 
 
-def archive_now(session: PrearchiveSession, *, actor: Actor, request: ArchiveRequest) -> Outcome:
-    """Queue a READY, CONFLICT or ERROR session and archive it in this process; a queued or interrupted
-    one is archived (resumed) as it is. Callers check permissions (prearchive/operations.py)."""
-    if session.status in ACTIONABLE:
-        if not change_status(session, Status.QUEUED_ARCHIVING):
-            raise InvalidStatus(
-                f"Session {session.folder_name} changed status meanwhile; reload and try again"
-            )
-        audit.record(actor, "prearchive.session.archive_requested", session, **request.as_dict())
-    elif session.status not in (Status.QUEUED_ARCHIVING, Status.ARCHIVING):
-        raise InvalidStatus(
-            f"Session {session.folder_name} is {session.status}; only READY, CONFLICT or ERROR sessions "
-            "can be archived"
-        )
-    outcome = run_archive(session.pk, actor=actor, request=request)
-    if outcome.status != "archived" and PrearchiveSession.objects.filter(pk=session.pk).exists():
-        session.refresh_from_db()  # the caller's copy shows CONFLICT or ERROR and the reason
-    return outcome
+def recover(key: int, *, still_in_prearchive: bool) -> ImageSession | None:
+    """End an archive of the session `key` that stopped, before anyone archives it again (the caller
+    holds its lock): undo it while the session is still in the prearchive, finish the clean-up once
+    its commit went through (and return the archived session)."""
+    journal = journals.read(key)
+    if journal is None:
+        return None
+    return recover_journal(key, journal, row_exists=still_in_prearchive)
 
 
-def _failed(session: PrearchiveSession, status: Status, reason: str, actor: Actor) -> Outcome:
-    """Undo whatever reached the disk and leave the row CONFLICT or ERROR with the reason."""
-    row_exists = PrearchiveSession.objects.filter(pk=session.pk).exists()
-    journal = journals.read(session.pk)
+def _undo(session: ArchiveSource, status: str, reason: str) -> Outcome:
+    """Undo whatever reached the disk; the Outcome says `conflict` or `error` and why (or `archived`
+    when the commit went through before the error)."""
+    still_in_prearchive = session.exists()
+    journal = journals.read(session.key)
     if journal is not None:
-        archived = recover_journal(session.pk, journal, row_exists=row_exists)
-        if not row_exists:  # the commit went through before the error: the archive is complete
+        archived = recover_journal(session.key, journal, row_exists=still_in_prearchive)
+        if not still_in_prearchive:  # the commit went through before the error: the archive is complete
             return Outcome("archived", session=archived, reason=reason)
-    if row_exists:
-        change_status(session, status, expected=Status.ARCHIVING, reason=reason[:4000])
-        audit.record(actor, "prearchive.session.archive_failed", session, status=status, reason=reason[:500])
-    log.warning("archiving %s ended %s: %s", session, status, reason)
-    return Outcome(status.lower(), reason=reason)
+    log.warning("archiving %s ended %s: %s", session.url, status, reason)
+    return Outcome(status, reason=reason)
 
 
-def _archive(session: PrearchiveSession, actor: Actor, request: ArchiveRequest) -> Outcome:
-    unreadable = 0
-    if not _rows_match_disk(session):  # a file whose row a dead process never wrote is archived too
-        unreadable = len(rebuild_session_rows(session)["unreadable"])
+def _archive(session: ArchiveSource, actor: User, request: ArchiveRequest) -> Outcome:
+    unreadable = session.sync_with_disk()  # a file whose row a dead process never wrote is archived too
     target = resolve_target(session, request)
-    if not isinstance(actor, str):
-        permissions.require(actor, "prearchive", session)
-        permissions.require(actor, "edit", target.project)
+    permissions.require(actor, "prearchive", session)
+    permissions.require(actor, "edit", target.project)
     lock = disk.target_lock_path(target.project.id, target.label)
     with disk.flock(lock, wait_seconds=TARGET_WAIT_SECONDS) as held:
         if not held:
@@ -208,7 +154,7 @@ def _archive(session: PrearchiveSession, actor: Actor, request: ArchiveRequest) 
         archived = _commit(session, target, build, actor, request)
     log.info(
         "archived %s as %s/%s: %d files (%d linked), %d rejected, %d replaced",
-        session,
+        session.url,
         archived.project_id,
         archived.label,
         len(build.placed),
@@ -226,25 +172,6 @@ def _archive(session: PrearchiveSession, actor: Actor, request: ArchiveRequest) 
     )
 
 
-def _rows_match_disk(session: PrearchiveSession) -> bool:
-    """Whether the session's rows name exactly its `SCANS/*/DICOM/*.dcm` files (listed with os.listdir:
-    pathlib's glob took a twentieth of the time of an archive without a script)."""
-    folder = session.folder
-    prefix = layout.relative_path(folder)
-    on_disk = set()
-    for scan in _names(folder / "SCANS"):
-        names = _names(folder / "SCANS" / scan / DICOM)
-        on_disk.update(f"{prefix}/SCANS/{scan}/{DICOM}/{name}" for name in names if name.endswith(".dcm"))
-    return on_disk == set(PrearchiveFile.objects.filter(session=session).values_list("path", flat=True))
-
-
-def _names(folder: Path) -> list[str]:
-    try:
-        return os.listdir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
 # --- the commit -----------------------------------------------------------------------------------
 def _text(ds: Dataset | None, keyword: str, length: int = 255) -> str:
     if ds is None:
@@ -252,7 +179,7 @@ def _text(ds: Dataset | None, keyword: str, length: int = 255) -> str:
     return str(ds.get(keyword, "") or "").strip()[:length]
 
 
-def _session_fields(session: PrearchiveSession, build: Build) -> dict:
+def _session_fields(session: ArchiveSource, build: Build) -> dict:
     ds = next(iter(build.headers.values()), None)
     return {
         "date": _dicom_date(_text(ds, "StudyDate")) or session.scan_date,
@@ -281,7 +208,7 @@ def _lead_modality(xsi_type: str, modalities: set[str]) -> str:
 
 
 def _commit(
-    session: PrearchiveSession, target: Target, build: Build, actor: Actor, request: ArchiveRequest
+    session: ArchiveSource, target: Target, build: Build, actor: User, request: ArchiveRequest
 ) -> ImageSession:
     """Rows, prearchive row deleted, B renamed or swapped into F, audit: one transaction (module doc)."""
     project = target.project
@@ -289,19 +216,12 @@ def _commit(
     renamed = False
     try:
         with transaction.atomic():
-            row = (
-                PrearchiveSession.objects.select_for_update()
-                .filter(pk=session.pk, status=Status.ARCHIVING)
-                .first()
-            )
-            if row is None:
+            if not session.lock_for_commit():
                 raise InvalidStatus("The prearchive session changed while it was being archived")
             subject = services.find_subject(project, target.subject_label) or services.create_subject(
                 project, target.subject_label, by=actor
             )
-            modalities = set(
-                PrearchiveFile.objects.filter(session=session).values_list("modality", flat=True).distinct()
-            )
+            modalities = session.modalities()
             fields = _session_fields(session, build)
             if target.session is None:
                 xsi_type = session_type(modalities)
@@ -330,7 +250,7 @@ def _commit(
                 for scan_id, scan in scans.items()
             }
             _insert_files(build.placed, resources, final_relative)
-            row.delete()
+            session.remove_for_commit()
             if build.merge:
                 disk.exchange(build.folder, build.final)
             else:
@@ -351,7 +271,7 @@ def _commit(
             )
     except BaseException:
         if renamed:
-            undo_after_failed_commit(session.pk)
+            undo_after_failed_commit(session.key, session.exists)
         raise
     return archived
 
@@ -432,14 +352,5 @@ def _save_scans(archived: ImageSession, build: Build) -> dict[str, Scan]:
 
 def _schedule_previews(archived: ImageSession | None) -> None:
     """Previews are made by their own task after the commit; they never fail the archive."""
-    if archived is None:
-        return
-    from archive import tasks
-
-    def schedule() -> None:
-        try:
-            tasks.make_previews.delay(archived.pk)
-        except Exception:
-            log.exception("previews of %s could not be made", archived)
-
-    transaction.on_commit(schedule)
+    if archived is not None:
+        jobs.enqueue("archive.tasks.make_previews", archived.pk, best_effort=True)

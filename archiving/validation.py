@@ -23,7 +23,7 @@ from django.db.models import Q
 
 from archive import services
 from archive.models import File, ImageSession, Scan, SessionType, Subject
-from prearchive.models import PrearchiveFile, PrearchiveSession
+from archiving.source import ArchiveSource
 from xnatlite import layout
 from xnatlite.errors import InvalidLabel, NotFound
 from xnatlite.models import Project
@@ -167,11 +167,11 @@ def find_project(project_id: str) -> Project:
     return project
 
 
-def resolve_target(session: PrearchiveSession, request: ArchiveRequest) -> Target:
+def resolve_target(session: ArchiveSource, request: ArchiveRequest) -> Target:
     """The destination with its final labels (§3.7); InvalidLabel or NotFound when they cannot be used."""
     if request.project:
         project = find_project(request.project)
-    elif session.project_id:
+    elif session.project is not None:
         project = session.project
     else:
         raise InvalidLabel(UNASSIGNED_MESSAGE)
@@ -186,29 +186,17 @@ def resolve_target(session: PrearchiveSession, request: ArchiveRequest) -> Targe
     return target
 
 
-def prearchive_scans(session: PrearchiveSession) -> list[dict]:
-    """(scan ID, series UID, modality) of each prearchive scan, in scan order."""
-    return list(
-        PrearchiveFile.objects.filter(session=session)
-        .order_by()
-        .values("scan_id", "series_instance_uid")
-        .distinct()
-        .order_by("scan_id")
-    )
-
-
-def plan_scan_ids(session: PrearchiveSession, existing: ImageSession | None) -> dict[str, str]:
+def plan_scan_ids(session: ArchiveSource, existing: ImageSession | None) -> dict[str, str]:
     """Archived scan IDs: the prearchive ones, except that a scan whose ID is taken by another series in
     the session merged into gets the next free `{id}-{k}`, and a series archived under another ID keeps it."""
-    scans = prearchive_scans(session)
-    plan = {row["scan_id"]: row["scan_id"] for row in scans}
+    scans = session.scans()
+    plan = {scan_id: scan_id for scan_id, _ in scans}
     if existing is None:
         return plan
     archived = {scan.scan_id: scan.series_instance_uid for scan in Scan.objects.filter(session=existing)}
     by_uid = {uid: scan_id for scan_id, uid in archived.items() if uid}
     taken = set(archived) | set(plan)
-    for row in scans:
-        scan_id, uid = row["scan_id"], row["series_instance_uid"]
+    for scan_id, uid in scans:
         if uid and uid in by_uid:
             plan[scan_id] = by_uid[uid]
         elif scan_id in archived:
@@ -220,7 +208,7 @@ def plan_scan_ids(session: PrearchiveSession, existing: ImageSession | None) -> 
     return plan
 
 
-def _input_failure(session: PrearchiveSession, request: ArchiveRequest, exc: Exception) -> ValidationResult:
+def _input_failure(session: ArchiveSource, request: ArchiveRequest, exc: Exception) -> ValidationResult:
     message = str(exc)
     if "Session label" in message and not (request.label or session.label):
         return ValidationResult(8, FAIL, "The session has no label")
@@ -230,10 +218,10 @@ def _input_failure(session: PrearchiveSession, request: ArchiveRequest, exc: Exc
 
 
 def validate(
-    session: PrearchiveSession, request: ArchiveRequest, *, unreadable: int = 0
+    session: ArchiveSource, request: ArchiveRequest, *, unreadable: int = 0
 ) -> tuple[list[ValidationResult], Target | None]:
     """Every finding for archiving `session` as `request` asks, and the target when it can be named."""
-    if session.project_id is None:  # even to a named project: move it there first (§2.4)
+    if session.project is None:  # even to a named project: move it there first (§2.4)
         return [ValidationResult(6, FAIL, UNASSIGNED_MESSAGE)], None
     if request.overwrite not in OVERWRITE_MODES:
         message = f"overwrite must be one of {', '.join(OVERWRITE_MODES)}, not '{request.overwrite}'"
@@ -293,8 +281,7 @@ def validate(
                 f"Session {existing.label} holds another study (a different StudyInstanceUID)",
             )
         )
-    modalities = PrearchiveFile.objects.filter(session=session).values_list("modality", flat=True).distinct()
-    new_type = session_type(modalities)
+    new_type = session_type(session.modalities())
     if new_type != existing.xsi_type:
         results.append(
             ValidationResult(
@@ -307,9 +294,7 @@ def validate(
     results.extend(_scan_findings(session, target))
     duplicates = (
         File.objects.filter(resource__scan__session=existing, resource__label="DICOM")
-        .filter(
-            sop_instance_uid__in=PrearchiveFile.objects.filter(session=session).values("sop_instance_uid")
-        )
+        .filter(sop_instance_uid__in=session.sop_instance_uids())
         .count()
     )
     if duplicates:
@@ -324,12 +309,11 @@ def validate(
     return results, target
 
 
-def _scan_findings(session: PrearchiveSession, target: Target) -> list[ValidationResult]:
+def _scan_findings(session: ArchiveSource, target: Target) -> list[ValidationResult]:
     archived = {s.scan_id: s.series_instance_uid for s in Scan.objects.filter(session=target.session)}
     by_uid = {uid: scan_id for scan_id, uid in archived.items() if uid}
     results = []
-    for row in prearchive_scans(session):
-        scan_id, uid = row["scan_id"], row["series_instance_uid"]
+    for scan_id, uid in session.scans():
         if scan_id in archived and archived[scan_id] == uid:
             results.append(
                 ValidationResult(

@@ -259,7 +259,7 @@ def quarantine(path: Path, reason: str, arrival: dimse.Arrival | None = None) ->
             },
         )
         audit.record(
-            f"receiver:{row.receiver_ae}",
+            permissions.receiver_actor(row.receiver_ae),
             "receiver.instance.quarantined",
             row,
             reason=reason[:300],

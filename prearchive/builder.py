@@ -1,40 +1,35 @@
-"""The idle-timeout builder: RECEIVING sessions that got no data for XNATLITE_SESSION_IDLE_SECONDS go
-through BUILDING to READY (xnat-spec.md §3.4, §3.5), plus the disk-to-rows rebuild and the recovery of
-sessions a dead process left in a transient status.
+"""Building a prearchive session: scan IDs, counts, the rows made to match the files on disk, and
+BUILDING -> READY (xnat-spec.md §3.4, §3.5, §5.6); and the recovery of sessions a dead process left in
+a transient status. The idle-timeout sweep that decides which sessions to build is prearchive/sweep.py.
 
-Every claim is a conditional UPDATE, so the Celery beat task, the `serve` thread and the management
-command may run at once, in any number of processes.
+Every claim is a conditional UPDATE, so any number of processes may build at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
-import threading
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
-from prearchive import intake
 from prearchive.dicomfiles import file_fields, read_instance
-from prearchive.models import AutoArchive, PrearchiveFile, PrearchiveSession, Status, change_status
-from xnatlite import audit, layout
+from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
+from xnatlite import audit, layout, permissions
 from xnatlite.errors import InvalidDicom
 
 log = logging.getLogger(__name__)
 
-ACTOR = "system:prearchive-builder"
+ACTOR = permissions.PREARCHIVE_BUILDER
 # A build takes seconds; a row in BUILDING for this long belongs to a process that died.
 STUCK_SECONDS = 600
-# How long a run waits for the receiver's spool to catch up before leaving the building to the next run.
-SPOOL_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -46,21 +41,6 @@ class BuildReport:
     interrupted: list[int] = field(default_factory=list)
     recovered: list[int] = field(default_factory=list)
     removed: list[int] = field(default_factory=list)
-
-
-def should_auto_archive(session: PrearchiveSession) -> tuple[bool, str]:
-    """(archive now?, overwrite mode) for a session that just became READY (xnat-spec.md §4).
-
-    AutoArchive merges into an existing session but never overwrites files (`append`);
-    AutoArchiveOverwrite also overwrites (`delete`). Unassigned data is never auto-archived.
-    """
-    if session.project_id is None:
-        return False, "none"
-    if session.auto_archive == AutoArchive.AUTO_ARCHIVE:
-        return True, "append"
-    if session.auto_archive == AutoArchive.AUTO_ARCHIVE_OVERWRITE:
-        return True, "delete"
-    return False, "none"
 
 
 # --- scans ----------------------------------------------------------------------------------------
@@ -110,9 +90,35 @@ def _md5(path) -> str:
     return digest.hexdigest()
 
 
-def _disk_files(session: PrearchiveSession) -> set[str]:
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def disk_files(session: PrearchiveSession) -> set[str]:
+    """The session's `SCANS/*/DICOM/*.dcm` files, as rows name them (listed with os.listdir: pathlib's
+    glob took a twentieth of the time of an archive without a script)."""
     folder = session.folder
-    return {layout.relative_path(p) for p in folder.glob("SCANS/*/DICOM/*.dcm")} if folder.exists() else set()
+    prefix = layout.relative_path(folder)
+    found = set()
+    for scan in _names(folder / "SCANS"):
+        names = _names(folder / "SCANS" / scan / "DICOM")
+        found.update(
+            f"{prefix}/SCANS/{scan}/DICOM/{name}"
+            for name in names
+            if name.endswith(".dcm") and name[0] != "."
+        )
+    return found
+
+
+def rows_match_disk(session: PrearchiveSession) -> bool:
+    """Whether the session's rows name exactly its files (a process that died may have left a file
+    without its row)."""
+    return disk_files(session) == set(
+        PrearchiveFile.objects.filter(session=session).values_list("path", flat=True)
+    )
 
 
 def rebuild_session_rows(session: PrearchiveSession) -> dict:
@@ -122,7 +128,7 @@ def rebuild_session_rows(session: PrearchiveSession) -> dict:
     DICOM are left alone and reported. The status is not changed (the caller decides). Files are read
     before the transaction, which stays short (SQLite shares one write lock with the receiver).
     """
-    on_disk = _disk_files(session)
+    on_disk = disk_files(session)
     known = set(PrearchiveFile.objects.filter(session=session).values_list("path", flat=True))
     found, unreadable = [], []
     for path in sorted(on_disk - known):
@@ -165,9 +171,7 @@ def _build_problem(session: PrearchiveSession) -> str:
 
 def build_session(session: PrearchiveSession, report: BuildReport) -> None:
     """Build a session this process has moved to BUILDING: rows from disk, scan IDs, counts, READY."""
-    if _disk_files(session) != set(
-        PrearchiveFile.objects.filter(session=session).values_list("path", flat=True)
-    ):
+    if not rows_match_disk(session):
         rebuild_session_rows(session)  # a file written by a process that died before its row
     else:
         assign_scan_ids(session)
@@ -226,90 +230,3 @@ def recover_stuck_sessions(now: datetime | None = None, report: BuildReport | No
             audit.record(ACTOR, "prearchive.session.recovered", session)
             report.recovered.append(session.pk)
     return report
-
-
-def _recover_stuck_archives(now: datetime) -> None:
-    """Archives a dead process left ARCHIVING are resumed or undone (archiving/service.py)."""
-    from archiving import recover_stuck_archives
-
-    try:
-        recover_stuck_archives(now)
-    except Exception:
-        log.exception("recovering interrupted archives failed")
-
-
-def build_idle_sessions(now: datetime | None = None) -> BuildReport:
-    """Claim every RECEIVING session idle for XNATLITE_SESSION_IDLE_SECONDS and build it.
-
-    Skips rows with prevent_auto_commit or SOURCE=uploader (their client commits, §3.5). Sessions that
-    become READY are auto-archived when `should_auto_archive` says so.
-    """
-    now = now or timezone.now()
-    report = recover_stuck_sessions(now)
-    _recover_stuck_archives(now)
-    # An instance the receiver acknowledged may wait in its spool for a moment before its session is
-    # claimed (dicom_receiver/spool.py): build nothing until what was received before now is processed.
-    if not intake.wait_until_processed(time.time(), SPOOL_WAIT_SECONDS):
-        oldest = intake.pending_since() or time.time()
-        log.warning(
-            "the receiver's spool holds instances received %.0f s ago: idle sessions wait for them"
-            " (are the receiver's spool workers running?)",
-            time.time() - oldest,
-        )
-        return report
-    cutoff = now - timedelta(seconds=settings.SESSION_IDLE_SECONDS)
-    idle = (
-        PrearchiveSession.objects.filter(
-            status=Status.RECEIVING, last_modified__lte=cutoff, prevent_auto_commit=False
-        )
-        .exclude(source="uploader")
-        .select_related("project")
-        .order_by("last_modified")
-    )
-    for session in idle:
-        if not change_status(session, Status.BUILDING, only_if=Q(last_modified__lte=cutoff)):
-            continue  # new data arrived, or another builder took it
-        try:
-            build_session(session, report)
-        except Exception as exc:  # one broken session must not stop the others
-            log.exception("building prearchive session %s failed", session)
-            session.refresh_from_db(fields=["status"])
-            if session.status == Status.BUILDING:
-                change_status(session, Status.ERROR, reason=f"Building the session failed: {exc}")
-            report.errors.append(session.pk)
-            continue
-        if session.pk in report.ready:
-            _auto_archive(session)
-    return report
-
-
-def _auto_archive(session: PrearchiveSession) -> None:
-    """Queue a session that just became READY when its project code or `AA:` flag asks (§4)."""
-    from prearchive import operations
-
-    try:
-        operations.auto_archive(session)
-    except Exception:  # the session stays READY for a person to archive
-        log.exception("auto-archiving prearchive session %s failed", session)
-
-
-def run_builder(stop: threading.Event, interval: float | None = None) -> None:
-    """Run `build_idle_sessions` every XNATLITE_SESSION_CHECK_SECONDS until `stop` is set."""
-    from django.db import close_old_connections
-
-    interval = interval if interval is not None else settings.SESSION_CHECK_SECONDS
-    log.info("idle-session builder: every %ss, idle after %ss", interval, settings.SESSION_IDLE_SECONDS)
-    while not stop.is_set():
-        try:
-            close_old_connections()
-            build_idle_sessions()
-        except Exception:
-            log.exception("idle-session builder run failed")
-        finally:
-            close_old_connections()
-        stop.wait(interval)
-
-
-def start(stop: threading.Event) -> None:
-    """`serve` companion: the idle-session builder in a thread of the all-in-one process."""
-    run_builder(stop)

@@ -91,12 +91,12 @@ class IngestContext:
     _project: Project | None = field(default=None, repr=False)
 
     @property
-    def actor(self):
+    def actor(self) -> permissions.User:
         if self.user is not None:
             return self.user
         if self.receiver is not None:
-            return f"receiver:{self.receiver.ae_title}"
-        return f"ingest:{self.source}"
+            return permissions.receiver_actor(self.receiver.ae_title)
+        return permissions.ingest_actor(self.source)
 
 
 @dataclass

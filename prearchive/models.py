@@ -65,6 +65,16 @@ FORKING = frozenset(Status) - ACCEPTING - REOPENING - {S.BUILDING}
 # Statuses a user may act on (archive, delete, move, rebuild) from the UI and the REST API.
 ACTIONABLE = frozenset({S.READY, S.CONFLICT, S.ERROR})
 
+
+def require_actionable(session: PrearchiveSession, what: str) -> None:
+    """InvalidStatus unless people may act on the session now (`what`: "archived", "deleted", ...)."""
+    if session.status not in ACTIONABLE:
+        raise InvalidStatus(
+            f"Session {session.folder_name} is {session.status}; only READY, CONFLICT or ERROR "
+            f"sessions can be {what}"
+        )
+
+
 _OPERATIONS = (S.ARCHIVING, S.MOVING, S.DELETING, S.SEPARATING)
 _RECOVER = {S.READY, S.ERROR}  # reset-status / failure: any transient status may fall back to these
 

@@ -1,10 +1,9 @@
-"""What people do to prearchive sessions (xnat-spec.md §3.7): validate and archive them, delete, move to
-another project, rebuild, reset a stuck status. The browser UI and the REST API both call these.
+"""What people do to prearchive sessions besides archiving them (xnat-spec.md §3.7): delete, move to
+another project, rebuild (and so commit), reset a stuck status. The browser UI and the REST API both
+call these; archiving is prearchive/handoff.py.
 
 Each is permission-checked (§2.4: a project's prearchive belongs to its owners and members;
-Unassigned to site admins; moving needs edit rights on the destination) and audited. Archiving
-itself is archiving: here a session is only queued for it, or archived in this process
-when the caller waits for the answer (the REST archive service, uploads to an archive destination).
+Unassigned to site admins; moving needs edit rights on the destination) and audited.
 """
 
 from __future__ import annotations
@@ -17,19 +16,16 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
 
-from archive.models import ImageSession
-from archiving import (
-    AUTO_ARCHIVE_ACTOR,
-    OVERWRITE_MODES,
-    UNASSIGNED_MESSAGE,
-    ArchiveRequest,
-    ValidationResult,
-    actor_name,
-    archive_now,
-    reset_interrupted,
-    validate,
+from prearchive import handoff
+from prearchive.builder import BuildReport, build_session, rebuild_session_rows
+from prearchive.models import (
+    ACTIONABLE,
+    PrearchiveFile,
+    PrearchiveSession,
+    Status,
+    change_status,
+    require_actionable,
 )
-from prearchive.models import ACTIONABLE, PrearchiveFile, PrearchiveSession, Status, change_status
 from xnatlite import audit, disk, layout, permissions
 from xnatlite.errors import ArchiveConflict, InvalidInput, InvalidStatus, XnatliteError
 
@@ -43,145 +39,6 @@ def _require(by: User, session: PrearchiveSession) -> None:
     permissions.require(by, "prearchive", session)
 
 
-def _require_actionable(session: PrearchiveSession, what: str) -> None:
-    if session.status not in ACTIONABLE:
-        raise InvalidStatus(
-            f"Session {session.folder_name} is {session.status}; only READY, CONFLICT or ERROR "
-            f"sessions can be {what}"
-        )
-
-
-def _archive_request(
-    session: PrearchiveSession,
-    by: User,
-    project: str | None,
-    subject: str | None,
-    label: str | None,
-    overwrite: str,
-    overwrite_files: bool,
-) -> ArchiveRequest:
-    """Check what a user asks for before anything changes; the request as the archive task takes it."""
-    _require(by, session)
-    if session.project_id is None:
-        raise InvalidInput(UNASSIGNED_MESSAGE)
-    overwrite = (overwrite or "none").lower()
-    if overwrite not in OVERWRITE_MODES:
-        raise InvalidInput(f"overwrite must be one of {', '.join(OVERWRITE_MODES)}, not '{overwrite}'")
-    destination = permissions.get_project(by, project, "edit").id if project else ""
-    return ArchiveRequest(
-        project=destination,
-        subject=layout.check_label(subject, "Subject label") if subject else "",
-        label=layout.check_label(label, "Session label") if label else "",
-        overwrite=overwrite,
-        overwrite_files=bool(overwrite_files),
-    )
-
-
-def validate_archive(
-    session: PrearchiveSession,
-    *,
-    by: User,
-    project: str | None = None,
-    subject: str | None = None,
-    label: str | None = None,
-    overwrite: str = "none",
-) -> list[ValidationResult]:
-    """What archiving with these labels would run into (§3.8 codes), without changing anything."""
-    _require(by, session)
-    if project:
-        project = permissions.get_project(by, project, "edit").id
-    request = ArchiveRequest(
-        project=project or "", subject=subject or "", label=label or "", overwrite=overwrite or "none"
-    )
-    results, _ = validate(session, request)
-    return results
-
-
-def _queue(session: PrearchiveSession, request: ArchiveRequest, actor: User | str, action: str) -> None:
-    if not change_status(session, Status.QUEUED_ARCHIVING):
-        raise InvalidStatus(f"Session {session.folder_name} changed status meanwhile; reload and try again")
-    audit.record(actor, action, session, **request.as_dict())
-
-
-@transaction.atomic
-def request_archive(
-    session: PrearchiveSession,
-    *,
-    by: User,
-    project: str | None = None,
-    subject: str | None = None,
-    label: str | None = None,
-    overwrite: str = "none",
-    overwrite_files: bool = False,
-) -> PrearchiveSession:
-    """Queue the session for archiving (status QUEUED_ARCHIVING); a Celery task archives it after commit."""
-    from archive import tasks
-
-    request = _archive_request(session, by, project, subject, label, overwrite, overwrite_files)
-    _require_actionable(session, "archived")
-    _queue(session, request, by, "prearchive.session.archive_requested")
-    actor, values = actor_name(by), request.as_dict()
-    transaction.on_commit(lambda: tasks.archive_prearchive_session.delay(session.pk, actor, values))
-    return session
-
-
-def archive_session(
-    session: PrearchiveSession,
-    *,
-    by: User,
-    project: str | None = None,
-    subject: str | None = None,
-    label: str | None = None,
-    overwrite: str = "none",
-    overwrite_files: bool = False,
-    wait: bool = True,
-) -> ImageSession | None:
-    """Archive now, in this process, and return the archived session (XNAT's synchronous
-    `/data/services/archive`); ArchiveConflict or another error, with the row left CONFLICT or ERROR,
-    when it cannot be. With `wait=False` it only queues the session, as `request_archive`."""
-    if not wait:
-        request_archive(
-            session,
-            by=by,
-            project=project,
-            subject=subject,
-            label=label,
-            overwrite=overwrite,
-            overwrite_files=overwrite_files,
-        )
-        return None
-    request = _archive_request(session, by, project, subject, label, overwrite, overwrite_files)
-    _require_actionable(session, "archived")
-    outcome = archive_now(session, actor=by, request=request)
-    if outcome.status == "archived" and outcome.session is not None:
-        return outcome.session
-    if outcome.status == "conflict":
-        raise ArchiveConflict(outcome.reason)
-    if outcome.status == "skipped":
-        raise InvalidStatus(outcome.reason)
-    raise XnatliteError(outcome.reason or "Archiving failed")
-
-
-@transaction.atomic
-def auto_archive(session: PrearchiveSession) -> bool:
-    """Queue a session that just became READY if its project or its `AA:` flag says so (xnat-spec.md
-    §4): code 4 merges but never overwrites (collisions end in CONFLICT), code 5 overwrites.
-    Unassigned data never is. True if queued."""
-    from archive import tasks
-    from prearchive.builder import should_auto_archive
-
-    wanted, overwrite = should_auto_archive(session)
-    if not wanted or session.status != Status.READY:
-        return False
-    request = ArchiveRequest(overwrite=overwrite)
-    if not change_status(session, Status.QUEUED_ARCHIVING):
-        return False
-    audit.record(AUTO_ARCHIVE_ACTOR, "prearchive.session.auto_archive_queued", session, overwrite=overwrite)
-    values = request.as_dict()
-    transaction.on_commit(lambda: tasks.archive_prearchive_session.delay(session.pk, None, values))
-    return True
-
-
 # --- delete, move, rebuild, reset -----------------------------------------------------------------
 def _trash(session: PrearchiveSession) -> os.PathLike:
     return layout.cache_root() / "deleted" / f"prearchive-{session.pk}"
@@ -190,7 +47,7 @@ def _trash(session: PrearchiveSession) -> os.PathLike:
 def delete_session(session: PrearchiveSession, *, by: User) -> None:
     """Delete a prearchive session and its files (owners and members; admins for Unassigned)."""
     _require(by, session)
-    _require_actionable(session, "deleted")
+    require_actionable(session, "deleted")
     previous = Status(session.status)
     with disk.flock(disk.session_lock_path(session.pk)) as held:
         if not held or not change_status(session, Status.DELETING):
@@ -230,7 +87,7 @@ def move_session(session: PrearchiveSession, project: str, *, by: User) -> Prear
         raise XnatliteError(f"Unable to modify session data for destination project '{project}'") from None
     if destination.pk == session.project_id:
         return session
-    _require_actionable(session, "moved")
+    require_actionable(session, "moved")
     previous = Status(session.status)
     source, from_project = session.folder, session.project_name
     target = layout.prearchive_session_dir(destination.pk, session.timestamp, session.folder_name)
@@ -282,8 +139,6 @@ def move_session(session: PrearchiveSession, project: str, *, by: User) -> Prear
 def rebuild_session(session: PrearchiveSession, *, by: User) -> PrearchiveSession:
     """Rebuild a session from its folder (rows, scan IDs, counts) and make it READY; a RECEIVING session
     is thereby committed, and auto-archived if its project or `AA:` flag asks (§3.7 "commit")."""
-    from prearchive.builder import BuildReport, build_session
-
     _require(by, session)
     committing = session.status == Status.RECEIVING
     if session.status not in ACTIONABLE and not committing:
@@ -294,7 +149,7 @@ def rebuild_session(session: PrearchiveSession, *, by: User) -> PrearchiveSessio
     build_session(session, report)
     session.refresh_from_db()
     audit.record(by, "prearchive.session.rebuilt", session, status=session.status, files=session.file_count)
-    queued = committing and session.pk in report.ready and auto_archive(session)
+    queued = committing and session.pk in report.ready and handoff.auto_archive(session)
     # Without a broker the archive task already ran in this process: the row may be gone.
     if queued and PrearchiveSession.objects.filter(pk=session.pk).exists():
         session.refresh_from_db()
@@ -304,14 +159,12 @@ def rebuild_session(session: PrearchiveSession, *, by: User) -> PrearchiveSessio
 def reset_status(session: PrearchiveSession, *, by: User) -> PrearchiveSession:
     """Bring a session stuck in a transient status (a process died) back to READY, undoing what the
     interrupted operation left on disk; CONFLICT and ERROR also go back to READY."""
-    from prearchive.builder import rebuild_session_rows
-
     _require(by, session)
     previous = Status(session.status)
     if previous == Status.READY:
         return session
     if previous in (Status.ARCHIVING, Status.QUEUED_ARCHIVING):
-        if not reset_interrupted(session):
+        if not handoff.reset_interrupted(session):
             raise InvalidStatus(f"Session {session.folder_name} is being archived right now")
     else:
         with disk.flock(disk.session_lock_path(session.pk)) as held:

@@ -112,8 +112,6 @@ def commit_sessions(sessions, *, by) -> None:
 def archive_sessions(sessions, *, by, overwrite: str = "none") -> list:
     """Archive uploaded sessions right away (`dest=/archive...`, Direct-Archive, auto-archive) through
     the one archive service; returns the archived ImageSessions."""
-    from prearchive import operations
+    from prearchive import handoff
 
-    return [
-        operations.archive_session(session, by=by, overwrite=overwrite, wait=True) for session in sessions
-    ]
+    return [handoff.archive_session(session, by=by, overwrite=overwrite).session for session in sessions]

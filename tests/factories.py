@@ -5,8 +5,12 @@ from django.contrib.auth import get_user_model
 
 from archive import services
 from archive.models import ImageSession, Subject
-from xnatlite import projects
+from xnatlite import permissions, projects
 from xnatlite.models import Project
+
+# The tests' own system actor, for data a test needs as a given (it may do anything, like an admin's
+# command): services check it through xnatlite/permissions.py like any actor.
+TESTS = permissions.SystemActor("tests", frozenset(permissions.ACTIONS))
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -33,7 +37,7 @@ def make_project(project_id: str, owner, **fields) -> Project:
 
 
 def make_subject(project: Project, label: str) -> Subject:
-    return services.create_subject(project, label, by="tests")
+    return services.create_subject(project, label, by=TESTS)
 
 
 class ImageSessionFactory(factory.django.DjangoModelFactory):

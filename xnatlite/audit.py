@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 
 from xnatlite.models import AuditEvent
+from xnatlite.permissions import SystemActor, User
 
 log = logging.getLogger("xnatlite.audit")
 
@@ -52,13 +53,13 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def record(
-    actor: AbstractBaseUser | AnonymousUser | str | None, action: str, obj: Any = None, **details: Any
-) -> AuditEvent:
-    """Store one audit event; `actor` is a user, or a string naming a system actor ("receiver:XNATLITE")."""
+def record(actor: User, action: str, obj: Any = None, **details: Any) -> AuditEvent:
+    """Store one audit event; `actor` is a user or a system actor (xnatlite/permissions.py)."""
     object_type, object_id, label, project_id = _describe(obj)
-    if isinstance(actor, str) or actor is None:
-        user, actor_name = None, actor or "system"
+    if isinstance(actor, SystemActor):
+        user, actor_name = None, actor.name
+    elif not isinstance(actor, (AbstractBaseUser, AnonymousUser)):
+        raise TypeError(f"An audit record names a user or a system actor, not {actor!r}")
     elif not actor.is_authenticated:
         user, actor_name = None, "anonymous"
     else:

@@ -13,12 +13,19 @@ Owners may do everything, members read and edit, collaborators read (xnat-spec.m
 projects let everyone signed in *see* them, public ones let everyone signed in *read* them (code
 behaviour, not the wiki's: §2.3). Site admins (superusers) may do everything, including the
 Unassigned prearchive. Someone who may not see a project gets NotFound, exactly as if it did not exist.
+
+Parts of xnatlite that act on their own (the receiver, the idle builder, auto-archive, recovery, a
+command a site admin runs on the server) are `SystemActor`s: objects this module decides about like
+anyone else (the actions each was given, in every project), never a string that skips the check.
+Tasks carry an actor as a plain value (`actor_to_plain`, `actor_from_plain`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 from guardian.core import ObjectPermissionChecker
@@ -27,9 +34,73 @@ from guardian.shortcuts import get_objects_for_user
 from xnatlite.errors import Forbidden, NotFound
 from xnatlite.models import Accessibility, Project, Role
 
-User = AbstractBaseUser | AnonymousUser
-
 ACTIONS = ("see", "read", "download", "create", "edit", "prearchive", "delete", "manage")
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """A part of xnatlite acting on its own: `name` as the audit trail shows it, `actions` what it may
+    do in any project (Unassigned included)."""
+
+    name: str
+    actions: frozenset[str]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+User = AbstractBaseUser | AnonymousUser | SystemActor
+
+INGEST_ACTIONS = frozenset({"prearchive"})  # write into a prearchive
+ARCHIVE_ACTIONS = frozenset({"prearchive", "create", "edit"})  # archive: create subjects and sessions
+AUTO_ARCHIVE = SystemActor("system:auto-archive", ARCHIVE_ACTIONS)
+ARCHIVE_RECOVERY = SystemActor("system:archive-recovery", ARCHIVE_ACTIONS)
+PREARCHIVE_BUILDER = SystemActor("system:prearchive-builder", INGEST_ACTIONS)
+
+
+def receiver_actor(ae_title: str) -> SystemActor:
+    """A DICOM receiver writing what it received into the prearchive."""
+    return SystemActor(f"receiver:{ae_title}", INGEST_ACTIONS)
+
+
+def ingest_actor(source: str) -> SystemActor:
+    """Any other source of data with no person behind it."""
+    return SystemActor(f"ingest:{source}", INGEST_ACTIONS)
+
+
+def command_actor(name: str) -> SystemActor:
+    """A management command, run on the server by whoever holds it (a site admin): every action."""
+    return SystemActor(f"admin:{name}", frozenset(ACTIONS))
+
+
+_KNOWN_ACTORS = {actor.name: actor for actor in (AUTO_ARCHIVE, ARCHIVE_RECOVERY, PREARCHIVE_BUILDER)}
+_ACTOR_KINDS = {"receiver:": receiver_actor, "ingest:": ingest_actor, "admin:": command_actor}
+
+
+def actor_to_plain(actor: User) -> int | str:
+    """How a task argument or a journal names an actor: a user's id, or a system actor's name."""
+    if isinstance(actor, SystemActor):
+        return actor.name
+    if actor.pk is None:
+        raise ValueError("An anonymous visitor cannot act in a task")
+    return int(actor.pk)
+
+
+def actor_from_plain(value: int | str | None) -> User:
+    """The actor `actor_to_plain` named. Nothing named is auto-archive (its tasks name no one); a user
+    deleted since, or a name from an older version, acts as archive recovery."""
+    if value is None or value == "":
+        return AUTO_ARCHIVE
+    if isinstance(value, int) or str(value).isdigit():
+        user = get_user_model().objects.filter(pk=int(value)).first()
+        return user if user is not None else ARCHIVE_RECOVERY
+    if value in _KNOWN_ACTORS:
+        return _KNOWN_ACTORS[value]
+    for prefix, make in _ACTOR_KINDS.items():
+        if value.startswith(prefix):
+            return make(value[len(prefix) :])
+    return ARCHIVE_RECOVERY
+
 
 # The guardian permission (codename on Project) each action needs.
 ACTION_PERMISSION = {
@@ -63,6 +134,8 @@ def role_group_name(project_id: str, role: str) -> str:
 
 
 def is_site_admin(user: User | None) -> bool:
+    if isinstance(user, SystemActor):
+        return False
     return bool(user and user.is_authenticated and user.is_active and user.is_superuser)
 
 
@@ -98,6 +171,11 @@ def can(user: User | None, action: str, obj: Any) -> bool:
     """May this user do this action on this object (a project or anything in one)?"""
     if action not in ACTION_PERMISSION:
         raise ValueError(f"Unknown action {action!r}")
+    if isinstance(user, SystemActor):
+        project_of(obj)  # anything it acts on is in a project (or Unassigned)
+        return action in user.actions
+    if not isinstance(user, (AbstractBaseUser, AnonymousUser)) and user is not None:
+        raise TypeError(f"Permissions are decided for users and system actors, not {user!r}")
     if user is None or not user.is_authenticated or not user.is_active:
         return False
     if user.is_superuser:
@@ -125,7 +203,7 @@ def require(user: User | None, action: str, obj: Any) -> None:
 
 def role_of(user: User | None, project: Project) -> Role | None:
     """The user's role in the project, or None (site admins have no role unless given one)."""
-    if user is None or not user.is_authenticated:
+    if user is None or isinstance(user, SystemActor) or not user.is_authenticated:
         return None
     names = {role_group_name(project.id, role): Role(role) for role in Role.values}
     for name in user.groups.filter(name__in=names).values_list("name", flat=True):
@@ -137,6 +215,8 @@ def projects_for(user: User | None, action: str) -> QuerySet[Project]:
     """Every project on which the user may do the action, as a queryset to filter further."""
     if action not in ACTION_PERMISSION:
         raise ValueError(f"Unknown action {action!r}")
+    if isinstance(user, SystemActor):
+        return Project.objects.all() if action in user.actions else Project.objects.none()
     if user is None or not user.is_authenticated or not user.is_active:
         return Project.objects.none()
     if user.is_superuser:

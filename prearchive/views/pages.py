@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 
 from archive.models import ImageSession
 from archive.views import header_of, page, paginate, project_context
-from prearchive import operations, queries
+from prearchive import handoff, operations, queries
 from prearchive.models import ACTIONABLE, PrearchiveSession, Status
 from xnatlite import permissions
 from xnatlite.errors import Forbidden, InvalidInput, NotFound, XnatliteError
@@ -154,7 +154,7 @@ def _after_archive(
 
 
 def _archive(request: HttpRequest, session: PrearchiveSession, **fields) -> HttpResponse:
-    operations.request_archive(session, by=request.user, **fields)
+    handoff.queue_archive(session, by=request.user, **fields)
     return _after_archive(
         request, session, fields.get("project") or session.project_id, fields.get("label") or session.label
     )
@@ -192,7 +192,7 @@ def session_action(request: HttpRequest, project: str, timestamp: str, folder: s
 
 
 BULK_ACTIONS = {
-    "archive": operations.request_archive,
+    "archive": handoff.queue_archive,
     "delete": operations.delete_session,
     "rebuild": operations.rebuild_session,
 }

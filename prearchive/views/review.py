@@ -15,7 +15,7 @@ from django.shortcuts import render
 from archive import queries as archive_queries
 from archive.views import page, project_context
 from archiving import APPEND, CONFLICT, DELETE, FAIL, NONE, ArchiveRequest, refusals
-from prearchive import operations, queries
+from prearchive import handoff, queries
 from prearchive.models import PrearchiveSession
 from prearchive.views.pages import _archive, _rows, _scan_order, _session, scan_summary
 from xnatlite import layout, permissions
@@ -163,7 +163,7 @@ def review(request: HttpRequest, project: str, timestamp: str, folder: str) -> H
     results, stopping = [], []
     if chosen is not None and session.project_id is not None:
         fields = {key: chosen[key] for key in ("project", "subject", "label", "overwrite")}
-        results = operations.validate_archive(session, by=request.user, **fields)
+        results = handoff.validate_archive(session, by=request.user, **fields)
         stopping = refusals(results, ArchiveRequest(overwrite=chosen["overwrite"]))
         if request.method == "POST" and "archive" in request.POST and not stopping:
             try:

@@ -7,7 +7,7 @@ from django.db import connection
 
 from archive import services
 from archive.models import AccessionCounter, Subject
-from tests.factories import UserFactory, make_project
+from tests.factories import TESTS, UserFactory, make_project
 
 
 @pytest.mark.django_db(transaction=True)
@@ -17,7 +17,7 @@ def test_200_subjects_from_8_threads_get_200_distinct_ids():
 
     def create(n: int) -> str:
         try:
-            return services.create_subject(project, f"S{n:03d}", by="tests").accession_id
+            return services.create_subject(project, f"S{n:03d}", by=TESTS).accession_id
         finally:
             connection.close()  # each thread has its own connection; give it back
 

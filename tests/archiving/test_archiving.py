@@ -5,7 +5,7 @@ import pydicom
 import pytest
 
 from archive.models import File, ImageSession, Resource, Scan, Subject
-from prearchive import operations
+from prearchive import handoff
 from prearchive.models import PrearchiveSession, Status
 from tests.archiving.conftest import check_archived
 from xnatlite.errors import Forbidden, NotFound
@@ -15,7 +15,7 @@ from xnatlite.models import AuditEvent
 def test_it_archives_with_new_labels_and_the_project_script(ready, project_a, bob):
     session = ready(n_series=2, n_instances=3)
     prearchive_folder = session.folder
-    archived = operations.archive_session(session, by=bob, subject="SUBJ01", label="SESS01")
+    archived = handoff.archive_session(session, by=bob, subject="SUBJ01", label="SESS01").session
     assert (archived.project_id, archived.label, archived.subject.label) == ("A", "SESS01", "SUBJ01")
     assert archived.accession_id.startswith("XNATLITE_E")
     assert archived.subject.accession_id.startswith("XNATLITE_S")
@@ -50,7 +50,7 @@ def test_rewritten_files_are_byte_for_byte_what_pydicom_writes(ready, project_a,
     session = ready(n_series=1, n_instances=3, rows=128, cols=128)  # pixel data over 16 kB: copied
     before = {f.sop_instance_uid: f.absolute_path.read_bytes() for f in session.files.all()}
     script, record = anonymize_services.project_script_for_archive(project_a)
-    archived = operations.archive_session(session, by=bob, subject="SUBJ01", label="SESS01")
+    archived = handoff.archive_session(session, by=bob, subject="SUBJ01", label="SESS01").session
     expected = set()
     for data in before.values():
         (tmp_path / "in.dcm").write_bytes(data)
@@ -68,7 +68,7 @@ def test_rewritten_files_are_byte_for_byte_what_pydicom_writes(ready, project_a,
 def test_previews_are_made_after_archiving(ready, project_a, alice, django_capture_on_commit_callbacks):
     session = ready(n_series=1, n_instances=3)
     with django_capture_on_commit_callbacks(execute=True):
-        archived = operations.archive_session(session, by=alice)
+        archived = handoff.archive_session(session, by=alice).session
     from archive.previews import preview_file
 
     scan = archived.scans.get()
@@ -84,7 +84,7 @@ def test_previews_are_made_after_archiving(ready, project_a, alice, django_captu
 
 def test_it_keeps_the_prearchive_labels_by_default(ready, project_a, alice):
     session = ready(n_series=1, n_instances=2, patient_name="SUBJX", patient_id="SESSX")
-    archived = operations.archive_session(session, by=alice)
+    archived = handoff.archive_session(session, by=alice).session
     assert (archived.subject.label, archived.label) == ("SUBJX", "SESSX")
     assert Subject.objects.filter(project=project_a).count() == 1
     assert ImageSession.objects.count() == 1
@@ -94,7 +94,7 @@ def test_it_keeps_the_prearchive_labels_by_default(ready, project_a, alice):
 def test_collaborators_and_strangers_cannot_archive(ready, project_a, project_d, user, error, request):
     session = ready(n_series=1, n_instances=1)
     with pytest.raises(error):
-        operations.archive_session(session, by=request.getfixturevalue(user))
+        handoff.archive_session(session, by=request.getfixturevalue(user))
     session.refresh_from_db()
     assert session.status == Status.READY
     assert ImageSession.objects.count() == 0

@@ -9,7 +9,7 @@ from pydicom.uid import generate_uid
 from anonymize.dicomedit import hash_uid
 from archive.models import File, ImageSession, Scan
 from archiving import service as archive_service
-from prearchive import operations
+from prearchive import handoff
 from prearchive.models import PrearchiveSession, Status
 from tests.archiving.conftest import check_archived, md5
 from tests.dicomgen import make_instance
@@ -39,7 +39,7 @@ def first(ready, project_a, alice):
     """An archived session A/E1 of subject S1: scan 1, two instances of one series."""
     study_uid, series_uid = generate_uid(), generate_uid()
     datasets = instances(study_uid, series_uid, 1, 2)
-    archived = operations.archive_session(ready(datasets=datasets), by=alice, subject="S1", label="E1")
+    archived = handoff.archive_session(ready(datasets=datasets), by=alice, subject="S1", label="E1").session
     archived.study_uid, archived.series_uid = study_uid, series_uid
     archived.datasets = datasets
     return archived
@@ -64,7 +64,7 @@ def test_overwrite_none_refuses_an_existing_session(ready, first, alice):
     before = snapshot(first)
     session = ready(datasets=instances(first.study_uid, generate_uid(), 2, 1))
     with pytest.raises(ArchiveConflict, match=r"\[1\] Session E1 already exists"):
-        operations.archive_session(session, by=alice, subject="S1", label="E1")
+        handoff.archive_session(session, by=alice, subject="S1", label="E1")
     refused(session, 1)
     assert snapshot(first) == before
 
@@ -72,9 +72,9 @@ def test_overwrite_none_refuses_an_existing_session(ready, first, alice):
 def test_append_adds_new_scans(ready, first, alice):
     before = snapshot(first)
     session = ready(datasets=instances(first.study_uid, generate_uid(), 2, 3))
-    results = operations.validate_archive(session, by=alice, subject="S1", label="E1", overwrite="append")
+    results = handoff.validate_archive(session, by=alice, subject="S1", label="E1", overwrite="append")
     assert [r.code for r in results] == [1]
-    merged = operations.archive_session(session, by=alice, subject="S1", label="E1", overwrite="append")
+    merged = handoff.archive_session(session, by=alice, subject="S1", label="E1", overwrite="append").session
     assert merged.pk == first.pk
     scans = check_archived(merged)
     assert sorted(scans) == ["1", "2"] and len(scans["2"]) == 3
@@ -87,9 +87,9 @@ def test_append_adds_new_scans(ready, first, alice):
 
 def test_append_merges_new_instances_of_an_archived_series(ready, first, alice):
     session = ready(datasets=instances(first.study_uid, first.series_uid, 1, 2, start=3))
-    codes = [r.code for r in operations.validate_archive(session, by=alice, subject="S1", label="E1")]
+    codes = [r.code for r in handoff.validate_archive(session, by=alice, subject="S1", label="E1")]
     assert codes == [1, 16]
-    merged = operations.archive_session(session, by=alice, subject="S1", label="E1", overwrite="append")
+    merged = handoff.archive_session(session, by=alice, subject="S1", label="E1", overwrite="append").session
     scans = check_archived(merged)
     assert list(scans) == ["1"] and len(scans["1"]) == 4
     assert Scan.objects.get(session=merged, scan_id="1").frames == 4
@@ -99,7 +99,7 @@ def test_a_duplicate_instance_is_a_conflict_when_appending(ready, first, alice):
     before = snapshot(first)
     session = ready(datasets=[first.datasets[0]])
     with pytest.raises(ArchiveConflict, match=r"\[15\] Duplicate DICOM file uploaded"):
-        operations.archive_session(session, by=alice, subject="S1", label="E1", overwrite="append")
+        handoff.archive_session(session, by=alice, subject="S1", label="E1", overwrite="append")
     refused(session, 15)
     assert snapshot(first) == before
 
@@ -115,7 +115,7 @@ def test_overwriting_replaces_the_file_and_keeps_a_backup(ready, first, alice, d
     changed = first.datasets[0].copy()
     changed.SeriesDescription = "REPLACED"
     session = ready(datasets=[changed])
-    merged = operations.archive_session(session, by=alice, subject="S1", label="E1", **options)
+    merged = handoff.archive_session(session, by=alice, subject="S1", label="E1", **options).session
     scans = check_archived(merged)
     assert len(scans["1"]) == 2
     new = File.objects.get(resource__scan__session=merged, sop_instance_uid=sop_instance_uid)
@@ -129,21 +129,21 @@ def test_another_study_under_the_same_label_needs_delete(ready, first, alice):
     before = snapshot(first)
     other = ready(datasets=instances(generate_uid(), generate_uid(), 7, 1))
     with pytest.raises(ArchiveConflict, match=r"\[5\]"):
-        operations.archive_session(other, by=alice, subject="S1", label="E1", overwrite="append")
+        handoff.archive_session(other, by=alice, subject="S1", label="E1", overwrite="append")
     refused(other, 5)
     assert snapshot(first) == before
-    merged = operations.archive_session(other, by=alice, subject="S1", label="E1", overwrite="delete")
+    merged = handoff.archive_session(other, by=alice, subject="S1", label="E1", overwrite="delete").session
     assert sorted(check_archived(merged)) == ["1", "7"]
 
 
 def test_a_session_of_another_subject_is_refused_in_every_mode(ready, first, alice):
     before = snapshot(first)
     session = ready(datasets=instances(first.study_uid, generate_uid(), 2, 1))
-    results = operations.validate_archive(session, by=alice, subject="S2", label="E1", overwrite="delete")
+    results = handoff.validate_archive(session, by=alice, subject="S2", label="E1", overwrite="delete")
     assert (4, "fail") in [(r.code, r.kind) for r in results]
     assert (12, "warning") in [(r.code, r.kind) for r in results]
     with pytest.raises(ArchiveConflict, match=r"\[4\] Session E1 belongs to subject S1, not S2"):
-        operations.archive_session(session, by=alice, subject="S2", label="E1", overwrite="delete")
+        handoff.archive_session(session, by=alice, subject="S2", label="E1", overwrite="delete")
     refused(session, 4)
     assert snapshot(first) == before
 
@@ -151,15 +151,15 @@ def test_a_session_of_another_subject_is_refused_in_every_mode(ready, first, ali
 def test_another_modality_is_refused_in_every_mode(ready, first, alice):
     session = ready(datasets=instances(first.study_uid, generate_uid(), 3, 1, modality="CT"))
     with pytest.raises(ArchiveConflict, match=r"\[19\]"):
-        operations.archive_session(session, by=alice, subject="S1", label="E1", overwrite="delete")
+        handoff.archive_session(session, by=alice, subject="S1", label="E1", overwrite="delete")
     refused(session, 19)
 
 
 def test_a_scan_number_taken_by_another_series_gets_a_new_id(ready, first, alice):
     session = ready(datasets=instances(first.study_uid, generate_uid(), 1, 2))
-    codes = [r.code for r in operations.validate_archive(session, by=alice, subject="S1", label="E1")]
+    codes = [r.code for r in handoff.validate_archive(session, by=alice, subject="S1", label="E1")]
     assert codes == [1, 17]
-    merged = operations.archive_session(session, by=alice, subject="S1", label="E1", overwrite="append")
+    merged = handoff.archive_session(session, by=alice, subject="S1", label="E1", overwrite="append").session
     scans = check_archived(merged)
     assert sorted(scans) == ["1", "1-1"] and len(scans["1-1"]) == 2
 
@@ -167,9 +167,9 @@ def test_a_scan_number_taken_by_another_series_gets_a_new_id(ready, first, alice
 def test_an_archived_series_under_another_number_needs_delete(ready, first, alice):
     session = ready(datasets=instances(first.study_uid, first.series_uid, 9, 1, start=5))
     with pytest.raises(ArchiveConflict, match=r"\[18\]"):
-        operations.archive_session(session, by=alice, subject="S1", label="E1", overwrite="append")
+        handoff.archive_session(session, by=alice, subject="S1", label="E1", overwrite="append")
     refused(session, 18)
-    merged = operations.archive_session(session, by=alice, subject="S1", label="E1", overwrite="delete")
+    merged = handoff.archive_session(session, by=alice, subject="S1", label="E1", overwrite="delete").session
     scans = check_archived(merged)
     assert list(scans) == ["1"] and len(scans["1"]) == 3  # the series stays scan 1
 
@@ -180,7 +180,7 @@ def test_a_folder_without_a_session_is_not_overwritten(ready, project_a, alice):
     (folder / "notes.txt").write_text("someone's file")
     session = ready(n_series=1, n_instances=1)
     with pytest.raises(ArchiveConflict, match=r"\[14\]"):
-        operations.archive_session(session, by=alice, label="E9", overwrite="delete")
+        handoff.archive_session(session, by=alice, label="E9", overwrite="delete")
     assert (folder / "notes.txt").read_text() == "someone's file"
     assert not ImageSession.objects.exists()
 
@@ -193,16 +193,16 @@ def test_another_archive_into_the_same_session_makes_it_wait_then_give_up(
     with disk.flock(disk.target_lock_path("A", "E5")) as held:
         assert held
         with pytest.raises(ArchiveConflict, match=r"\[10\]"):
-            operations.archive_session(session, by=alice, label="E5")
+            handoff.archive_session(session, by=alice, label="E5")
     refused(session, 10)
-    archived = operations.archive_session(session, by=alice, label="E5")
+    archived = handoff.archive_session(session, by=alice, label="E5").session
     assert archived.label == "E5"
 
 
 def test_a_conflicting_session_can_be_archived_under_another_label(ready, first, alice):
     session = ready(datasets=instances(first.study_uid, generate_uid(), 2, 1))
     with pytest.raises(ArchiveConflict):
-        operations.archive_session(session, by=alice, subject="S1", label="E1")
-    archived = operations.archive_session(session, by=alice, subject="S1", label="E2")
+        handoff.archive_session(session, by=alice, subject="S1", label="E1")
+    archived = handoff.archive_session(session, by=alice, subject="S1", label="E2").session
     assert archived.label == "E2" and archived.subject_id == first.subject_id
     check_archived(archived)

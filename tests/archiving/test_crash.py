@@ -22,10 +22,12 @@ from django.db import connection
 
 from archive import services
 from archive.models import File, ImageSession
-from archiving import journals, reset_interrupted
-from prearchive import operations
+from archiving import journals
+from prearchive import handoff
+from prearchive.handoff import reset_interrupted
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
 from tests.archiving.conftest import check_archived, md5
+from tests.factories import TESTS
 from xnatlite import disk, layout
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,7 +156,7 @@ def test_sigkill_between_the_rename_and_the_commit(transactional_db, ready, proj
     folder back and leave the prearchive session whole."""
     import psycopg
 
-    services.create_subject(project_a, "DOE_JOHN", by="tests")  # no subject audit row before the rename
+    services.create_subject(project_a, "DOE_JOHN", by=TESTS)  # no subject audit row before the rename
     session = big_session(ready, n_series=2, n_instances=10)
     original = prearchive_state(session)
     change_status(session, Status.QUEUED_ARCHIVING)
@@ -192,7 +194,7 @@ def test_sigkill_of_the_celery_worker_process_mid_archive(celery_worker, ready, 
     session = big_session(ready, n_series=3, n_instances=60)
     original = prearchive_state(session)
     arc = layout.archive_project_dir("A") / layout.ARCHIVE_ARC
-    operations.request_archive(session, by=bob)
+    handoff.queue_archive(session, by=bob)
     deadline = time.monotonic() + 60
     while not (
         PrearchiveSession.objects.filter(pk=session.pk, status=Status.ARCHIVING).exists()
@@ -213,7 +215,7 @@ def test_sigkill_of_the_celery_worker_process_mid_archive(celery_worker, ready, 
 
 
 def test_a_task_delivered_twice_archives_once(transactional_db, ready, project_a, bob):
-    from archive import tasks
+    from prearchive import tasks
 
     session = ready(n_series=1, n_instances=2, patient_id="TWICE")
     change_status(session, Status.QUEUED_ARCHIVING)

@@ -12,11 +12,11 @@ import pytest
 from anonymize import services as anonymize_services
 from archive import catalogs
 from archive.models import File, ImageSession
-from archiving import ArchiveRequest, archive_now
-from prearchive import operations
+from prearchive import handoff
 from prearchive.models import PrearchiveFile, Status
 from tests.archiving.conftest import check_archived
 from tests.dicomgen import make_study
+from tests.factories import TESTS
 from xnatlite import layout
 
 
@@ -42,7 +42,7 @@ def test_files_that_need_no_change_are_not_rewritten(ready, project_a, alice):
     anonymize_services.save_project_script(project_a, 'version "6.3"\n', enabled=False, by=alice)
     session = ready(n_series=2, n_instances=3, patient_name="SUBJ1", patient_id="SESS1")
     before = {f.sop_instance_uid: (os.stat(f.absolute_path).st_ino, f.md5) for f in session.files.all()}
-    outcome = archive_now(session, actor="tests", request=ArchiveRequest())
+    outcome = handoff.archive_session(session, by=TESTS)
     assert (outcome.status, outcome.files, outcome.linked) == ("archived", 6, 6)
     for file in File.objects.filter(resource__scan__session=outcome.session, resource__label="DICOM"):
         inode, digest = before[file.sop_instance_uid]
@@ -55,7 +55,7 @@ def test_files_that_need_no_change_are_not_rewritten(ready, project_a, alice):
 def test_without_a_project_script_the_labels_are_still_written(ready, project_a, alice):
     anonymize_services.save_project_script(project_a, 'version "6.3"\n', enabled=False, by=alice)
     session = ready(n_series=1, n_instances=2, patient_name="SUBJ1", patient_id="SESS1")
-    outcome = archive_now(session, actor="tests", request=ArchiveRequest(subject="NEWSUBJ", label="NEWSESS"))
+    outcome = handoff.archive_session(session, by=TESTS, subject="NEWSUBJ", label="NEWSESS")
     assert outcome.linked == 0
     for file in File.objects.filter(resource__scan__session=outcome.session):
         ds = pydicom.dcmread(file.absolute_path)
@@ -69,7 +69,7 @@ def test_prevent_anon_skips_the_project_script_but_not_the_labels(ready, project
         n_series=1, n_instances=1, context={"prevent_anon": True}, patient_name="X", patient_id="Y"
     )
     assert session.prevent_anon
-    archived = operations.archive_session(session, by=alice, subject="S9", label="E9")
+    archived = handoff.archive_session(session, by=alice, subject="S9", label="E9").session
     ds = pydicom.dcmread(File.objects.get(resource__scan__session=archived).absolute_path)
     assert (str(ds.PatientName), ds.PatientID, ds.AccessionNumber) == ("S9", "E9", "ACC777")
     assert "DeidentificationMethodCodeSequence" not in ds
@@ -80,7 +80,7 @@ def test_a_rejected_instance_is_not_archived(ready, project_a, alice):
         project_a, 'version "6.3"\n(0020,0013) = "2" ? reject\n', enabled=True, by=alice
     )
     session = ready(datasets=make_study(1, 3, study_description="A", patient_id="R1"))
-    outcome = archive_now(session, actor="tests", request=ArchiveRequest())
+    outcome = handoff.archive_session(session, by=TESTS)
     assert (outcome.files, outcome.rejected) == (2, 1)
     assert len(check_archived(outcome.session)["1"]) == 2
 
@@ -98,7 +98,7 @@ def test_project_groups_own_the_archive_and_shut_others_out(ready, project_a, al
     settings.PROJECT_GROUPS = True
     project_a.unix_group = group.gr_name
     project_a.save()
-    archived = operations.archive_session(ready(n_series=2, n_instances=2), by=alice)
+    archived = handoff.archive_session(ready(n_series=2, n_instances=2), by=alice).session
     from archive import previews
 
     previews.make_session_previews(archived.pk)
@@ -121,7 +121,7 @@ def test_a_missing_project_group_stops_the_archive_with_a_reason(ready, project_
     project_a.save()
     session = ready(n_series=1, n_instances=1)
     with pytest.raises(Exception, match="Unix group 'no-such-group-xnatlite'"):
-        operations.archive_session(session, by=alice)
+        handoff.archive_session(session, by=alice)
     session.refresh_from_db()
     assert session.status == Status.ERROR and "no-such-group-xnatlite" in session.status_reason
     assert not ImageSession.objects.exists()
@@ -132,6 +132,6 @@ def test_without_the_setting_folders_keep_their_usual_modes(ready, project_a, al
     settings.PROJECT_GROUPS = False
     project_a.unix_group = "daemon"
     project_a.save()
-    archived = operations.archive_session(ready(n_series=1, n_instances=1), by=alice)
+    archived = handoff.archive_session(ready(n_series=1, n_instances=1), by=alice).session
     folder = layout.archive_session_dir("A", archived.label)
     assert folder.stat().st_gid == os.getegid()

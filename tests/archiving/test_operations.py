@@ -5,9 +5,9 @@ import pytest
 
 from anonymize import services as anonymize_services
 from archive.models import ImageSession
-from prearchive import operations
-from prearchive.builder import build_idle_sessions
+from prearchive import handoff, operations
 from prearchive.models import AutoArchive, PrearchiveSession, Status, change_status
+from prearchive.sweep import build_idle_sessions
 from tests.archiving.conftest import check_archived, ingest_study, make_ready
 from tests.dicomgen import make_study
 from xnatlite import projects
@@ -21,9 +21,9 @@ ROLES = [("alice", None), ("bob", None), ("carol", Forbidden), ("dave", NotFound
 
 def _call(operation, session, user):
     if operation == "validate":
-        return operations.validate_archive(session, by=user)
+        return handoff.validate_archive(session, by=user)
     if operation == "request":
-        return operations.request_archive(session, by=user)
+        return handoff.queue_archive(session, by=user)
     if operation == "delete":
         return operations.delete_session(session, by=user)
     if operation == "move":
@@ -65,14 +65,14 @@ def test_unassigned_sessions_are_for_site_admins_only(db, cast, username):
 def test_archiving_from_unassigned_is_refused_even_for_admins(db, cast):
     session = make_ready(ingest_study(make_study(1, 1, patient_id="U1")))
     root = cast["root"]
-    assert [(r.code, r.kind) for r in operations.validate_archive(session, by=root)] == [(6, "fail")]
+    assert [(r.code, r.kind) for r in handoff.validate_archive(session, by=root)] == [(6, "fail")]
     with pytest.raises(InvalidInput, match="Cannot archive sessions from the Unassigned folder."):
-        operations.archive_session(session, by=root, project="A")
+        handoff.archive_session(session, by=root, project="A")
     moved = operations.move_session(session, "A", by=root)
     assert moved.project_id == "A" and moved.status == Status.READY
     assert moved.folder.is_dir() and moved.files.count() == 1
     assert all(f.absolute_path.is_file() for f in moved.files.all())
-    archived = operations.archive_session(moved, by=cast["bob"])
+    archived = handoff.archive_session(moved, by=cast["bob"]).session
     check_archived(archived)
 
 
@@ -141,7 +141,7 @@ def test_reset_status_undoes_an_interrupted_archive(ready, project_a, bob):
     session.refresh_from_db()
     assert session.status == Status.READY
     assert AuditEvent.objects.get(action="prearchive.session.status_reset").details["previous"] == "ARCHIVING"
-    check_archived(operations.archive_session(session, by=bob))
+    check_archived(handoff.archive_session(session, by=bob).session)
 
 
 # --- auto-archive (xnat-spec.md §4) ----------------------------------------------------------------
@@ -200,7 +200,7 @@ def test_a_project_script_error_leaves_the_session_in_error(ready, project_a, al
     )
     session = ready(n_series=1, n_instances=1)
     with pytest.raises(XnatliteError):
-        operations.archive_session(session, by=alice)
+        handoff.archive_session(session, by=alice)
     session.refresh_from_db()
     assert session.status == Status.ERROR and session.status_reason
     assert not ImageSession.objects.exists() and session.folder.is_dir()

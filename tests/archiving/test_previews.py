@@ -8,7 +8,7 @@ from PIL import Image
 
 from archive import previews
 from archive.models import File
-from prearchive import operations
+from prearchive import handoff
 from tests.conftest import pydicom_test_file
 from tests.dicomgen import make_study
 
@@ -20,7 +20,7 @@ def image(path) -> np.ndarray:
 def archive_files(ready, user, datasets, callbacks, **labels):
     session = ready(datasets=datasets)
     with callbacks(execute=True):
-        return operations.archive_session(session, by=user, **labels)
+        return handoff.archive_session(session, by=user, **labels).session
 
 
 def test_window_center_and_width_decide_the_grey_levels():

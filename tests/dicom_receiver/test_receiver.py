@@ -19,8 +19,8 @@ from anonymize import services as anonymize_services
 from dicom_receiver import spool
 from dicom_receiver.models import QuarantinedInstance, Receiver
 from prearchive import dicomfiles, intake
-from prearchive.builder import build_idle_sessions
 from prearchive.models import PrearchiveFile, PrearchiveSession, SiteRoutingRules, Status
+from prearchive.sweep import build_idle_sessions
 from tests.conftest import pydicom_test_file
 from tests.dicomgen import echo, make_instance, make_study, send_datasets
 from xnatlite import cache, layout

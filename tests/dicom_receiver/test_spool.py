@@ -16,10 +16,10 @@ from django.utils import timezone
 from anonymize import services as anonymize_services
 from dicom_receiver import dimse, spool
 from dicom_receiver.models import QuarantinedInstance
-from prearchive import builder, intake
-from prearchive.builder import build_idle_sessions
+from prearchive import intake, sweep
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
+from prearchive.sweep import build_idle_sessions
 from tests.dicomgen import echo, make_study, send_datasets
 from tests.prearchive.conftest import encode
 from xnatlite import cache, layout
@@ -159,7 +159,7 @@ def test_an_instance_whose_worker_died_three_times_is_quarantined(transactional_
 def test_the_builder_leaves_sessions_alone_while_instances_received_before_it_wait(
     transactional_db, project_a, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(builder, "SPOOL_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(sweep, "SPOOL_WAIT_SECONDS", 0.2)
     study = make_study(n_instances=2, study_description="A")
     session = ingest_file(encode(study[0]), IngestContext(source="dicom")).session
     spool_instance(tmp_path, study[1], f"{time.time_ns()}-1-1.dcm")  # its second instance, acknowledged

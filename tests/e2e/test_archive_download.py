@@ -16,10 +16,11 @@ import requests
 
 from anonymize import services as anonymize_services
 from archive.models import File
-from archiving import ArchiveRequest, archive_now
+from prearchive import handoff
 from tests.archiving.conftest import ingest_study, make_ready
 from tests.conftest import database_url
 from tests.dicomgen import make_study
+from tests.factories import TESTS
 
 pytestmark = pytest.mark.e2e
 MB = 1024 * 1024
@@ -42,7 +43,7 @@ def test_a_session_larger_than_the_servers_memory_limit(
     anonymize_services.save_project_script(project_a, 'version "6.3"\n', enabled=False, by=alice)
     study = make_study(2, 20, rows=2048, cols=2048, study_description="A", patient_name="S1", patient_id="E1")
     session = make_ready(ingest_study(study))
-    outcome = archive_now(session, actor="tests", request=ArchiveRequest())
+    outcome = handoff.archive_session(session, by=TESTS)
     archived = outcome.session
     files = {
         f.name: f for f in File.objects.filter(resource__scan__session=archived, resource__label="DICOM")

@@ -12,9 +12,9 @@ import pytest
 
 from archive import catalogs
 from archive.models import File, ImageSession
-from prearchive import operations
-from prearchive.builder import build_idle_sessions
+from prearchive import handoff
 from prearchive.models import PrearchiveSession, Status
+from prearchive.sweep import build_idle_sessions
 from tests.archiving.conftest import check_archived
 from tests.conftest import pydicom_test_file
 from tests.dicom_receiver.conftest import receiver  # noqa: F401 - the running receiver fixture
@@ -78,10 +78,10 @@ def test_push_review_and_archive_with_new_labels(receiver, project_a, bob, setti
     sessions = wait_until_ready(2)
     by_label = {s.label: s for s in sessions}
     assert set(by_label) == {MRN, "1CT1"}  # routed by Patient ID, reviewed under these labels
-    review = operations.validate_archive(by_label[MRN], by=bob, subject="SUBJ7", label="SUBJ7_MR1")
+    review = handoff.validate_archive(by_label[MRN], by=bob, subject="SUBJ7", label="SUBJ7_MR1")
     assert [(r.code, r.kind) for r in review] == [(12, "warning")]
-    operations.request_archive(by_label[MRN], by=bob, subject="SUBJ7", label="SUBJ7_MR1")
-    operations.request_archive(by_label["1CT1"], by=bob, subject="SUBJ8", label="SUBJ8_CT1")
+    handoff.queue_archive(by_label[MRN], by=bob, subject="SUBJ7", label="SUBJ7_MR1")
+    handoff.queue_archive(by_label["1CT1"], by=bob, subject="SUBJ8", label="SUBJ8_CT1")
 
     assert not PrearchiveSession.objects.exists()
     mr = ImageSession.objects.get(project_id="A", label="SUBJ7_MR1")

@@ -8,8 +8,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from prearchive import builder
-from prearchive.builder import build_idle_sessions, rebuild_session_rows, should_auto_archive
+from prearchive.builder import rebuild_session_rows
+from prearchive.handoff import should_auto_archive
 from prearchive.models import AutoArchive, PrearchiveFile, PrearchiveSession, Status, change_status
+from prearchive.sweep import build_idle_sessions
 from tests.dicomgen import make_instance, make_study
 from xnatlite.models import AuditEvent
 

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from archive.models import File, ImageSession, Subject
-from prearchive import operations
+from prearchive import handoff, operations
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
 from tests.conftest import pydicom_test_file
@@ -144,7 +144,7 @@ def test_review_offers_the_overwrite_choice_when_the_session_exists(
     transactional_db, as_user, project_a, bob
 ):
     first = ready(subject="S1", session="E1")
-    operations.request_archive(first, by=bob)
+    handoff.queue_archive(first, by=bob)
     archived = ImageSession.objects.get(label="E1")
     before = archived_names(archived)
     again = ready(subject="S1", session="E1")  # the same instance once more

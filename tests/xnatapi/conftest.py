@@ -13,7 +13,7 @@ from django.test import Client
 
 from archive import content
 from tests.conftest import pydicom_test_file
-from tests.factories import make_subject
+from tests.factories import TESTS, make_subject
 
 DICOM_FILES = ["MR_small.dcm", "CT_small.dcm"]
 
@@ -42,14 +42,14 @@ def make_session_with_files(project):
     """{project} / subject S1 / session MR1 with scan 1 (type T1w; DICOM resource with two bundled
     files) and a session resource NOTES holding notes.txt."""
     subject = make_subject(project, "S1")
-    session = content.create_session(subject, "MR1", by="tests", xsi_type="xnat:mrSessionData")
-    scan = content.create_scan(session, "1", by="tests", xsi_type="xnat:mrScanData", type="T1w")
-    dicom = content.create_resource(scan, "DICOM", by="tests", format="DICOM", content="RAW")
+    session = content.create_session(subject, "MR1", by=TESTS, xsi_type="xnat:mrSessionData")
+    scan = content.create_scan(session, "1", by=TESTS, xsi_type="xnat:mrScanData", type="T1w")
+    dicom = content.create_resource(scan, "DICOM", by=TESTS, format="DICOM", content="RAW")
     for name in DICOM_FILES:
         with open(pydicom_test_file(name), "rb") as src:
-            content.store_file(dicom, name, src, by="tests", format="DICOM")
-    notes = content.create_resource(session, "NOTES", by="tests")
-    content.store_file(notes, "notes.txt", io.BytesIO(b"hello\n"), by="tests")
+            content.store_file(dicom, name, src, by=TESTS, format="DICOM")
+    notes = content.create_resource(session, "NOTES", by=TESTS)
+    content.store_file(notes, "notes.txt", io.BytesIO(b"hello\n"), by=TESTS)
     return {"subject": subject, "session": session, "scan": scan, "dicom": dicom, "notes": notes}
 
 

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from archive import content
-from tests.factories import ImageSessionFactory, make_project, make_subject
+from tests.factories import TESTS, ImageSessionFactory, make_project, make_subject
 
 
 def body(response) -> bytes:
@@ -203,7 +203,7 @@ def test_resource_and_file_listing_queries_do_not_grow(api, alice, session_with_
 
     before = count()
     for n in range(30):
-        content.store_file(dicom, f"extra/{n}.txt", io.BytesIO(b"x"), by="tests")
+        content.store_file(dicom, f"extra/{n}.txt", io.BytesIO(b"x"), by=TESTS)
     assert count() == before
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
-from prearchive import operations, queries
+from prearchive import handoff, operations, queries
 from prearchive.models import PrearchiveSession
 from xnatapi import documents as docs
 from xnatapi import render
@@ -73,14 +73,14 @@ def archive(request: HttpRequest) -> HttpResponse:
         return method_not_allowed(request)
     values = params(request)
     session = _one(sessions_from_src(request))
-    archived = operations.archive_session(
+    outcome = handoff.archive_session(
         session,
         by=request.user,
         overwrite=values.get("overwrite") or "none",
         overwrite_files=flag(values.get("overwrite_files")),
         **_labels(values, session),
     )
-    return text(docs.archive_uri(archived) + "\r\n", content_type="text/uri-list; charset=utf-8")
+    return text(docs.archive_uri(outcome.session) + "\r\n", content_type="text/uri-list; charset=utf-8")
 
 
 @api_view
@@ -90,7 +90,7 @@ def validate_archive(request: HttpRequest) -> HttpResponse:
         return method_not_allowed(request)
     values = params(request)
     session = _one(sessions_from_src(request))
-    results = operations.validate_archive(
+    results = handoff.validate_archive(
         session, by=request.user, overwrite=values.get("overwrite") or "none", **_labels(values, session)
     )
     rows = ({"code": str(r.code), "type": r.kind.upper(), "message": r.message} for r in results)

@@ -6,7 +6,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from prearchive import builder
+from prearchive import sweep
 
 
 class Command(BaseCommand):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, loop: bool, interval: float | None, **options):
         if not loop:
-            report = builder.build_idle_sessions()
+            report = sweep.build_idle_sessions()
             self.stdout.write(
                 f"ready {len(report.ready)}, errors {len(report.errors)}, "
                 f"interrupted {len(report.interrupted)}, recovered {len(report.recovered)}"
@@ -27,4 +27,4 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, frame: stop.set())
-        builder.run_builder(stop, interval)
+        sweep.run_builder(stop, interval)

@@ -5,7 +5,9 @@ import os
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from xnatlite import audit
+from xnatlite import audit, permissions
+
+ACTOR = permissions.SystemActor("createadmin", frozenset())  # accounts are Django's: no project action
 
 
 def ensure_admin(username: str, password: str, email: str = "") -> tuple[object, bool]:
@@ -17,7 +19,7 @@ def ensure_admin(username: str, password: str, email: str = "") -> tuple[object,
         user.email = email
     user.set_password(password)
     user.save()
-    audit.record("createadmin", "auth.admin.created" if created else "auth.admin.updated", username)
+    audit.record(ACTOR, "auth.admin.created" if created else "auth.admin.updated", username)
     return user, created
 
 

@@ -24,7 +24,7 @@ log = logging.getLogger("xnatlite.serve")
 # return soon after `stop` is set. Apps add theirs here as they land.
 COMPANIONS: list[str] = [
     "dicom_receiver.server.start",  # the DICOM receivers (README "The DICOM receiver")
-    "prearchive.builder.start",  # the idle-session builder (README "The prearchive")
+    "prearchive.sweep.start",  # the idle-session builder (README "The prearchive")
 ]
 
 

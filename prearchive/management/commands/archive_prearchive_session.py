@@ -4,13 +4,13 @@ session in this process, or resume one whose archiving was interrupted (for admi
 
 from django.core.management.base import BaseCommand, CommandError
 
-from archiving import OVERWRITE_MODES, ArchiveRequest, archive_now, journals
-from prearchive import operations
+from archiving import OVERWRITE_MODES
+from prearchive import handoff
 from prearchive.models import PrearchiveSession
-from xnatlite import projects
+from xnatlite import permissions, projects
 from xnatlite.errors import XnatliteError
 
-ACTOR = "admin:archive_prearchive_session"
+ACTOR = permissions.command_actor("archive_prearchive_session")
 
 
 def find_session(spec: str) -> PrearchiveSession:
@@ -43,28 +43,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, session: str, user: str, **options):
         found = find_session(session)
-        request = ArchiveRequest(
-            project=options["project"],
-            subject=options["subject"],
-            label=options["label"],
-            overwrite=options["overwrite"],
-            overwrite_files=options["overwrite_files"],
-        )
-        journal = journals.read(found.pk)
-        if journal and "request" in journal and request == ArchiveRequest():
-            request = ArchiveRequest.from_dict(journal["request"])  # resume with what was asked first
+        asked = {
+            name: options[name]
+            for name in ("project", "subject", "label", "overwrite", "overwrite_files")
+            if options[name] and options[name] != "none"
+        }
         try:
-            if user:
-                archived = operations.archive_session(
-                    found, by=projects.find_user(user), **{k: v for k, v in request.as_dict().items() if v}
-                )
-                self.stdout.write(f"archived as {archived.project_id}/{archived.label}")
-                return
-            outcome = archive_now(found, actor=ACTOR, request=request)
+            # Without labels, an interrupted archive resumes with what was asked first (its journal).
+            outcome = handoff.archive_session(found, by=projects.find_user(user) if user else ACTOR, **asked)
         except XnatliteError as exc:
             raise CommandError(str(exc)) from None
-        if outcome.status != "archived":
-            raise CommandError(f"{outcome.status}: {outcome.reason}")
         archived = outcome.session
         self.stdout.write(
             f"archived as {archived.project_id}/{archived.label}: {outcome.files} files "
