@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
+import pydicom
 from django.db.models import Q, QuerySet
 
+from archive.models import ImageSession
 from prearchive.models import PrearchiveFile, PrearchiveSession
 from xnatlite import permissions
 from xnatlite.errors import NotFound
+from xnatlite.models import AuditEvent
 
 UNASSIGNED = "Unassigned"
 
@@ -47,3 +51,39 @@ def get_prearchive_session(user, project: str, timestamp: str, folder: str) -> P
 def session_files(session: PrearchiveSession) -> QuerySet[PrearchiveFile]:
     """The session's files, by scan then instance number."""
     return session.files.order_by("scan_id", "instance_number", "id")
+
+
+# The default site script keeps these so a person can review the session (DESIGN.md "Anonymization").
+KEPT_FIELDS = ("PatientName", "PatientID", "StudyDescription", "AccessionNumber")
+
+
+def kept_fields(session: PrearchiveSession) -> tuple[dict[str, str], str]:
+    """The four fields the site script keeps, from the session's first instance; or an error."""
+    file = session_files(session).first()
+    if file is None:
+        return {}, "The session has no files"
+    try:
+        ds = pydicom.dcmread(file.absolute_path, stop_before_pixels=True, specific_tags=list(KEPT_FIELDS))
+    except (OSError, ValueError, pydicom.errors.InvalidDicomError) as exc:
+        return {}, f"Cannot read {Path(file.path).name}: {exc}"
+    return {keyword: str(ds.get(keyword, "") or "") for keyword in KEPT_FIELDS}, ""
+
+
+def archived_as(session: PrearchiveSession, project_id: str | None = None) -> ImageSession | None:
+    """Where a prearchive session went: the archived session its archive made or merged into, named by
+    that archive's audit record; None while it is still in the prearchive (or when it went nowhere).
+    `project_id`: the project it was archived into, when another than its own."""
+    if PrearchiveSession.objects.filter(pk=session.pk).exists():
+        return None
+    event = (
+        AuditEvent.objects.filter(
+            action="archive.session.archived",
+            project_id=project_id or session.project_id or "",
+            details__prearchive=session.url,
+        )
+        .order_by("-timestamp", "-id")
+        .first()
+    )
+    if event is None:
+        return None
+    return ImageSession.objects.select_related("subject").filter(accession_id=event.object_id).first()

@@ -14,7 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xnatlite.errors import InvalidDicom, InvalidStatus, NotFound
+from archive.models import ImageSession
+from prearchive import handoff, operations, queries
+from prearchive.builder import BuildReport, build_session
+from prearchive.ingest import ingest_file
+from prearchive.models import PrearchiveSession, Status, change_status
+from xnatlite.errors import InvalidDicom, XnatliteError
+from xnatlite.permissions import User
 from xnatlite.uploads import Limits, archive_kind, iter_archive, upload_folder
 
 log = logging.getLogger(__name__)
@@ -41,8 +47,6 @@ def ingest_upload(
     first appeared. On a refusal (HostileArchive, or a non-DICOM member without ignore_unparsable)
     the error is raised after what came before was ingested; those files stay.
     """
-    from prearchive.ingest import ingest_file
-
     result = UploadResult()
     seen: set[int] = set()
 
@@ -80,38 +84,41 @@ def ingest_upload(
     return result
 
 
-def build_sessions(sessions) -> None:
+def build_sessions(sessions: list[PrearchiveSession]) -> None:
     """Build uploaded sessions now, without auto-archiving them: for uploads that the caller archives
     itself right after (`dest=/archive...`), so nothing else archives them in between."""
-    from prearchive.builder import BuildReport, build_session
-    from prearchive.models import Status, change_status
-
     for session in sessions:
         session.refresh_from_db()
         if session.status == Status.RECEIVING and change_status(session, Status.BUILDING):
             build_session(session, BuildReport())
 
 
-def commit_sessions(sessions, *, by) -> None:
+def commit_sessions(sessions: list[PrearchiveSession], *, by: User) -> None:
     """Commit uploaded sessions now (build them; auto-archive where the project's code or `AA:` asks),
     as XNAT's import does when the upload ends (xnat-spec.md §9.1). Sessions the uploader may not act
-    on (routed to Unassigned, say) are left to the idle builder."""
-    from prearchive import operations
-    from prearchive.models import Status
-
+    on (routed to Unassigned, say), or that another process got to first, are left to the idle builder."""
     for session in sessions:
         session.refresh_from_db()
         if session.status != Status.RECEIVING:
             continue
         try:
             operations.rebuild_session(session, by=by)
-        except (NotFound, InvalidStatus) as exc:
+        except XnatliteError as exc:
             log.info("upload: %s left for the idle builder: %s", session, exc)
 
 
-def archive_sessions(sessions, *, by, overwrite: str = "none") -> list:
-    """Archive uploaded sessions right away (`dest=/archive...`, Direct-Archive, auto-archive) through
-    the one archive service; returns the archived ImageSessions."""
-    from prearchive import handoff
-
-    return [handoff.archive_session(session, by=by, overwrite=overwrite).session for session in sessions]
+def finish_upload(
+    sessions: list[PrearchiveSession], *, by: User, archive: bool, commit: bool, overwrite: str = "none"
+) -> list[tuple[PrearchiveSession, ImageSession | None]]:
+    """What becomes of an upload's sessions once its files are in (xnat-spec.md §9.1), each with the
+    archived session it is now (None: still in the prearchive). `archive`: archive them at once
+    through the one archive service (a destination in the archive, Direct-Archive, auto-archive);
+    else `commit`: build them now, auto-archived where their project asks; else leave them receiving
+    (prevent_auto_commit: the client commits later)."""
+    if archive:
+        build_sessions(sessions)
+        return [(s, handoff.archive_session(s, by=by, overwrite=overwrite).session) for s in sessions]
+    if commit:
+        commit_sessions(sessions, by=by)
+        return [(s, queries.archived_as(s)) for s in sessions]
+    return [(s, None) for s in sessions]

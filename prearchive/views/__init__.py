@@ -10,21 +10,11 @@ from prearchive.views.pages import (
     session_url,
     site_prearchive,
 )
-from prearchive.views.review import (
-    identity_warnings,
-    kept_fields,
-    looks_like_name,
-    looks_like_record_number,
-    review,
-)
+from prearchive.views.review import review
 from prearchive.views.upload import upload
 
 __all__ = [
     "bulk_action",
-    "identity_warnings",
-    "kept_fields",
-    "looks_like_name",
-    "looks_like_record_number",
     "project_prearchive",
     "review",
     "scan_summary",

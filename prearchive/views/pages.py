@@ -20,7 +20,6 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from archive.models import ImageSession
 from archive.views import header_of, page, paginate, project_context
 from prearchive import handoff, operations, queries
 from prearchive.models import ACTIONABLE, PrearchiveSession, Status
@@ -141,7 +140,7 @@ def _after_archive(
     broker the task runs in this request), else the prearchive session, which refreshes meanwhile."""
     row = PrearchiveSession.objects.filter(pk=session.pk).first()
     if row is None:
-        archived = ImageSession.objects.filter(project_id=project_id, label__iexact=label).first()
+        archived = queries.archived_as(session, project_id)
         messages.success(request, f"{label} is archived in project {project_id}.")
         if archived is not None:
             return redirect("session-detail", project_id=archived.project_id, session=archived.label)

@@ -13,15 +13,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from archive.models import ImageSession
 from archive.views import page, uploads_to_disk
-from prearchive import operations, queries
+from prearchive import queries, uploads
 from prearchive.ingest import IngestContext
-from prearchive.models import PrearchiveSession, Status
+from prearchive.models import PrearchiveSession
 from prearchive.uploads import ingest_upload
 from prearchive.views.pages import session_url
 from xnatlite import layout, permissions
-from xnatlite.errors import InvalidInput, NotFound, XnatliteError
+from xnatlite.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +129,9 @@ def _ingest(request: HttpRequest, data: dict, files, commit_also: list[int] | No
     shown = list(sessions)
     if commit_also is not None:
         shown += [pk for pk in commit_also if pk not in sessions]  # their new status, for the page
-        _commit(request, shown)
+        uploads.commit_sessions(
+            list(queries.prearchive_listing(request.user).filter(pk__in=shown)), by=request.user
+        )
     fresh = {s.pk: s for s in queries.prearchive_listing(request.user).filter(pk__in=shown)}
     rows = [_session_json(fresh[pk]) for pk in shown if pk in fresh]
     # A session gone from the prearchive after its commit was archived (the project archives by itself).
@@ -144,16 +145,8 @@ def _ingest(request: HttpRequest, data: dict, files, commit_also: list[int] | No
     }
 
 
-def _commit(request: HttpRequest, ids: list[int]) -> None:
-    for session in queries.prearchive_listing(request.user).filter(pk__in=ids, status=Status.RECEIVING):
-        try:
-            operations.rebuild_session(session, by=request.user)
-        except XnatliteError as exc:  # data still arriving, or another process got there first
-            log.warning("upload: could not commit %s: %s", session, exc)
-
-
 def _archived_json(session: PrearchiveSession) -> dict:
-    archived = ImageSession.objects.filter(project_id=session.project_id, label__iexact=session.label).first()
+    archived = queries.archived_as(session)
     url = (
         reverse("session-detail", args=[archived.project_id, archived.label])
         if archived

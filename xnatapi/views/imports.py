@@ -15,7 +15,7 @@ from prearchive import uploads
 from prearchive.ingest import IngestContext
 from xnatapi import documents as docs
 from xnatapi.http import api_view, flag, method_not_allowed, text
-from xnatapi.views.prearchive import committed_uri, session_uri
+from xnatapi.views.prearchive import session_uri
 from xnatlite import permissions
 from xnatlite import uploads as kernel_uploads
 from xnatlite.errors import InvalidInput, NotFound
@@ -89,17 +89,14 @@ def import_service(request: HttpRequest) -> HttpResponse:
         result = uploads.ingest_upload(path, context, ignore_unparsable=ignore)
     if not result.sessions:
         raise InvalidInput(f"The upload held no DICOM files ({len(result.skipped)} other files skipped)")
-    if direct or auto:
-        uploads.build_sessions(result.sessions)
-        archived = uploads.archive_sessions(
-            result.sessions, by=request.user, overwrite=values.get("overwrite") or "none"
-        )
-        lines = [docs.archive_uri(session) for session in archived]
-    elif context.prevent_auto_commit:
-        lines = [session_uri(s) for s in result.sessions]
-    else:
-        uploads.commit_sessions(result.sessions, by=request.user)
-        lines = [committed_uri(s)[0] for s in result.sessions]
+    placed = uploads.finish_upload(
+        result.sessions,
+        by=request.user,
+        archive=direct or auto,
+        commit=not context.prevent_auto_commit,
+        overwrite=values.get("overwrite") or "none",
+    )
+    lines = [docs.archive_uri(archived) if archived else session_uri(session) for session, archived in placed]
     log.info(
         "import by %s: %d files, %d sessions, %d skipped",
         request.user,

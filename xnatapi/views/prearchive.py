@@ -11,7 +11,6 @@ import json
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 
 from archive import downloads
-from archive.models import ImageSession
 from prearchive import queries
 from prearchive.models import PrearchiveSession
 from prearchive.views import scan_summary
@@ -78,14 +77,9 @@ def committed_uri(session: PrearchiveSession) -> tuple[str, bool]:
     """Where a session just committed is now: (its archive URI, True) once its project's auto-archive
     ran in this process (the embedded mode, no broker: the prearchive row is gone), else (its
     prearchive URI, False): kept for review, or queued for a worker."""
-    if session.project_id and not PrearchiveSession.objects.filter(pk=session.pk).exists():
-        archived = (
-            ImageSession.objects.select_related("subject")
-            .filter(project_id=session.project_id, label=session.label)
-            .first()
-        )
-        if archived is not None:
-            return docs.archive_uri(archived), True
+    archived = queries.archived_as(session)
+    if archived is not None:
+        return docs.archive_uri(archived), True
     return session_uri(session), False
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from prearchive.views import identity_warnings, looks_like_name, looks_like_record_number
+from archiving.identity import identity_warnings, looks_like_name, looks_like_record_number
 
 
 @pytest.mark.parametrize(
