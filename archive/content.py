@@ -44,11 +44,6 @@ def _check_fields(fields: dict, allowed: tuple[str, ...], what: str) -> None:
         raise InvalidInput(f"Unknown {what} field(s): {', '.join(sorted(unknown))}")
 
 
-def _sort_key(scan_id: str) -> int:
-    match = re.match(r"\d+", scan_id)
-    return int(match.group()) if match else 0
-
-
 # --- sessions and scans ---------------------------------------------------------------------------
 @transaction.atomic
 def create_session(
@@ -109,7 +104,7 @@ def create_scan(
         xsi_type=xsi_type,
         modality=fields.pop("modality", "") or session.modality,
         frames=int(fields.pop("frames", 0) or 0),
-        sort_key=_sort_key(scan_id),
+        sort_key=layout.scan_sort_key(scan_id),
     )
     if fields:
         from archive import editing

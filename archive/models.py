@@ -142,7 +142,9 @@ class Scan(models.Model):
     condition = models.CharField(max_length=255, blank=True)
     note = models.TextField(blank=True)
     start_time = models.TimeField(null=True, blank=True)
-    sort_key = models.IntegerField(default=0, help_text="numeric part of the scan ID, for ordering")
+    sort_key = models.IntegerField(
+        default=layout.SCAN_WITHOUT_NUMBER, help_text="the number the scan ID starts with, for ordering"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -53,7 +53,6 @@ from pydicom.dataset import Dataset
 
 from anonymize.dicomedit import InvalidDicomFile, ScriptRuntimeError
 from archive import services
-from archive.content import _sort_key
 from archive.models import File, ImageSession, Resource, Scan
 from archiving import journals
 from archiving.build import DICOM, Build, Placed, build_beside
@@ -345,7 +344,7 @@ def _save_scans(archived: ImageSession, build: Build) -> dict[str, Scan]:
             modality=modality,
             frames=frames[scan_id],
             start_time=_dicom_time(_text(ds, "SeriesTime")),
-            sort_key=_sort_key(scan_id),
+            sort_key=layout.scan_sort_key(scan_id),
         )
     return scans
 

@@ -125,6 +125,22 @@ def scan_folder_name(scan_id: str) -> str:
     return check_label(scan_id, "Scan ID")
 
 
+SCAN_WITHOUT_NUMBER = 1 << 30  # where scan IDs that start with no number go: after the others
+_LEADING_NUMBER = re.compile(r"\d+")
+
+
+def scan_sort_key(scan_id: str) -> int:
+    """Where a scan goes in every list (archive, prearchive, UI, REST): by the number its ID starts with,
+    2 before 10 and `4-MR1` with 4, IDs without one last; ties go by the ID (`scan_order`)."""
+    number = _LEADING_NUMBER.match(scan_id or "")
+    return min(int(number.group()), SCAN_WITHOUT_NUMBER - 1) if number else SCAN_WITHOUT_NUMBER
+
+
+def scan_order(scan_id: str) -> tuple[int, str]:
+    """The sort key of a scan ID, ties broken by the ID itself (Scan.Meta.ordering does the same)."""
+    return scan_sort_key(scan_id), scan_id
+
+
 # --- archive --------------------------------------------------------------------------------------
 def archive_project_dir(project_id: str) -> Path:
     return archive_root() / check_label(project_id, "Project ID")

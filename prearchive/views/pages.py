@@ -9,7 +9,6 @@ Pages refresh themselves with static/refresh.js while a session is busy.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 from django.contrib import messages
@@ -23,7 +22,7 @@ from django.views.decorators.http import require_POST
 from archive.views import header_of, page, paginate, project_context
 from prearchive import handoff, operations, queries
 from prearchive.models import ACTIONABLE, PrearchiveSession, Status
-from xnatlite import permissions
+from xnatlite import layout, permissions
 from xnatlite.errors import Forbidden, InvalidInput, NotFound, XnatliteError
 
 log = logging.getLogger(__name__)
@@ -110,7 +109,7 @@ def session_detail(request: HttpRequest, project: str, timestamp: str, folder: s
         "header": header,
         "header_error": header_error,
         "session": _rows([session])[0],
-        "scans": sorted(scan_summary(session), key=lambda s: _scan_order(s["scan_id"])),
+        "scans": sorted(scan_summary(session), key=lambda s: layout.scan_order(s["scan_id"])),
         "busy": session.status not in ACTIONABLE,
         "actionable": session.status in ACTIONABLE,
         "destinations": list(destinations.order_by("id").values_list("pk", flat=True)),
@@ -118,12 +117,6 @@ def session_detail(request: HttpRequest, project: str, timestamp: str, folder: s
     if session.project is not None:
         context.update(project_context(request, session.project, "prearchive"))
     return render(request, "prearchive/session.html", context)
-
-
-def _scan_order(scan_id: str) -> tuple:
-    """Scans in numeric order (2 before 10), as the archive sorts them."""
-    number = re.match(r"\d+", scan_id)
-    return (int(number.group()) if number else 1 << 30, scan_id)
 
 
 # --- actions ------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ def add_dicom_scan(session: ImageSession, scan_id: str, source_name: str, copies
         series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
         modality=str(ds.get("Modality", "")),
         frames=copies,
-        sort_key=int(scan_id) if scan_id.isdigit() else 0,
+        sort_key=layout.scan_sort_key(scan_id),
     )
     resource = Resource.objects.create(scan=scan, label="DICOM", format="DICOM", content="RAW")
     folder = layout.scan_resource_dir(session.project_id, session.label, scan_id, "DICOM")

@@ -55,3 +55,9 @@ def test_absolute_path_refuses_to_leave_the_data_root(data_root):
     assert layout.absolute_path("archive/P/x") == data_root.resolve() / "archive/P/x"
     with pytest.raises(InvalidLabel):
         layout.absolute_path("../outside")
+
+
+def test_scans_sort_by_the_number_their_id_starts_with_and_ids_without_one_last():
+    ids = ["10", "NA", "2", "4-MR2", "_5", "4-MR1", "1", "4"]
+    assert sorted(ids, key=layout.scan_order) == ["1", "2", "4", "4-MR1", "4-MR2", "10", "NA", "_5"]
+    assert layout.scan_sort_key("99999999999") < layout.SCAN_WITHOUT_NUMBER  # fits the column, still first
