@@ -69,7 +69,7 @@ class Closed(Exception):
 
 
 class Instance(Protocol):
-    """Where a C-STORE data set goes while it arrives (prearchive/spool.py)."""
+    """Where a C-STORE data set goes while it arrives (dicom_receiver/incoming.py)."""
 
     def write(self, data) -> None: ...
 

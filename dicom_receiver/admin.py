@@ -3,7 +3,7 @@ receiver quarantined. The site routing rules are the prearchive's (prearchive/ad
 
 from django.contrib import admin
 
-from dicom_receiver import spool
+from dicom_receiver import quarantine
 from dicom_receiver.models import QuarantinedInstance, Receiver
 from xnatlite import permissions
 
@@ -49,13 +49,13 @@ class QuarantinedInstanceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Process the selected instances again")
     def process_again(self, request, queryset):
-        done = sum(spool.requeue_quarantined(row, by=request.user) for row in queryset)
+        done = sum(quarantine.requeue_quarantined(row, by=request.user) for row in queryset)
         self.message_user(request, f"{done} instances queued again; they are processed in a moment.")
 
     @admin.action(description="Delete the selected instances and their files")
     def delete_for_good(self, request, queryset):
         count = 0
         for row in queryset:
-            spool.delete_quarantined(row, by=request.user)
+            quarantine.delete_quarantined(row, by=request.user)
             count += 1
         self.message_user(request, f"{count} quarantined instances deleted.")

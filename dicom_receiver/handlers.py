@@ -13,8 +13,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from dicom_receiver import dimse, spool
+from dicom_receiver import dimse
 from dicom_receiver.acceptor import Association
+from dicom_receiver.incoming import IncomingInstance
 from xnatlite.errors import InvalidDicom
 
 log = logging.getLogger("xnatlite.receiver")
@@ -76,9 +77,9 @@ class ReceiverEvents:
             transfer_syntax,
             arrival,
         )
-        return spool.IncomingInstance(meta, transfer_syntax)
+        return IncomingInstance(meta, transfer_syntax)
 
-    def store(self, assoc: Association, instance: spool.IncomingInstance) -> int:
+    def store(self, assoc: Association, instance: IncomingInstance) -> int:
         """C-STORE: the data set arrived whole; check it and queue it in the spool."""
         stats: AssociationStats = assoc.state
         try:

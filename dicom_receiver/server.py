@@ -20,7 +20,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import close_old_connections
 
-from dicom_receiver import spool, whitelist
+from dicom_receiver import incoming, spool, whitelist
 from dicom_receiver.acceptor import Listener
 from dicom_receiver.handlers import ReceiverEvents
 from dicom_receiver.models import Receiver, ensure_default_receiver
@@ -155,7 +155,7 @@ def run_receiver(
     try:
         close_old_connections()
         ensure_default_receiver()
-        spool.remove_stale_partials()
+        incoming.remove_stale_partials()
         service.reload()
         if on_ready is not None:
             on_ready(service)
@@ -164,7 +164,7 @@ def run_receiver(
                 children.restart_dead()
                 close_old_connections()
                 service.reload()
-                spool.remove_stale_partials()
+                incoming.remove_stale_partials()
             except Exception:
                 log.exception("reloading the receiver configuration failed; keeping the current one")
     finally:

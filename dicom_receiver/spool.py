@@ -11,14 +11,10 @@ Nothing in the spool is listed or readable through the UI or the API, and the id
 every session alone while an instance received before it looked is still spooled (`pending_since`),
 so no file is listed, readable, READY or archived before its site script ran.
 
-Under `{data root}/spool/`:
-  receiving/   instances arriving, never acknowledged: removed when their association ends or dies
-  queue/       acknowledged: `{received ns}-{pid}-{n}[~{attempt}].dcm`, Part 10 files whose meta also
-               names the sender and the receiver (dicom_receiver/dimse.py `Arrival`)
-  work/{id}/   a worker's claimed batch, its journal and a lock the worker holds while it lives, and
-               in `blank/` its processed spool files, emptied: it writes the next prearchive files
-               into them
-  quarantine/  instances that could not be processed, listed for site admins in Django admin
+The folders are dicom_receiver/folders.py's; the receiving side is dicom_receiver/incoming.py, the
+quarantine dicom_receiver/quarantine.py. A worker's folder `work/{id}/` holds its claimed batch, its
+journal, a lock it holds while it lives, and in `blank/` its processed spool files, emptied: it
+writes the next prearchive files into them.
 
 A worker that dies (even SIGKILL) leaves its folder behind. The next worker to look finds its lock
 free, removes the prearchive files the dead batch wrote but never recorded (its journal names them),
@@ -36,7 +32,6 @@ import glob
 import io
 import itertools
 import logging
-import mmap
 import os
 import secrets
 import select
@@ -46,16 +41,17 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from django.db import DatabaseError, close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections
 
 from anonymize.dicomedit.errors import ScriptRuntimeError
-from dicom_receiver import dimse
+from dicom_receiver import dimse, folders
+from dicom_receiver.folders import queue_dir, work_root
+from dicom_receiver.quarantine import quarantine, read_arrival
 from prearchive import intake
 from prearchive.ingest import IngestContext, ReceiverInfo, ingest_instances
-from xnatlite import audit, layout, permissions
+from xnatlite import layout
 from xnatlite.cache import TimedCache
 from xnatlite.errors import InvalidDicom, XnatliteError
 
@@ -69,52 +65,8 @@ RECOVER_SECONDS = 5.0  # how often a worker looks for the folders of dead worker
 RECEIVER_CACHE_SECONDS = 5.0  # a receiver's configuration applies to its instances within this long
 FAILURE_WAIT = 2.0  # after a failure on our side (database, disk), before trying again
 MAX_ATTEMPTS = 3  # an instance whose processing failed this often (a bug, a crash) is quarantined
-STALE_PARTIAL_SECONDS = 3600  # a partial instance nobody wrote to for this long: its process died
 
 _names = itertools.count(1)
-_PID = os.getpid()  # in every spooled name: asked once
-READ_TO_CHECK = 4 << 20  # instances up to this size are read whole for the receive-time check
-
-
-# --- folders --------------------------------------------------------------------------------------
-_folders: dict[tuple[str, str], Path] = {}
-
-
-def _folder(name: str) -> Path:
-    key = (str(layout.data_root()), name)
-    path = _folders.get(key)
-    if path is None:
-        path = intake.spool_root() / name
-        path.mkdir(parents=True, exist_ok=True)
-        _folders[key] = path
-    return path
-
-
-def receiving_dir() -> Path:
-    return _folder("receiving")
-
-
-def queue_dir() -> Path:
-    return _folder("queue")
-
-
-def work_root() -> Path:
-    return _folder("work")
-
-
-def quarantine_dir() -> Path:
-    return _folder("quarantine")
-
-
-def _attempts(name: str) -> int:
-    stem = name.removesuffix(".dcm")
-    head, _, count = stem.rpartition("~")
-    return int(count) if head and count.isdigit() else 0
-
-
-def _with_attempts(name: str, attempts: int) -> str:
-    stem = name.removesuffix(".dcm").rpartition("~")[0] or name.removesuffix(".dcm")
-    return f"{stem}~{attempts}.dcm"
 
 
 # --- blank files ----------------------------------------------------------------------------------
@@ -157,147 +109,6 @@ class _Blanks:
 
 
 BLANKS_KEPT = 2 * BATCH_SIZE  # a worker writes at most a batch before it keeps one
-
-
-# --- the receiving side ---------------------------------------------------------------------------
-class IncomingInstance:
-    """An instance arriving over an association (dicom_receiver.acceptor.Instance).
-
-    Written to `receiving/` as it arrives; `commit` moves it into the queue (the moment it may be
-    acknowledged), `discard` removes it. A write error (a full disk) is kept and reported by `commit`,
-    so the rest of the data set can still be read off the association before answering A700.
-    """
-
-    def __init__(self, meta: bytes, transfer_syntax: str):
-        self.transfer_syntax, self.meta_length = transfer_syntax, len(meta)
-        self.name = f"{time.time_ns():019d}-{_PID}-{next(_names)}.dcm"
-        self.path = receiving_dir() / f"{self.name}.part"
-        self.size, self.error, self.fd = 0, None, None
-        try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            self.error = exc
-        self.write(meta)
-
-    def write(self, data) -> None:
-        self.size += len(data)
-        if self.error is not None:
-            return
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self.fd, view) :]
-        except OSError as exc:
-            self.error = exc
-
-    def check(self) -> tuple[str, str]:
-        """The data set's SOP Class and Instance UIDs; InvalidDicom if it is not a whole data set."""
-        if self.error is not None:
-            raise self.error
-        if self.size <= READ_TO_CHECK:  # one read beats mapping a small file (four system calls)
-            data = os.pread(self.fd, self.size, 0)
-            return dimse.check_dataset(memoryview(data)[self.meta_length :], self.transfer_syntax)
-        with mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ) as mapped:
-            whole = memoryview(mapped)
-            data = whole[self.meta_length :]
-            try:
-                return dimse.check_dataset(data, self.transfer_syntax)
-            finally:  # released even while an exception's traceback still refers to them
-                data.release()
-                whole.release()
-
-    def commit(self) -> Path:
-        """Queue the instance: from now on it survives the death of any process. OSError if not."""
-        if self.error is not None:
-            raise self.error
-        os.close(self.fd)
-        self.fd = None
-        target = queue_dir() / self.name
-        os.rename(self.path, target)
-        return target
-
-    def discard(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-        self.path.unlink(missing_ok=True)
-
-
-def remove_stale_partials(older_than: float = STALE_PARTIAL_SECONDS) -> int:
-    """Delete partial instances left by receiver processes that died mid-transfer."""
-    cutoff, removed = time.time() - older_than, 0
-    for path in receiving_dir().glob("*.part"):
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed += 1
-        except FileNotFoundError:
-            pass
-    return removed
-
-
-# --- quarantine -----------------------------------------------------------------------------------
-def quarantine(path: Path, reason: str, arrival: dimse.Arrival | None = None) -> None:
-    """Keep an instance that cannot be processed out of the way, with its reason, for a site admin."""
-    from dicom_receiver.models import QuarantinedInstance
-
-    arrival = arrival or _arrival(path)
-    name = _without_attempts(path.name)
-    # The row and its audit record are committed before the file leaves the spool: whoever sees the
-    # spool emptied sees the whole record (a crash in between leaves the instance queued, and its
-    # next attempt updates the same row).
-    with transaction.atomic():
-        row, _ = QuarantinedInstance.objects.update_or_create(
-            file_name=name,
-            defaults={
-                "reason": reason[:2000],
-                "size": path.stat().st_size,
-                "received_at": _from_ns(intake.received_ns(name)),
-                "receiver_ae": arrival.called_ae[:16] if arrival else "",
-                "calling_ae": arrival.calling_ae[:16] if arrival else "",
-                "peer_address": arrival.peer_address[:64] if arrival else "",
-            },
-        )
-        audit.record(
-            permissions.receiver_actor(row.receiver_ae),
-            "receiver.instance.quarantined",
-            row,
-            reason=reason[:300],
-            calling_ae=row.calling_ae,
-        )
-    os.replace(path, quarantine_dir() / name)
-    log.error("quarantined an instance from %s: %s", row.calling_ae or "?", reason)
-
-
-def requeue_quarantined(row, *, by) -> bool:
-    """Process a quarantined instance again (after the site script was fixed, say): False if its file
-    is gone."""
-    permissions.require_site_admin(by)
-    source = quarantine_dir() / row.file_name
-    if not source.is_file():
-        return False
-    os.replace(source, queue_dir() / row.file_name)
-    audit.record(by, "receiver.instance.requeued", row)
-    row.delete()
-    return True
-
-
-def delete_quarantined(row, *, by) -> None:
-    """Delete a quarantined instance for good."""
-    permissions.require_site_admin(by)
-    (quarantine_dir() / row.file_name).unlink(missing_ok=True)
-    audit.record(by, "receiver.instance.deleted", row)
-    row.delete()
-
-
-def _without_attempts(name: str) -> str:
-    stem = name.removesuffix(".dcm")
-    head, _, count = stem.rpartition("~")
-    return f"{head}.dcm" if head and count.isdigit() else name
-
-
-def _from_ns(ns: int) -> datetime | None:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC) if ns else None
 
 
 # --- the workers ---------------------------------------------------------------------------------
@@ -352,14 +163,6 @@ class BatchReport:
     rejected: int = 0
     quarantined: int = 0
     left: int = 0  # failed on our side (database, disk) or for a reason to retry: still in the folder
-
-
-def _arrival(path: Path) -> dimse.Arrival | None:
-    """How a spooled instance arrived; None when its file cannot say (ingest then reports why)."""
-    try:
-        return dimse.read_arrival(path)
-    except OSError:
-        return None
 
 
 def _transient(exc: BaseException) -> bool:
@@ -421,7 +224,7 @@ class Worker:
         """Ingest a claimed batch: each instance ends stored, rejected, quarantined, or left in the
         folder for `give_back` when our side failed."""
         report = BatchReport()
-        arrivals = {name: _arrival(self.folder / name) for name in names}
+        arrivals = {name: read_arrival(self.folder / name) for name in names}
         items = [
             (self.folder / name, IngestContext(source="dicom", receiver=_receiver_info(arrivals[name])))
             for name in names
@@ -525,11 +328,13 @@ def _give_back(folder: Path, *, count_attempt: bool) -> int:
         if written.get(name, set()) & recorded:
             (folder / name).unlink()  # its rows were committed; only the deletion was missing
             continue
-        attempts = _attempts(name) + count_attempt
-        if count_attempt and attempts >= MAX_ATTEMPTS:
-            quarantine(folder / name, f"the worker processing it died {attempts} times")
+        tries = folders.attempts(name) + count_attempt
+        if count_attempt and tries >= MAX_ATTEMPTS:
+            quarantine(folder / name, f"the worker processing it died {tries} times")
             continue
-        os.rename(folder / name, queue_dir() / (_with_attempts(name, attempts) if count_attempt else name))
+        os.rename(
+            folder / name, queue_dir() / (folders.with_attempts(name, tries) if count_attempt else name)
+        )
         requeued += 1
     (folder / "journal").unlink(missing_ok=True)
     return requeued

@@ -16,7 +16,7 @@ from pydicom.uid import generate_uid
 from pynetdicom import AE, _config, evt
 
 from anonymize import services as anonymize_services
-from dicom_receiver import spool
+from dicom_receiver import folders, incoming, spool
 from dicom_receiver.models import QuarantinedInstance, Receiver
 from prearchive import dicomfiles, intake
 from prearchive.models import PrearchiveFile, PrearchiveSession, SiteRoutingRules, Status
@@ -295,7 +295,7 @@ def test_an_association_cut_mid_instance_leaves_no_partial_file(receiver, projec
     result = {}
     sender = threading.Thread(target=lambda: result.setdefault("status", assoc.send_c_store(big)))
     sender.start()
-    chunks = spool.receiving_dir()
+    chunks = folders.receiving_dir()
     deadline = time.monotonic() + 10
     while not any(p.stat().st_size > 1_000_000 for p in chunks.glob("*.part")):
         assert time.monotonic() < deadline, "the instance never started arriving"
@@ -362,13 +362,13 @@ def test_a_full_disk_answers_a700_and_loses_nothing_acknowledged(receiver, proje
     receiver.wait_processed()
     kept = {p: p.read_bytes() for p in prearchive_files()}
 
-    monkeypatch.setattr(spool, "os", _FullDiskOs())  # the spool cannot take the next instances
+    monkeypatch.setattr(incoming, "os", _FullDiskOs())  # the spool cannot take the next instances
     assert send_datasets(receiver.port, study[2:]) == [0xA700, 0xA700]
     assert spool_files() == []  # no partial instance left behind
     assert {p: p.read_bytes() for p in prearchive_files()} == kept  # nothing lost
     assert PrearchiveFile.objects.count() == 2
 
-    monkeypatch.setattr(spool, "os", os)  # space freed: the sender retries
+    monkeypatch.setattr(incoming, "os", os)  # space freed: the sender retries
     assert send_datasets(receiver.port, study[2:]) == [0, 0]
     receiver.wait_processed()
     assert PrearchiveSession.objects.get().file_count == 4

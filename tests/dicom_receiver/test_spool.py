@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from anonymize import services as anonymize_services
-from dicom_receiver import dimse, spool
+from dicom_receiver import dimse, folders, spool
 from dicom_receiver.models import QuarantinedInstance
 from prearchive import intake, sweep
 from prearchive.ingest import IngestContext, ingest_file
@@ -41,9 +41,9 @@ def test_a_failing_site_script_quarantines_what_was_acknowledged(receiver, proje
     for row in rows:
         assert (row.receiver_ae, row.calling_ae, row.peer_address) == ("XNATLITE", "TESTSCU", "127.0.0.1")
         assert "site script failed" in row.reason and "(0028,0010)" in row.reason
-        kept = pydicom.dcmread(spool.quarantine_dir() / row.file_name)
+        kept = pydicom.dcmread(folders.quarantine_dir() / row.file_name)
         assert kept.SOPInstanceUID in {ds.SOPInstanceUID for ds in study}  # kept exactly as received
-        assert row.size == (spool.quarantine_dir() / row.file_name).stat().st_size
+        assert row.size == (folders.quarantine_dir() / row.file_name).stat().st_size
     assert AuditEvent.objects.filter(action="receiver.instance.quarantined").count() == 2
     assert echo(receiver.port) == 0  # still serving
 
@@ -75,7 +75,7 @@ def test_a_failing_site_script_quarantines_what_was_acknowledged(receiver, proje
         {"action": "delete_for_good", "_selected_action": [rows[1].pk]},
     )
     assert not QuarantinedInstance.objects.exists()
-    assert list(spool.quarantine_dir().iterdir()) == []
+    assert list(folders.quarantine_dir().iterdir()) == []
     assert AuditEvent.objects.filter(action="receiver.instance.deleted").count() == 1
 
 
@@ -87,17 +87,17 @@ def spool_instance(tmp_path, ds, name: str) -> str:
     meta_end = 132 + 12 + int.from_bytes(data[140:144], "little")
     arrival = dimse.Arrival("SCANNER1", "XNATLITE", "10.0.0.1", 104)
     meta = dimse.file_meta(ds.SOPClassUID, ds.SOPInstanceUID, ds.file_meta.TransferSyntaxUID, arrival)
-    (spool.queue_dir() / name).write_bytes(meta + data[meta_end:])
+    (folders.queue_dir() / name).write_bytes(meta + data[meta_end:])
     return name
 
 
 def dead_worker(tmp_path, names: list[str]):
     """A worker's folder holding `names`, as a worker killed mid-batch leaves it (its lock is free)."""
-    folder = spool.work_root() / "deadhost-1-abc"
+    folder = folders.work_root() / "deadhost-1-abc"
     folder.mkdir()
     (folder / ".lock").touch()
     for name in names:
-        os.rename(spool.queue_dir() / name, folder / name)
+        os.rename(folders.queue_dir() / name, folder / name)
     return folder
 
 
@@ -106,8 +106,8 @@ def test_a_dead_workers_batch_is_taken_over_exactly_once(transactional_db, proje
     names = [spool_instance(tmp_path, ds, f"{time.time_ns()}-1-{n}.dcm") for n, ds in enumerate(study)]
     # the dead batch had recorded the first instance (its commit happened, not the spool deletion),
     # written the second without its row, and not reached the third
-    first = ingest_file(spool.queue_dir() / names[0], IngestContext(source="dicom"))
-    second = ingest_file(spool.queue_dir() / names[1], IngestContext(source="dicom"))
+    first = ingest_file(folders.queue_dir() / names[0], IngestContext(source="dicom"))
+    second = ingest_file(folders.queue_dir() / names[1], IngestContext(source="dicom"))
     unrecorded = second.file.absolute_path
     second.file.delete()  # as if its batch had died before recording it
     PrearchiveSession.objects.filter(pk=second.session.pk).update(
@@ -122,7 +122,7 @@ def test_a_dead_workers_batch_is_taken_over_exactly_once(transactional_db, proje
     assert first.file.absolute_path.exists() and not unrecorded.exists()
     assert not list(unrecorded.parent.glob("*.tmp"))
     # the two undone instances are queued again, counting the attempt
-    assert sorted(p.name for p in spool.queue_dir().iterdir()) == [
+    assert sorted(p.name for p in folders.queue_dir().iterdir()) == [
         names[1].replace(".dcm", "~1.dcm"),
         names[2].replace(".dcm", "~1.dcm"),
     ]
@@ -153,7 +153,7 @@ def test_an_instance_whose_worker_died_three_times_is_quarantined(transactional_
     assert spool.recover_folder(folder) == 0
     row = QuarantinedInstance.objects.get()
     assert "died 3 times" in row.reason and (row.receiver_ae, row.calling_ae) == ("XNATLITE", "SCANNER1")
-    assert (spool.quarantine_dir() / row.file_name).exists() and row.file_name == name.replace("~2", "")
+    assert (folders.quarantine_dir() / row.file_name).exists() and row.file_name == name.replace("~2", "")
 
 
 def test_the_builder_leaves_sessions_alone_while_instances_received_before_it_wait(
@@ -179,7 +179,7 @@ def test_the_builder_leaves_sessions_alone_while_instances_received_before_it_wa
 def test_processed_spool_files_become_the_files_of_the_next_instances(receiver, project_a):
     assert send_datasets(receiver.port, make_study(n_instances=3, study_description="A")) == [0, 0, 0]
     receiver.wait_processed()
-    blanks = sorted(spool.work_root().glob("*/blank/*"))  # the worker's
+    blanks = sorted(folders.work_root().glob("*/blank/*"))  # the worker's
     # one to three: a batch after the first may already have written into the first one's spool file
     assert 1 <= len(blanks) <= 3 and all(p.stat().st_size == 0 for p in blanks)
     inodes = {p.stat().st_ino for p in blanks}
@@ -205,20 +205,20 @@ def test_a_worker_keeps_its_blanks_in_its_own_folder_and_removes_the_old_shared_
     stop.set()  # start, then stop at once
     spool.run_worker(stop)
     assert not legacy.exists()
-    assert list(spool.work_root().iterdir()) == []  # its own folder, blanks and all, went when it stopped
+    assert list(folders.work_root().iterdir()) == []  # its own folder, blanks and all, went when it stopped
 
 
 def test_workers_share_what_waits_instead_of_one_taking_a_whole_batch(transactional_db):
     for n in range(20):
-        (spool.queue_dir() / f"{time.time_ns()}-1-{n}.dcm").write_bytes(b"x")
+        (folders.queue_dir() / f"{time.time_ns()}-1-{n}.dcm").write_bytes(b"x")
     first, second, third = spool.Worker(), spool.Worker(), spool.Worker()
     try:
         assert len(first.claim()) == 10  # half of what waits
         assert len(second.claim()) == spool.MIN_CLAIM  # half of the 10 left is less than the minimum
         assert len(third.claim()) == 2
-        assert not os.listdir(spool.queue_dir())
+        assert not os.listdir(folders.queue_dir())
         for n in range(300):
-            (spool.queue_dir() / f"{time.time_ns()}-1-{n}.dcm").write_bytes(b"x")
+            (folders.queue_dir() / f"{time.time_ns()}-1-{n}.dcm").write_bytes(b"x")
         assert len(first.claim()) == spool.BATCH_SIZE  # never more than a batch
     finally:
         for worker in (first, second, third):
@@ -226,7 +226,7 @@ def test_workers_share_what_waits_instead_of_one_taking_a_whole_batch(transactio
 
 
 def test_an_idle_worker_wakes_as_soon_as_an_instance_is_queued(transactional_db, tmp_path):
-    watch = spool.QueueWatch(spool.queue_dir())
+    watch = spool.QueueWatch(folders.queue_dir())
     assert watch.fd >= 0  # Linux: inotify
     stop = threading.Event()
     try:
@@ -234,7 +234,7 @@ def test_an_idle_worker_wakes_as_soon_as_an_instance_is_queued(transactional_db,
         waiter = threading.Thread(target=watch.wait, args=(stop, 60.0))
         waiter.start()
         (tmp_path / "x.dcm").write_bytes(b"x")
-        os.rename(tmp_path / "x.dcm", spool.queue_dir() / f"{time.time_ns()}-1-1.dcm")  # as commit does
+        os.rename(tmp_path / "x.dcm", folders.queue_dir() / f"{time.time_ns()}-1-1.dcm")  # as commit does
         waiter.join(30)
         assert not waiter.is_alive()  # woken by the instance, long before its 60 s
     finally:
