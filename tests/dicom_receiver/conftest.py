@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from dicom_receiver.models import Receiver, forget_cached_rules
 from dicom_receiver.server import ReceiverService, run_receiver
 from prearchive import ingest
 from tests.dicomgen import echo
+from tests.ports import reserved_port
+from tests.waiting import TIMEOUT, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -25,12 +26,6 @@ def fresh_site_script():
     anonymize_services.forget_cached_site_script()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class RunningReceiver:
     port: int
@@ -38,50 +33,55 @@ class RunningReceiver:
     service: ReceiverService
     stop: threading.Event
 
-    def wait_processed(self, timeout: float = 30) -> None:
+    def wait_processed(self, timeout: float = TIMEOUT) -> None:
         """Wait until the spool workers processed every instance acknowledged so far."""
         assert spool.wait_until_processed(time.time(), timeout), "the spool was not processed"
 
     def wait_reloaded(self) -> None:
-        """Wait for one more configuration reload (the loop re-reads every 0.1 s in tests); the spool
-        workers read the receiver's configuration again too."""
+        """Wait for one more configuration reload (the loop re-reads every 0.1 s in tests): the second
+        reload from now started after this call. The spool workers read the receiver's configuration
+        again too."""
         spool.forget_cached_receivers()
         before = self.service.reloads
-        deadline = threading.Event()
-        for _ in range(100):
-            if self.service.reloads >= before + 2:
-                return
-            deadline.wait(0.05)
-        raise AssertionError("the receiver did not reload its configuration")
+        wait_for(lambda: self.service.reloads >= before + 2, what="the receiver to reload its configuration")
 
 
 @pytest.fixture
 def receiver(transactional_db, data_root, settings):
     """The XNATLITE receiver on a free port, with one spool worker; the service re-reads its
-    configuration every 0.1 s."""
+    configuration every 0.1 s. The port stays reserved while it runs (tests/ports.py): the receiver
+    shares it with SO_REUSEPORT, as `manage.py dicom_receiver` does."""
     forget_cached_rules()
     spool.forget_cached_receivers()
     ingest._recent_claims.clear()  # sessions of other tests' databases
-    port = free_port()
-    config = Receiver.objects.create(ae_title="XNATLITE", port=port)
-    stop = threading.Event()
-    ready = threading.Event()
-    box = {}
+    with reserved_port() as port:
+        config = Receiver.objects.create(ae_title="XNATLITE", port=port)
+        stop = threading.Event()
+        ready = threading.Event()
+        box = {}
 
-    def on_ready(service):
-        box["service"] = service
-        ready.set()
+        def on_ready(service):
+            box["service"] = service
+            ready.set()
 
-    thread = threading.Thread(
-        target=run_receiver,
-        args=(stop,),
-        kwargs={"host": "127.0.0.1", "reload_seconds": 0.1, "workers": 1, "on_ready": on_ready},
-        daemon=True,
-    )
-    thread.start()
-    assert ready.wait(15), "receiver did not start"
-    assert echo(port) == 0x0000
-    yield RunningReceiver(port, config, box["service"], stop)
-    stop.set()
-    thread.join(15)
+        thread = threading.Thread(
+            target=run_receiver,
+            args=(stop,),
+            kwargs={
+                "host": "127.0.0.1",
+                "reuse_port": True,
+                "reload_seconds": 0.1,
+                "workers": 1,
+                "on_ready": on_ready,
+            },
+            daemon=True,
+        )
+        thread.start()
+        wait_for(lambda: ready.is_set() or not thread.is_alive(), what="the receiver to start")
+        assert ready.is_set(), "the receiver thread died"
+        assert port in box["service"].servers, f"the receiver could not listen on {port}"
+        assert echo(port) == 0x0000
+        yield RunningReceiver(port, config, box["service"], stop)
+        stop.set()
+        thread.join(TIMEOUT)
     forget_cached_rules()
