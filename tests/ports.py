@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -39,16 +39,18 @@ class PortTaken(Exception):
     """The server could not bind the port chosen for it: something took it after it was chosen."""
 
 
-def start_on_a_free_port(start: Callable[[int], T], *, attempts: int = ATTEMPTS) -> T:
-    """`start(port)` with a port the OS has just handed out; when it raises PortTaken (having stopped
-    what it started), again with another port, at most `attempts` times. For a server that must be told
-    its port beforehand and cannot share it."""
+def start_on_a_free_port(start: Callable[..., T], *, ports: int = 1, attempts: int = ATTEMPTS) -> T:
+    """`start(port, ...)` with `ports` different ports the OS has just handed out; when it raises
+    PortTaken (having stopped what it started), again with other ports, at most `attempts` times. For a
+    server that must be told its ports beforehand and cannot share them."""
     for _ in range(attempts):
-        with socket.socket() as sock:
-            sock.bind((HOST, 0))
-            port = sock.getsockname()[1]
+        with ExitStack() as stack:
+            sockets = [stack.enter_context(socket.socket()) for _ in range(ports)]
+            for sock in sockets:
+                sock.bind((HOST, 0))
+            chosen = [sock.getsockname()[1] for sock in sockets]
         try:
-            return start(port)
+            return start(*chosen)
         except PortTaken:
             continue
     raise AssertionError(f"every one of {attempts} ports was taken before the server could bind it")

@@ -63,3 +63,11 @@ def test_it_gives_up_after_a_few_attempts():
     with pytest.raises(AssertionError, match="every one of 3 ports was taken"):
         start_on_a_free_port(start, attempts=3)
     assert len(tried) == 3
+
+
+def test_a_server_may_be_given_several_ports():
+    def start(dicom: int, http: int) -> tuple[int, int]:
+        return dicom, http
+
+    dicom, http = start_on_a_free_port(start, ports=2)
+    assert dicom != http
