@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from archive.models import AccessionCounter, ImageSession, Subject
@@ -70,7 +70,7 @@ def find_subject(project: Project, label_or_id: str) -> Subject | None:
 
 
 @transaction.atomic
-def create_subject(project: Project, label: str, *, by: AbstractBaseUser | str, **fields: Any) -> Subject:
+def create_subject(project: Project, label: str, *, by: User | str, **fields: Any) -> Subject:
     """A new subject with a new accession ID (members and owners; system actors for archiving)."""
     if not isinstance(by, str):
         permissions.require(by, "create", project)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 
 from xnatlite.models import AuditEvent
@@ -53,7 +53,7 @@ def _plain(value: Any) -> Any:
 
 
 def record(
-    actor: AbstractBaseUser | AnonymousUser | str | None, action: str, obj: Any = None, **details: Any
+    actor: User | AnonymousUser | str | None, action: str, obj: Any = None, **details: Any
 ) -> AuditEvent:
     """Store one audit event; `actor` is a user, or a string naming a system actor ("receiver:XNATLITE")."""
     object_type, object_id, label, project_id = _describe(obj)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User as Account
 from django.db.models import Q, QuerySet
 from guardian.core import ObjectPermissionChecker
 from guardian.shortcuts import get_objects_for_user
@@ -27,7 +28,7 @@ from guardian.shortcuts import get_objects_for_user
 from xnatlite.errors import Forbidden, NotFound
 from xnatlite.models import Accessibility, Project, Role
 
-User = AbstractBaseUser | AnonymousUser
+User = Account | AnonymousUser  # an account of the site (Django's user model), or a visitor not signed in
 
 ACTIONS = ("see", "read", "download", "create", "edit", "prearchive", "delete", "manage")
 
