@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import QuerySet
 from pydicom.dataset import Dataset
 
 from anonymize.defaults import default_project_script_text, default_site_script_text
@@ -105,9 +106,7 @@ def site_script_for_ingest() -> tuple[Script, RecordInfo] | None:
 
 
 @transaction.atomic
-def save_site_script(
-    text: str, *, enabled: bool, by: AbstractBaseUser, deidentifying: bool = True
-) -> ScriptState:
+def save_site_script(text: str, *, enabled: bool, by: User, deidentifying: bool = True) -> ScriptState:
     """Validate and store the site script (site admins only), keeping the previous text as a version."""
     permissions.require_site_admin(by)
     validate_script(text)
@@ -127,7 +126,7 @@ def _store(
     text: str,
     enabled: bool,
     deidentifying: bool,
-    by: AbstractBaseUser,
+    by: User,
 ) -> None:
     """Save the script as its next version, keep that version, and audit it with the previous text."""
     row.text, row.enabled, row.deidentifying, row.updated_by = text, enabled, deidentifying, by
@@ -174,7 +173,7 @@ def project_script_for_archive(project: Project) -> tuple[Script, RecordInfo] | 
 
 @transaction.atomic
 def save_project_script(
-    project: Project, text: str, *, enabled: bool, by: AbstractBaseUser, deidentifying: bool = False
+    project: Project, text: str, *, enabled: bool, by: User, deidentifying: bool = False
 ) -> ScriptState:
     """Validate and store a project's script (owners), keeping the previous text as a version."""
     permissions.require(by, "manage", project)
@@ -186,7 +185,7 @@ def save_project_script(
     return get_project_script(project)
 
 
-def script_versions(project: Project | None):
+def script_versions(project: Project | None) -> QuerySet[ScriptVersion]:
     """Saved versions of the site script (project None) or of a project's script, newest first."""
     return ScriptVersion.objects.filter(project=project).select_related("created_by").order_by("-version")
 
@@ -206,7 +205,7 @@ def dry_run_project_script(
     project: Project,
     path: Path | str,
     *,
-    by: AbstractBaseUser,
+    by: User,
     text: str | None = None,
     subject: str = "SUBJECT",
     session: str = "SESSION",

@@ -234,15 +234,15 @@ class Resource(models.Model):
     @property
     def folder(self):
         """The resource's folder in the archive layout."""
-        if self.scan_id:
-            scan = self.scan
+        if (scan := self.scan) is not None:
             return layout.scan_resource_dir(
                 scan.session.project_id, scan.session.label, scan.scan_id, self.label
             )
-        if self.session_id:
-            return layout.session_resource_dir(self.session.project_id, self.session.label, self.label)
-        if self.subject_id:
-            return layout.subject_resource_dir(self.subject.project_id, self.subject.label, self.label)
+        if (session := self.session) is not None:
+            return layout.session_resource_dir(session.project_id, session.label, self.label)
+        if (subject := self.subject) is not None:
+            return layout.subject_resource_dir(subject.project_id, subject.label, self.label)
+        assert self.project_id is not None  # the one owner left (resource_has_exactly_one_owner)
         return layout.project_resource_dir(self.project_id, self.label)
 
 

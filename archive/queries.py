@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime
+import os
 from dataclasses import dataclass
+from typing import Any
 
 import pydicom
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db.models import (
     BigIntegerField,
     Count,
     F,
     IntegerField,
     Max,
+    Model,
     OuterRef,
     Prefetch,
     Q,
@@ -21,6 +25,8 @@ from django.db.models import (
     Sum,
 )
 from django.db.models.functions import Coalesce
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
 
 from archive.models import File, ImageSession, Resource, Scan, Subject
 from xnatlite import permissions
@@ -31,13 +37,15 @@ SNAPSHOTS = "SNAPSHOTS"  # the scan resource holding preview images (xnat-spec.m
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 
 
-def _count(model, **outer) -> Coalesce:
+def _count(model: type[Model], **outer: Any) -> Coalesce:
     """A correlated COUNT subquery: cheaper than joining two big tables and counting distinct rows."""
-    rows = model.objects.filter(**outer).order_by().values(*outer).annotate(n=Count("pk")).values("n")
+    rows = (
+        model._default_manager.filter(**outer).order_by().values(*outer).annotate(n=Count("pk")).values("n")
+    )
     return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
 
 
-def project_listing(user) -> QuerySet[Project]:
+def project_listing(user: permissions.User | None) -> QuerySet[Project]:
     """Projects the user may see, with subject and session counts and the last archiving time."""
     last = ImageSession.objects.filter(project=OuterRef("pk")).order_by().values("project")
     return (
@@ -51,7 +59,7 @@ def project_listing(user) -> QuerySet[Project]:
     )
 
 
-def project_users(project: Project) -> list[tuple[object, Role]]:
+def project_users(project: Project) -> list[tuple[User, Role]]:
     """(user, role) for everyone with a role in the project, owners first."""
     order = {Role.OWNER: 0, Role.MEMBER: 1, Role.COLLABORATOR: 2}
     names = {permissions.role_group_name(project.id, role): Role(role) for role in Role.values}
@@ -221,7 +229,7 @@ def project_history(project: Project) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(project_id=project.id)
 
 
-def dicom_header(path) -> list[HeaderRow]:
+def dicom_header(path: str | os.PathLike[str]) -> list[HeaderRow]:
     """The header of a DICOM file as rows (meta group first, sequences indented); pixel data is not read."""
     ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
     rows: list[HeaderRow] = []
@@ -243,7 +251,7 @@ class HeaderRow:
 HEADER_VALUE_MAX = 200
 
 
-def _header_value(elem) -> str:
+def _header_value(elem: DataElement) -> str:
     if elem.VR in BINARY_VRS:
         length = len(elem.value) if isinstance(elem.value, bytes | bytearray) else 0
         return f"<{length} bytes>"
@@ -254,7 +262,7 @@ def _header_value(elem) -> str:
     return text if len(text) <= HEADER_VALUE_MAX else text[: HEADER_VALUE_MAX - 1] + "…"
 
 
-def _header_rows(ds, depth: int, rows: list[HeaderRow]) -> None:
+def _header_rows(ds: Dataset, depth: int, rows: list[HeaderRow]) -> None:
     for elem in ds:
         tag = f"({elem.tag.group:04X},{elem.tag.element:04X})"
         name = elem.keyword or elem.name

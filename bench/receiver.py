@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,25 +40,58 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.ports import PortTaken, start_on_a_free_port  # noqa: E402 - found through the path above
+
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}  # dcmtk programs are slow on loopback without it
 SHARDS = 4
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def check_port_taken(port: int, proc: subprocess.Popen, log: Path) -> None:
+    """PortTaken, with the receiver stopped, when it says its port was taken after it was chosen:
+    `start_on_a_free_port` starts it again on another one (tests/ports.py)."""
+    if "already in use" in log.read_text(errors="replace"):  # Orthanc, dcmtk, pynetdicom, xnatlite say so
+        for pid in process_tree(proc.pid):  # xnatlite's children too: they would go on writing the log
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait()
+        raise PortTaken(port)
+
+
+def listens(port: int, pids: list[int]) -> bool:
+    """Whether one of `pids` holds a socket listening on `port`: a connection that succeeds may have
+    reached another program that took the port first."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                    return True
+            except OSError:
+                pass
+    return False
 
 
 def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    """Until the receiver `proc` (or a child of it) listens on `port`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        check_port_taken(port, proc, log)
         if proc.poll() is not None:
             raise RuntimeError(f"receiver exited early:\n{log.read_text()[-3000:]}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        if listens(port, process_tree(proc.pid)):
+            return
         time.sleep(0.1)
     raise RuntimeError(f"receiver did not listen on {port}:\n{log.read_text()[-3000:]}")
 
@@ -193,6 +225,8 @@ def xnatlite_template(base: Path) -> dict:
 
 
 def _xnatlite_env(workdir: Path, template: Path, port: int) -> dict:
+    for left in workdir.glob("db.sqlite3*"):  # of a start on a port found taken: its WAL would be replayed
+        left.unlink()
     shutil.copy(template / "template.sqlite3", workdir / "db.sqlite3")
     return {
         **os.environ,
@@ -216,8 +250,7 @@ def _rows(workdir: Path):
     return stored
 
 
-def _start_xnatlite(workdir: Path, template: Path, *command: str) -> Running:
-    port = free_port()
+def _start_xnatlite(workdir: Path, template: Path, port: int, *command: str) -> Running:
     log = workdir / "xnatlite.log"
     proc = subprocess.Popen(
         [sys.executable, "manage.py", *command],
@@ -232,15 +265,23 @@ def _start_xnatlite(workdir: Path, template: Path, *command: str) -> Running:
 
 
 def start_xnatlite(workdir: Path, template: Path) -> Running:
-    return _start_xnatlite(workdir, template, "dicom_receiver", "--host", "127.0.0.1")
+    return start_on_a_free_port(
+        lambda port: _start_xnatlite(workdir, template, port, "dicom_receiver", "--host", "127.0.0.1")
+    )
 
 
 def start_xnatlite_serve(workdir: Path, template: Path) -> Running:
-    return _start_xnatlite(workdir, template, "serve", "--no-migrate", "--port", str(free_port()))
+    # the web server binds a port of its own choosing (--port 0); the receiver's is chosen here
+    return start_on_a_free_port(
+        lambda port: _start_xnatlite(workdir, template, port, "serve", "--no-migrate", "--port", "0")
+    )
 
 
 def start_pynetdicom(workdir: Path) -> Running:
-    port = free_port()
+    return start_on_a_free_port(lambda port: _start_pynetdicom(workdir, port))
+
+
+def _start_pynetdicom(workdir: Path, port: int) -> Running:
     log = workdir / "scp.log"
     out = workdir / "files"
     proc = subprocess.Popen(
@@ -253,7 +294,10 @@ def start_pynetdicom(workdir: Path) -> Running:
 
 
 def start_orthanc(workdir: Path) -> Running:
-    port = free_port()
+    return start_on_a_free_port(lambda port, http_port: _start_orthanc(workdir, port, http_port), ports=2)
+
+
+def _start_orthanc(workdir: Path, port: int, http_port: int) -> Running:
     storage = workdir / "orthanc"
     config = {
         "Name": "bench",
@@ -261,7 +305,7 @@ def start_orthanc(workdir: Path) -> Running:
         "IndexDirectory": str(storage),
         "DicomAet": "ORTHANC",
         "DicomPort": port,
-        "HttpPort": free_port(),
+        "HttpPort": http_port,
         "HttpServerEnabled": True,
         "RemoteAccessAllowed": False,
         "AuthenticationEnabled": False,
@@ -286,9 +330,12 @@ def start_orthanc(workdir: Path) -> Running:
 
 
 def start_storescp(workdir: Path) -> Running:
-    port = free_port()
+    return start_on_a_free_port(lambda port: _start_storescp(workdir, port))
+
+
+def _start_storescp(workdir: Path, port: int) -> Running:
     out = workdir / "files"
-    out.mkdir()
+    out.mkdir(exist_ok=True)
     log = workdir / "storescp.log"
     proc = subprocess.Popen(
         ["storescp", "--fork", "-aet", "STORESCP", "-od", str(out), str(port)],

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from dicom_receiver import whitelist
+from dicom_receiver.whitelist import WhitelistEntry, check_ae_title, parse_whitelist
 from prearchive.models import validate_rules
 from xnatlite.errors import InvalidInput
 
@@ -24,11 +24,11 @@ def _check(check, value) -> None:
 
 
 def validate_ae_title(value: str) -> None:
-    _check(whitelist.check_ae_title, value)
+    _check(check_ae_title, value)
 
 
 def validate_whitelist(value: str) -> None:
-    _check(whitelist.parse_whitelist, value)
+    _check(parse_whitelist, value)
 
 
 class Receiver(models.Model):
@@ -66,8 +66,8 @@ class Receiver(models.Model):
         return f"{self.ae_title}:{self.port}"
 
     @property
-    def whitelist_entries(self) -> list[whitelist.WhitelistEntry]:
-        return whitelist.parse_whitelist(self.whitelist)
+    def whitelist_entries(self) -> list[WhitelistEntry]:
+        return parse_whitelist(self.whitelist)
 
     @property
     def routing(self) -> tuple[str, str, str]:

@@ -128,10 +128,11 @@ class AutoArchive(models.TextChoices):
 
     @classmethod
     def for_code(cls, code: int) -> AutoArchive:
-        return {
+        automatic: dict[int, AutoArchive] = {
             PrearchiveCode.AUTO_ARCHIVE: cls.AUTO_ARCHIVE,
             PrearchiveCode.AUTO_ARCHIVE_OVERWRITE: cls.AUTO_ARCHIVE_OVERWRITE,
-        }.get(code, cls.MANUAL)
+        }
+        return automatic.get(code, cls.MANUAL)
 
 
 class PrearchiveSession(models.Model):

@@ -17,7 +17,9 @@ from xnatlite.models import AuditEvent
 UNASSIGNED = "Unassigned"
 
 
-def prearchive_listing(user, project_ids: Iterable[str] | None = None) -> QuerySet[PrearchiveSession]:
+def prearchive_listing(
+    user: permissions.User | None, project_ids: Iterable[str] | None = None
+) -> QuerySet[PrearchiveSession]:
     """Rows the user may see: projects where they may use the prearchive (owners, members), plus
     Unassigned for site admins (xnat-spec.md §2.4); optionally only the given projects (`Unassigned`
     names the rows without a project). Newest first, projects joined: a constant number of queries."""
@@ -34,7 +36,9 @@ def prearchive_listing(user, project_ids: Iterable[str] | None = None) -> QueryS
     return rows.select_related("project").order_by("-created_at", "-id")
 
 
-def get_prearchive_session(user, project: str, timestamp: str, folder: str) -> PrearchiveSession:
+def get_prearchive_session(
+    user: permissions.User | None, project: str, timestamp: str, folder: str
+) -> PrearchiveSession:
     """The session at `/prearchive/projects/{project}/{timestamp}/{folder}`; NotFound unless the user
     may use that project's prearchive (`project` = `Unassigned` for rows without a project)."""
     project_id = None if project == UNASSIGNED else project

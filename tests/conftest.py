@@ -7,6 +7,7 @@ import pydicom.data
 import pytest
 
 from tests.factories import UserFactory, make_project
+from tests.waiting import TIMEOUT, wait_for
 from xnatlite import cache, projects
 
 PYDICOM_TEST_FILES = Path(pydicom.data.__file__).parent / "test_files"
@@ -131,7 +132,6 @@ def celery_worker(transactional_db, child_env, tmp_path):
     import signal
     import subprocess
     import sys
-    import time
     import uuid
 
     from xnatlite.celery import app
@@ -165,19 +165,21 @@ def celery_worker(transactional_db, child_env, tmp_path):
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 60
-    while "ready." not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"Celery worker did not start:\n{log.read_text()}")
-        time.sleep(0.2)
+    try:
+        wait_for(
+            lambda: "ready." in log.read_text(), what="the Celery worker to start", process=proc, log=log
+        )
+    except AssertionError:
+        proc.kill()
+        proc.wait(TIMEOUT)
+        raise
     proc.log = log
     yield proc
     app.conf.task_default_queue = previous_queue
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(30)
+            proc.wait(TIMEOUT)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(10)
+            proc.wait(TIMEOUT)

@@ -24,6 +24,7 @@ class Client:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UploadError(f"The server address must look like https://xnat.example.org/, not '{url}'")
         self.url, self.parts, self.timeout = url.rstrip("/"), parts, timeout
+        self.host: str = parts.hostname
         self.base = parts.path.rstrip("/")
         token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         self.auth = f"Basic {token}"
@@ -31,12 +32,12 @@ class Client:
     def _connection(self) -> http.client.HTTPConnection:
         if self.parts.scheme == "https":
             return http.client.HTTPSConnection(
-                self.parts.hostname,
+                self.host,
                 self.parts.port,
                 timeout=self.timeout,
                 context=ssl.create_default_context(),
             )
-        return http.client.HTTPConnection(self.parts.hostname, self.parts.port, timeout=self.timeout)
+        return http.client.HTTPConnection(self.host, self.parts.port, timeout=self.timeout)
 
     def _request(
         self,

@@ -9,11 +9,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from archive.models import Subject
+from archive.models import ImageSession, Subject
 from xnatapi.models import AliasToken, CustomVariable
 from xnatlite import audit
 from xnatlite.errors import Forbidden, InvalidInput, NotFound
@@ -23,7 +23,7 @@ ALIAS_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 
 
 @transaction.atomic
-def issue_alias_token(user: AbstractBaseUser) -> tuple[AliasToken, str]:
+def issue_alias_token(user: User) -> tuple[AliasToken, str]:
     """A new token for the signed-in user; the secret is returned once and only its hash is kept."""
     if user is None or not user.is_authenticated:
         raise Forbidden("Sign in to issue a token")
@@ -38,7 +38,7 @@ def issue_alias_token(user: AbstractBaseUser) -> tuple[AliasToken, str]:
     return token, secret
 
 
-def authenticate_alias(alias: str, secret: str) -> AbstractBaseUser | None:
+def authenticate_alias(alias: str, secret: str) -> User | None:
     """The active user a valid (alias, secret) pair stands for, or None."""
     if not ALIAS_RE.fullmatch(alias or ""):
         return None
@@ -49,7 +49,7 @@ def authenticate_alias(alias: str, secret: str) -> AbstractBaseUser | None:
 
 
 @transaction.atomic
-def revoke_alias_token(alias: str, *, by: AbstractBaseUser) -> AliasToken:
+def revoke_alias_token(alias: str, *, by: User) -> AliasToken:
     """End a token now; its owner or a site admin may do it. Someone else's token is NotFound."""
     token = AliasToken.objects.filter(alias=alias).first()
     if token is None or not (token.user_id == by.pk or by.is_superuser):
@@ -65,7 +65,7 @@ _VARIABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,254}")
 
 
 @transaction.atomic
-def set_custom_variables(obj, values: dict[str, str], *, by: AbstractBaseUser) -> None:
+def set_custom_variables(obj: Subject | ImageSession, values: dict[str, str], *, by: User) -> None:
     """Set custom variables on a subject or session (members and owners); an empty value removes one."""
     from xnatlite import permissions
 
@@ -85,6 +85,6 @@ def set_custom_variables(obj, values: dict[str, str], *, by: AbstractBaseUser) -
     audit.record(by, "archive.custom_variables.set", obj, names=sorted(cleaned))
 
 
-def custom_variables(obj) -> dict[str, str]:
+def custom_variables(obj: Subject | ImageSession) -> dict[str, str]:
     owner = {"subject": obj} if isinstance(obj, Subject) else {"session": obj}
     return dict(CustomVariable.objects.filter(**owner).values_list("name", "value"))

@@ -76,7 +76,7 @@ class TimedCache(Generic[K, V]):
         found = self._values.get(key)
         return None if found is None else clock() - found[0]
 
-    def forget(self, *_args, **_kwargs) -> None:
+    def forget(self, *_args: object, **_kwargs: object) -> None:
         """Drop every value (connected to model signals: a save in this process is seen at once)."""
         with self._lock:
             self._values.clear()

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -84,7 +84,7 @@ def write_json(path: Path, data: dict) -> None:
 
 
 # --- renames --------------------------------------------------------------------------------------
-def _renameat2():
+def _renameat2() -> Callable[..., int] | None:
     libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
     function = getattr(libc, "renameat2", None)
     if function is not None:

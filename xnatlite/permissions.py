@@ -27,6 +27,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User as Account
 from django.db.models import Q, QuerySet
 from guardian.core import ObjectPermissionChecker
 from guardian.shortcuts import get_objects_for_user
@@ -49,7 +50,8 @@ class SystemActor:
         return self.name
 
 
-User = AbstractBaseUser | AnonymousUser | SystemActor
+# An account of the site (Django's user model), a visitor not signed in, or a part of xnatlite.
+User = Account | AnonymousUser | SystemActor
 
 INGEST_ACTIONS = frozenset({"prearchive"})  # write into a prearchive
 ARCHIVE_ACTIONS = frozenset({"prearchive", "create", "edit"})  # archive: create subjects and sessions

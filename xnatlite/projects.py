@@ -5,11 +5,12 @@ settings and aliases, give and take roles. Each checks permission and audits (xn
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
-from django.db import transaction
+from django.contrib.auth.models import Group, User
+from django.db import models, transaction
+from django.db.models import QuerySet
 from guardian.shortcuts import assign_perm
 
 from xnatlite import audit, layout, permissions
@@ -33,7 +34,10 @@ def _check_project_id_free(project_id: str, *, exclude: Project | None = None) -
         raise InvalidInput(f"Project ID or alias '{project_id}' is already in use")
 
 
-def _check_choice(value: Any, choices: type, what: str) -> Any:
+Choice = TypeVar("Choice", bound=models.Choices)
+
+
+def _check_choice(value: Any, choices: type[Choice], what: str) -> Choice:
     try:
         return choices(value)
     except ValueError:
@@ -45,7 +49,7 @@ def _check_choice(value: Any, choices: type, what: str) -> Any:
 def create_project(
     project_id: str,
     *,
-    by: AbstractBaseUser,
+    by: User,
     name: str = "",
     secondary_id: str = "",
     description: str = "",
@@ -83,7 +87,7 @@ def create_project(
 
 
 @transaction.atomic
-def update_project(project: Project, *, by: AbstractBaseUser, **fields: Any) -> Project:
+def update_project(project: Project, *, by: User, **fields: Any) -> Project:
     """Change a project's titles, description, accessibility or prearchive code (owners)."""
     permissions.require(by, "manage", project)
     changed = {}
@@ -109,9 +113,7 @@ def update_project(project: Project, *, by: AbstractBaseUser, **fields: Any) -> 
 
 
 @transaction.atomic
-def add_project_alias(
-    project: Project, alias: str, *, by: AbstractBaseUser, _checked: bool = False
-) -> ProjectAlias:
+def add_project_alias(project: Project, alias: str, *, by: User, _checked: bool = False) -> ProjectAlias:
     """Give a project another ID that routing and the REST API accept."""
     if not _checked:
         permissions.require(by, "manage", project)
@@ -123,7 +125,7 @@ def add_project_alias(
 
 
 @transaction.atomic
-def remove_project_alias(project: Project, alias: str, *, by: AbstractBaseUser) -> None:
+def remove_project_alias(project: Project, alias: str, *, by: User) -> None:
     permissions.require(by, "manage", project)
     deleted, _ = ProjectAlias.objects.filter(project=project, alias=alias).delete()
     if not deleted:
@@ -132,7 +134,7 @@ def remove_project_alias(project: Project, alias: str, *, by: AbstractBaseUser) 
 
 
 # --- project users --------------------------------------------------------------------------------
-def _set_role(project: Project, user: AbstractBaseUser, role: Role | None) -> None:
+def _set_role(project: Project, user: User, role: Role | None) -> None:
     groups = Group.objects.filter(name__in=[permissions.role_group_name(project.id, r) for r in Role.values])
     user.groups.remove(*groups)
     if role is not None:
@@ -140,11 +142,11 @@ def _set_role(project: Project, user: AbstractBaseUser, role: Role | None) -> No
     permissions.forget_cached_permissions(user)
 
 
-def _owners(project: Project):
+def _owners(project: Project) -> QuerySet[User]:
     return get_user_model().objects.filter(groups__name=permissions.role_group_name(project.id, Role.OWNER))
 
 
-def find_user(identifier: str) -> AbstractBaseUser:
+def find_user(identifier: str) -> User:
     """An active account by username, or by e-mail address when that names exactly one account."""
     users = get_user_model().objects.filter(is_active=True)
     user = users.filter(username=identifier).first()
@@ -157,25 +159,25 @@ def find_user(identifier: str) -> AbstractBaseUser:
 
 
 @transaction.atomic
-def set_project_role(project: Project, user: AbstractBaseUser, role: str, *, by: AbstractBaseUser) -> None:
+def set_project_role(project: Project, user: User, role: str, *, by: User) -> None:
     """Give a user a role in the project, replacing any role they had (owners only)."""
     permissions.require(by, "manage", project)
-    role = _check_choice(role, Role, "Role")
+    chosen = _check_choice(role, Role, "Role")
     previous = permissions.role_of(user, project)
-    if previous == role:
+    if previous == chosen:
         return
     if previous == Role.OWNER and _owners(project).count() == 1:
         raise InvalidInput(
             f"{user.get_username()} is the last owner of {project.id}; add another owner first"
         )
-    _set_role(project, user, role)
+    _set_role(project, user, chosen)
     audit.record(
-        by, "archive.project.role_set", project, user=user.get_username(), role=role, previous=previous
+        by, "archive.project.role_set", project, user=user.get_username(), role=chosen, previous=previous
     )
 
 
 @transaction.atomic
-def remove_project_user(project: Project, user: AbstractBaseUser, *, by: AbstractBaseUser) -> None:
+def remove_project_user(project: Project, user: User, *, by: User) -> None:
     """Take every role in the project away from a user (owners only; never the last owner)."""
     permissions.require(by, "manage", project)
     previous = permissions.role_of(user, project)

@@ -24,12 +24,21 @@ def env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+TRUE_WORDS = ("1", "yes", "true", "on")
+FALSE_WORDS = ("0", "no", "false", "off")
+
+
 def env_bool(name: str, default: bool) -> bool:
-    """A boolean variable: `true` or `false`; anything else stops start-up with a message."""
-    value = env(name, "true" if default else "false").strip().lower()
-    if value not in ("true", "false"):
-        raise ImproperlyConfigured(f"{name} must be 'true' or 'false', not {value!r}")
-    return value == "true"
+    """A boolean variable, as Django users write one: 1/0, yes/no, true/false or on/off, in any case and
+    with spaces around it ignored; anything else stops start-up with a message."""
+    raw = env(name, TRUE_WORDS[0] if default else FALSE_WORDS[0])
+    value = raw.strip().lower()
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    accepted = ", ".join(f"{yes}/{no}" for yes, no in zip(TRUE_WORDS, FALSE_WORDS, strict=True))
+    raise ImproperlyConfigured(f"{name} must be one of {accepted} (in any case), not {raw!r}")
 
 
 def env_int(name: str, default: int) -> int:
@@ -70,6 +79,12 @@ RECEIVER_PROCESSES = env_int("XNATLITE_RECEIVER_PROCESSES", 0)
 RECEIVER_WORKERS = env_int("XNATLITE_RECEIVER_WORKERS", 0)
 # The address the DICOM receivers listen on (all interfaces by default; their ports are in the database).
 DICOM_HOST = env("XNATLITE_DICOM_HOST", "0.0.0.0")
+# Request threads of `manage.py serve`'s web server.
+HTTP_THREADS = env_int("XNATLITE_HTTP_THREADS", 8)
+# The site admin `manage.py createadmin` (and `serve` when both name and password are set) makes.
+ADMIN_USERNAME = env("XNATLITE_ADMIN_USERNAME")
+ADMIN_PASSWORD = env("XNATLITE_ADMIN_PASSWORD")
+ADMIN_EMAIL = env("XNATLITE_ADMIN_EMAIL")
 PROJECT_GROUPS = env_bool("XNATLITE_PROJECT_GROUPS", False)
 # How long a process keeps the site routing rules before reading them again (XNAT: about 5 s, §5.5).
 ROUTING_CACHE_SECONDS = 5.0

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from django.conf import settings
 
@@ -126,7 +126,7 @@ def archive_kind(path: Path) -> str | None:
     return None
 
 
-def _copy_limited(src: BinaryIO, dst: Path, name: str, budget: _Budget, compressed: int | None) -> None:
+def _copy_limited(src: IO[bytes], dst: Path, name: str, budget: _Budget, compressed: int | None) -> None:
     """Copy a member's bytes to dst, stopping as soon as a cap is passed."""
     written = 0
     with open(dst, "wb") as out:
@@ -193,13 +193,16 @@ def _tar_members(path: Path, workdir: Path, budget: _Budget, prefix: str) -> Ite
                 budget.count_member(name)
                 target = workdir / f"member-{uuid.uuid4().hex}"
                 src = archive.extractfile(info)
+                if src is None:  # only a regular file has bytes, and only those come this far
+                    raise HostileArchive(f"Archive member '{name}' has no content; refused")
                 try:
                     _copy_limited(src, target, name, budget, None)
                 except BaseException:
                     target.unlink(missing_ok=True)
                     raise
                 yield name, target
-                archive.members.clear()  # keep memory flat on archives with many members
+                # keep memory flat on archives with many members (TarFile keeps every member read)
+                archive.members.clear()  # type: ignore[attr-defined]  # not in the stubs
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise InvalidInput(f"The tar archive cannot be read: {exc}") from None
 

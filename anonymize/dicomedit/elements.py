@@ -115,7 +115,7 @@ def raw_value(vr: str | None, text: str) -> bytes | None:
 
 def set_text(ds: Dataset, tag: int, text: str) -> None:
     """Write text into element ``tag`` of ``ds``, creating it with a dictionary VR when absent."""
-    elem = ds._dict.get(tag)
+    elem = ds._dict.get(tag)  # type: ignore[call-overload]  # keyed by BaseTag, an int: an int finds it
     if isinstance(elem, RawDataElement):
         # Still raw: write the new bytes raw too, so the element is neither decoded nor re-encoded.
         encoded = raw_value(elem.VR, text)
@@ -124,7 +124,8 @@ def set_text(ds: Dataset, tag: int, text: str) -> None:
             if tag >> 16 & 1 or tag in PIXEL_KEYWORDS:
                 ds[tag] = new  # pydicom's bookkeeping of private blocks and pixel arrays
             else:
-                ds._dict[tag] = new  # skips __setitem__: tag conversion and checks, several µs per element
+                # skips __setitem__: tag conversion and checks, several µs per element
+                ds._dict[tag] = new  # type: ignore[index]  # keyed by BaseTag, an int: an int finds it
             return
     # A raw element keeps its VR (implicit VR files leave it to the dictionary).
     vr = elem.VR if elem is not None and elem.VR else vr_for(ds, tag, text)

@@ -146,8 +146,9 @@ def batch(rules: list[TagRule]) -> Action:
     deep_tags = frozenset(deep)
 
     def transform(rule: TagRule, old: str) -> str:
+        assert rule.transform is not None  # a rule without one deletes its element instead
         try:
-            return rule.transform(old)  # type: ignore[misc]
+            return rule.transform(old)
         except Exception as exc:
             raise failure(exc, rule.line, rule.text) from exc
 
@@ -286,21 +287,22 @@ def add_record(ds: Dataset, record: RecordInfo) -> None:
 def _append_raw_item(ds: Dataset, tag: int, item: tuple[tuple[int, str, str], ...]) -> bool:
     """Append an item of plain values to a still-raw sequence (or create one in a dataset read as
     explicit VR little endian) in its bytes, as pydicom would encode it; False when it cannot."""
-    existing = ds._dict.get(tag)
+    existing = ds._dict.get(tag)  # type: ignore[call-overload]  # keyed by BaseTag, an int: an int finds it
     if existing is None:
         if tuple(ds.original_encoding) != (False, True):
             return False
     elif not editable(existing):
         return False
-    values = [(element, vr, raw_value(vr, text)) for element, vr, text in item]
-    if any(value is None for _, _, value in values):
+    values = [(element, vr.encode(), raw_value(vr, text)) for element, vr, text in item]
+    encoded = [(element, vr, value) for element, vr, value in values if value is not None]
+    if len(encoded) != len(values):
         return False
-    appended = item_bytes([(element, vr.encode(), value) for element, vr, value in values])  # type: ignore[misc]
+    appended = item_bytes(encoded)
     if existing is None:
         ds._dict[BaseTag(tag)] = RawDataElement(BaseTag(tag), "SQ", len(appended), appended, 0, False, True)
     else:
         value = existing.value + appended
-        ds._dict[tag] = existing._replace(value=value, length=len(value))
+        ds._dict[tag] = existing._replace(value=value, length=len(value))  # type: ignore[index]  # keyed by BaseTag, an int: an int finds it
     return True
 
 

@@ -9,8 +9,10 @@ value that is not plain ASCII, odd or truncated bytes) raises Unsupported and th
 sequence as before.
 """
 
+import enum
 import struct
 from collections.abc import Callable
+from typing import Final, TypeGuard
 
 from pydicom.dataelem import RawDataElement
 
@@ -32,17 +34,19 @@ class Unsupported(Exception):
     """These bytes are not edited here: the caller decodes the sequence instead."""
 
 
-class Keep:
+class Keep(enum.Enum):
     """The answer of an ElementEdit leaving an element as it is (a sequence is then looked into)."""
 
+    KEEP = "keep"
 
-KEEP = Keep()
+
+KEEP: Final = Keep.KEEP  # answers are told apart with `is`; a one-member enum lets mypy narrow on it
 # (tag, VR, value bytes or None for an undefined-length sequence) -> KEEP, None to delete the element,
 # or its new value bytes (even length). May raise Unsupported.
 ElementEdit = Callable[[int, bytes, bytes | None], "Keep | bytes | None"]
 
 
-def editable(elem: object) -> bool:
+def editable(elem: object) -> TypeGuard[RawDataElement]:
     """Whether ``elem`` is a raw sequence this module can edit."""
     return (
         isinstance(elem, RawDataElement)
@@ -58,6 +62,8 @@ def edit_sequence(elem: RawDataElement, edit: ElementEdit) -> RawDataElement:
     """``elem`` with ``edit`` applied to every element of its items at every depth (``elem`` itself
     when nothing changed); raise Unsupported when the bytes cannot be edited here."""
     data = elem.value
+    if not isinstance(data, bytes):  # editable() checked it already
+        raise Unsupported("a raw sequence without its bytes")
     try:
         pieces, position, changed = _items(data, 0, len(data), edit)
     except struct.error:

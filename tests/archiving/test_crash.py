@@ -28,6 +28,7 @@ from prearchive.handoff import reset_interrupted
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
 from tests.archiving.conftest import check_archived, md5
 from tests.factories import TESTS
+from tests.waiting import TIMEOUT, wait_for
 from xnatlite import disk, layout
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,25 +81,30 @@ def run_child(child_env, session_pk: int) -> subprocess.Popen:
     )
 
 
-def wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 60.0) -> None:
-    """Poll until `condition()` while the child lives; then give it a moment to reach its next wait."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline and proc.poll() is None, f"waited in vain for {what}"
-        time.sleep(0.01)
-    time.sleep(0.3)
+def wait_for_status(session_pk: int, statuses, proc: subprocess.Popen) -> None:
+    """Until the prearchive session has one of `statuses`, is gone, or the child has exited."""
 
-
-def wait_for_status(session_pk: int, statuses, proc=None, timeout=60.0) -> str | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def reached() -> bool:
+        exited = proc.poll() is not None
         row = PrearchiveSession.objects.filter(pk=session_pk).values_list("status", flat=True).first()
-        if row is None or row in statuses:
-            return row
-        if proc is not None and proc.poll() is not None:
-            return row
-        time.sleep(0.005)
-    raise AssertionError(f"status never reached {statuses}")
+        return exited or row is None or row in statuses
+
+    wait_for(reached, what=f"status {statuses}", poll=0.005)
+
+
+def sleeping_in_sqlite_busy_wait(proc: subprocess.Popen) -> bool:
+    """Whether the child's main thread sleeps in nanosleep: SQLite waiting for the write lock (its busy
+    handler sleeps and tries again), once the archiving has nothing left to do but commit."""
+    return "nanosleep" in Path(f"/proc/{proc.pid}/wchan").read_text()
+
+
+def waiting_for_a_postgresql_lock() -> bool:
+    """Whether a connection to this test database waits for a lock (the child, on the locked table)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
 
 
 def test_sigkill_of_an_archiving_process_at_several_moments(transactional_db, ready, project_a, child_env):
@@ -110,13 +116,15 @@ def test_sigkill_of_an_archiving_process_at_several_moments(transactional_db, re
             break
         proc = run_child(child_env, session.pk)
         wait_for_status(session.pk, {Status.ARCHIVING}, proc)
+        # Not a wait for anything: the kill lands at a different moment of the archiving each time,
+        # wherever that happens to be (the moments themselves are what this test varies).
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
+        proc.wait(TIMEOUT)
         outcomes.append(assert_intact_or_complete(session.pk, original, "BIG1"))
     if PrearchiveSession.objects.filter(pk=session.pk).exists():
         proc = run_child(child_env, session.pk)
-        output = proc.communicate(timeout=120)[0].decode()
+        output = proc.communicate(timeout=TIMEOUT)[0].decode()
         assert proc.returncode == 0, output
         outcomes.append(assert_intact_or_complete(session.pk, original, "BIG1"))
     assert outcomes[-1] == "archive"
@@ -137,11 +145,14 @@ def test_sigkill_with_the_build_complete_and_the_commit_waiting(
     try:
         wait_for_status(session.pk, {Status.ARCHIVING}, proc)
         blocker.execute("BEGIN IMMEDIATE")  # the commit transaction cannot start now
-        wait_for(lambda: "catalogs" in (journals.read(session.pk) or {}), proc, "the build to finish")
+        wait_for(
+            lambda: "catalogs" in (journals.read(session.pk) or {}), what="the build to finish", process=proc
+        )
+        wait_for(lambda: sleeping_in_sqlite_busy_wait(proc), what="the commit to wait", process=proc)
         build = Path(journals.read(session.pk)["build"])
         assert len(list(build.rglob("*.dcm"))) == len(original)
         proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
+        proc.wait(TIMEOUT)
     finally:
         blocker.rollback()
         blocker.close()
@@ -169,17 +180,18 @@ def test_sigkill_between_the_rename_and_the_commit(transactional_db, ready, proj
     proc = run_child(child_env, session.pk)
     final = layout.archive_session_dir("A", "BIG1")
     try:
-        wait_for(final.exists, proc, "the folder to appear")
+        wait_for(final.exists, what="the folder to appear", process=proc)
+        wait_for(waiting_for_a_postgresql_lock, what="the commit to wait for the audit table", process=proc)
         assert len(list(final.rglob("*.dcm"))) == len(original)
         assert not ImageSession.objects.filter(label="BIG1").exists()  # files without rows, for now
         proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
+        proc.wait(TIMEOUT)
     finally:
         blocker.rollback()
         blocker.close()
     assert assert_intact_or_complete(session.pk, original, "BIG1") == "prearchive"
     proc = run_child(child_env, session.pk)
-    assert proc.wait(120) == 0
+    assert proc.wait(TIMEOUT) == 0
     assert assert_intact_or_complete(session.pk, original, "BIG1") == "archive"
 
 
@@ -195,20 +207,26 @@ def test_sigkill_of_the_celery_worker_process_mid_archive(celery_worker, ready, 
     original = prearchive_state(session)
     arc = layout.archive_project_dir("A") / layout.ARCHIVE_ARC
     handoff.queue_archive(session, by=bob)
-    deadline = time.monotonic() + 60
-    while not (
-        PrearchiveSession.objects.filter(pk=session.pk, status=Status.ARCHIVING).exists()
-        and list(arc.glob(".build-*/SCANS/*/DICOM/*.dcm"))
-    ):
-        assert time.monotonic() < deadline, celery_worker.log.read_text()
-        time.sleep(0.005)
+    wait_for(
+        lambda: (
+            PrearchiveSession.objects.filter(pk=session.pk, status=Status.ARCHIVING).exists()
+            and list(arc.glob(".build-*/SCANS/*/DICOM/*.dcm"))
+        ),
+        what="the worker to be building the session",
+        poll=0.005,
+        process=celery_worker,
+        log=celery_worker.log,
+    )
     killed = pool_processes(celery_worker)
     for pid in killed:
         os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 120
-    while PrearchiveSession.objects.filter(pk=session.pk).exists():
-        assert time.monotonic() < deadline, celery_worker.log.read_text()
-        time.sleep(0.1)
+    wait_for(
+        lambda: not PrearchiveSession.objects.filter(pk=session.pk).exists(),
+        what="the task delivered again to archive the session",
+        poll=0.1,
+        process=celery_worker,
+        log=celery_worker.log,
+    )
     assert set(pool_processes(celery_worker)).isdisjoint(killed)
     assert assert_intact_or_complete(session.pk, original, "BIG1") == "archive"
     assert "WorkerLostError" in celery_worker.log.read_text() or "SIGKILL" in celery_worker.log.read_text()

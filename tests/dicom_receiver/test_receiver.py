@@ -6,7 +6,6 @@ import errno
 import os
 import socket
 import threading
-import time
 from datetime import timedelta
 
 import pydicom
@@ -23,6 +22,7 @@ from prearchive.models import PrearchiveFile, PrearchiveSession, SiteRoutingRule
 from prearchive.sweep import build_idle_sessions
 from tests.conftest import pydicom_test_file
 from tests.dicomgen import echo, make_instance, make_study, send_datasets
+from tests.waiting import TIMEOUT, wait_for
 from xnatlite import cache, layout
 from xnatlite.models import AuditEvent
 
@@ -44,13 +44,6 @@ def spool_files() -> list:
             *root.glob("quarantine/*"),
         ]
     )
-
-
-def wait_for(predicate, what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def test_it_answers_c_echo_and_rejects_unknown_called_ae_titles(receiver):
@@ -289,21 +282,29 @@ def test_an_association_cut_mid_instance_leaves_no_partial_file(receiver, projec
 
     ae = AE(ae_title="TESTSCU")
     ae.add_requested_context(big.SOPClassUID, big.file_meta.TransferSyntaxUID)
-    slow = [(evt.EVT_PDU_SENT, lambda event: time.sleep(0.01))]  # ~1 MB per PDU: ~0.3 s to send
-    assoc = ae.associate("127.0.0.1", receiver.port, ae_title="XNATLITE", evt_handlers=slow)
+    assoc = ae.associate("127.0.0.1", receiver.port, ae_title="XNATLITE")
     assert assoc.is_established
+    cut, sent = threading.Event(), [0]
+
+    def hold_after_two_megabytes(event):  # the sender stops there until the connection is cut
+        sent[0] += event.pdu.pdu_length
+        if sent[0] > 2_000_000:
+            cut.wait(TIMEOUT)
+
+    assoc.bind(evt.EVT_PDU_SENT, hold_after_two_megabytes)
     result = {}
     sender = threading.Thread(target=lambda: result.setdefault("status", assoc.send_c_store(big)))
     sender.start()
     chunks = folders.receiving_dir()
-    deadline = time.monotonic() + 10
-    while not any(p.stat().st_size > 1_000_000 for p in chunks.glob("*.part")):
-        assert time.monotonic() < deadline, "the instance never started arriving"
-        time.sleep(0.005)
+    wait_for(
+        lambda: any(p.stat().st_size > 1_000_000 for p in chunks.glob("*.part")),
+        what="the instance to start arriving",
+    )
     assoc.dul.socket.socket.shutdown(socket.SHUT_RDWR)  # the connection drops mid-instance
-    sender.join(10)
+    cut.set()
+    sender.join(TIMEOUT)
     assert not result.get("status")  # the C-STORE never completed
-    wait_for(lambda: spool_files() == [], "the partial instance to be removed")
+    wait_for(lambda: spool_files() == [], what="the partial instance to be removed")
     receiver.wait_processed()
 
     session = PrearchiveSession.objects.get()
@@ -381,7 +382,7 @@ def test_a_full_disk_while_processing_keeps_the_instances_spooled_until_there_is
     monkeypatch.setattr(dicomfiles, "os", _FullDiskOs())  # the prearchive cannot take them
     study = make_study(n_instances=3, study_description="A")
     assert send_datasets(receiver.port, study) == [0, 0, 0]  # acknowledged: they are in the spool
-    wait_for(lambda: "failed on our side" in caplog.text, "the worker to try")
+    wait_for(lambda: "failed on our side" in caplog.text, what="the worker to try")
     assert intake.pending_count() == 3
     assert not PrearchiveFile.objects.exists()
     assert not [p for p in prearchive_files() if p.suffix in (".dcm", ".tmp")]  # nothing half written

@@ -5,11 +5,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import TIMEOUT, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,18 +33,18 @@ class Server:
     def __init__(self, proc: subprocess.Popen, url: str, log: Path):
         self.proc, self.url, self.log = proc, url, log
 
-    def stop(self, timeout: float = 30) -> int:
+    def stop(self, timeout: float = TIMEOUT) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(10)
+                self.proc.wait(TIMEOUT)
         return self.proc.returncode
 
 
-def start_serve(tmp_path: Path, *args: str, env: dict[str, str], timeout: float = 60) -> Server:
+def start_serve(tmp_path: Path, *args: str, env: dict[str, str], timeout: float = TIMEOUT) -> Server:
     """Run `manage.py serve --port 0` and wait until it prints the address it listens on."""
     log = tmp_path / "serve.log"
     out = open(log, "w")  # noqa: SIM115 - the child writes to it for its whole life
@@ -54,16 +55,20 @@ def start_serve(tmp_path: Path, *args: str, env: dict[str, str], timeout: float 
         stdout=out,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        match = re.search(r"serving (http://\S+/)", log.read_text())
-        if match:
-            return Server(proc, match.group(1), log)
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited early:\n{log.read_text()}")
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"serve did not start in {timeout}s:\n{log.read_text()}")
+    try:
+        match = wait_for(
+            lambda: re.search(r"serving (http://\S+/)", log.read_text()),
+            what="serve to start",
+            timeout=timeout,
+            poll=0.05,
+            process=proc,
+            log=log,
+        )
+    except AssertionError:
+        proc.kill()
+        proc.wait(TIMEOUT)
+        raise
+    return Server(proc, match.group(1), log)
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ layout and catalogs, and its rows match its files exactly."""
 
 from __future__ import annotations
 
-import time
-
 import pydicom
 import pytest
 
@@ -19,6 +17,7 @@ from tests.archiving.conftest import check_archived
 from tests.conftest import pydicom_test_file
 from tests.dicom_receiver.conftest import receiver  # noqa: F401 - the running receiver fixture
 from tests.dicomgen import make_study, send_datasets
+from tests.waiting import wait_for
 from xnatlite import layout
 
 pytestmark = pytest.mark.e2e
@@ -26,18 +25,15 @@ pytestmark = pytest.mark.e2e
 NAME, MRN, ACCESSION = "SMITH^JANE^Q", "MRN998877", "ACC55555"
 
 
-def wait_until_ready(count: int, timeout: float = 30) -> list[PrearchiveSession]:
+def wait_until_ready(count: int) -> list[PrearchiveSession]:
     """Run the idle builder (as `serve` does every few seconds) until `count` sessions are READY."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ready() -> list[PrearchiveSession] | None:
         build_idle_sessions()
-        ready = list(PrearchiveSession.objects.filter(status=Status.READY).order_by("id"))
-        if len(ready) >= count:
-            return ready
-        time.sleep(0.2)
-    raise AssertionError(
-        f"only {PrearchiveSession.objects.values_list('status', flat=True)} after {timeout}s"
-    )
+        sessions = list(PrearchiveSession.objects.filter(status=Status.READY).order_by("id"))
+        return sessions if len(sessions) >= count else None
+
+    return wait_for(ready, what=f"{count} READY sessions", poll=0.2)
 
 
 def assert_no_identifiers(folder, forbidden: list[bytes]) -> int:

@@ -4,6 +4,7 @@ processes sharing a port), `manage.py build_idle_sessions --loop`, and `manage.p
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from dicom_receiver.models import QuarantinedInstance
+from dicom_receiver.models import QuarantinedInstance, Receiver
 from prearchive import intake
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
-from tests.dicom_receiver.conftest import free_port
 from tests.dicomgen import echo, make_study, send_datasets
-from tests.e2e.conftest import ROOT, start_serve
+from tests.e2e.conftest import ROOT, Server, start_serve
+from tests.ports import PortTaken, reserved_port, start_on_a_free_port
+from tests.waiting import TIMEOUT, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -28,16 +30,6 @@ def start(args: list[str], env: dict, log_path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
     )
-
-
-def wait_for(predicate, timeout: float, what: str, log_path=None, poll: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out waiting for {what}" + (f":\n{log_path.read_text()}" if log_path else ""))
 
 
 def send_on_two_associations(port: int, study: list) -> dict[int, list[int]]:
@@ -50,86 +42,144 @@ def send_on_two_associations(port: int, study: list) -> dict[int, list[int]]:
     for sender in senders:
         sender.start()
     for sender in senders:
-        sender.join(120)
+        sender.join(TIMEOUT)
     return results
 
 
 def stop(proc: subprocess.Popen) -> int:
     proc.send_signal(signal.SIGTERM)
     try:
-        return proc.wait(30)
+        return proc.wait(TIMEOUT)
     except subprocess.TimeoutExpired:
         proc.kill()
-        return proc.wait(10)
+        return proc.wait(TIMEOUT)
 
 
 def test_receiver_processes_and_the_builder_command(transactional_db, child_env, project_a, tmp_path):
-    port = free_port()
-    env = {**child_env, "XNATLITE_DICOM_PORT": str(port), "XNATLITE_SESSION_IDLE_SECONDS": "1"}
-    receiver_log = tmp_path / "receiver.log"
-    receiver = start(
-        ["dicom_receiver", "--processes", "2", "--workers", "2", "--host", "127.0.0.1"], env, receiver_log
-    )
-    try:
-        wait_for(
-            lambda: receiver_log.read_text().count("listening on") == 2, 60, "two receivers", receiver_log
+    """Two receiver processes share the port (SO_REUSEPORT), reserved here while they run."""
+    with reserved_port() as port:
+        env = {**child_env, "XNATLITE_DICOM_PORT": str(port), "XNATLITE_SESSION_IDLE_SECONDS": "1"}
+        receiver_log = tmp_path / "receiver.log"
+        receiver = start(
+            ["dicom_receiver", "--processes", "2", "--workers", "2", "--host", "127.0.0.1"], env, receiver_log
         )
-        assert echo(port) == 0
-        study = make_study(n_series=2, n_instances=10, study_description="A")
-        assert send_on_two_associations(port, study) == {0: [0] * 10, 1: [0] * 10}
-        assert intake.wait_until_processed(time.time(), 30), receiver_log.read_text()
-        session = PrearchiveSession.objects.get()
-        assert (session.status, session.file_count, PrearchiveFile.objects.count()) == (
-            Status.RECEIVING,
-            20,
-            20,
-        )
-
-        builder_log = tmp_path / "builder.log"
-        builder = start(["build_idle_sessions", "--loop", "--interval", "0.2"], env, builder_log)
         try:
-            wait_for(lambda: PrearchiveSession.objects.get().status == Status.READY, 30, "READY", builder_log)
+            wait_for(
+                lambda: receiver_log.read_text().count(f"listening on 127.0.0.1 ports {port} ") == 2,
+                what="two receivers on the port",
+                process=receiver,
+                log=receiver_log,
+            )
+            assert echo(port) == 0
+            study = make_study(n_series=2, n_instances=10, study_description="A")
+            assert send_on_two_associations(port, study) == {0: [0] * 10, 1: [0] * 10}
+            assert intake.wait_until_processed(time.time(), TIMEOUT), receiver_log.read_text()
+            session = PrearchiveSession.objects.get()
+            assert (session.status, session.file_count, PrearchiveFile.objects.count()) == (
+                Status.RECEIVING,
+                20,
+                20,
+            )
+
+            builder_log = tmp_path / "builder.log"
+            builder = start(["build_idle_sessions", "--loop", "--interval", "0.2"], env, builder_log)
+            try:
+                wait_for(
+                    lambda: PrearchiveSession.objects.get().status == Status.READY,
+                    what="READY",
+                    poll=0.1,
+                    process=builder,
+                    log=builder_log,
+                )
+            finally:
+                assert stop(builder) == 0
+            session.refresh_from_db()
+            assert (session.file_count, session.scan_count) == (20, 2)
         finally:
-            assert stop(builder) == 0
-        session.refresh_from_db()
-        assert (session.file_count, session.scan_count) == (20, 2)
-    finally:
-        assert stop(receiver) == 0
+            assert stop(receiver) == 0
     log = receiver_log.read_text()
     assert "association TESTSCU@127.0.0.1 -> XNATLITE released: 10 instances" in log
+
+
+def start_serve_receiving(tmp_path: Path, env: dict) -> tuple[Server, int]:
+    """`manage.py serve` with its DICOM receiver on a port chosen here, and that port. serve's receiver
+    cannot share its port, so a port taken before serve could bind it means starting again on another."""
+
+    def attempt(port: int) -> tuple[Server, int]:
+        Receiver.objects.all().delete()  # serve creates the default receiver from XNATLITE_DICOM_PORT
+        server = start_serve(tmp_path, "--no-migrate", env={**env, "XNATLITE_DICOM_PORT": str(port)})
+        bound = wait_for(
+            lambda: re.search(
+                rf"(receiving DICOM|cannot listen) on 127\.0\.0\.1:{port}\b", server.log.read_text()
+            ),
+            what="the receiver in serve",
+            process=server.proc,
+            log=server.log,
+        )
+        if bound.group(1) == "cannot listen":
+            server.stop()
+            raise PortTaken(port)
+        return server, port
+
+    return start_on_a_free_port(attempt)
 
 
 def test_serve_runs_the_receiver_and_the_builder(transactional_db, child_env, project_a, tmp_path):
     """serve runs the receivers in a thread and the spool workers as its children, which end with it,
     even when it is killed outright."""
-    port = free_port()
     env = {
         **child_env,
-        "XNATLITE_DICOM_PORT": str(port),
         "XNATLITE_DICOM_HOST": "127.0.0.1",
         "XNATLITE_SESSION_IDLE_SECONDS": "1",
         "XNATLITE_SESSION_CHECK_SECONDS": "1",
         "XNATLITE_RECEIVER_WORKERS": "2",
+        "XNATLITE_LOG_LEVEL": "INFO",  # start_serve_receiving reads whether the receiver could listen
     }
-    server = start_serve(tmp_path, "--no-migrate", env=env)
+    server, port = start_serve_receiving(tmp_path, env)
     try:
-        wait_for(lambda: echo(port) == 0, 30, "the receiver in serve", server.log)
-        workers = wait_for(lambda: workers_of(server.proc.pid, 2), 30, "two spool workers", server.log)
+        assert echo(port) == 0
+        workers = wait_for(
+            lambda: workers_of(server.proc.pid, 2),
+            what="two spool workers",
+            process=server.proc,
+            log=server.log,
+        )
         assert send_datasets(port, make_study(n_instances=3, study_description="A")) == [0, 0, 0]
-        wait_for(lambda: PrearchiveFile.objects.count() == 3, 30, "the spool workers", server.log)
+        wait_for(
+            lambda: PrearchiveFile.objects.count() == 3,
+            what="the spool workers",
+            poll=0.1,
+            process=server.proc,
+            log=server.log,
+        )
         assert PrearchiveSession.objects.get().status == Status.RECEIVING
-        wait_for(lambda: PrearchiveSession.objects.get().status == Status.READY, 30, "READY", server.log)
+        wait_for(
+            lambda: PrearchiveSession.objects.get().status == Status.READY,
+            what="READY",
+            poll=0.1,
+            process=server.proc,
+            log=server.log,
+        )
     finally:
         assert server.stop() == 0
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
 
-    server = start_serve(tmp_path, "--no-migrate", env=env)
+    server = start_serve(tmp_path, "--no-migrate", env={**env, "XNATLITE_DICOM_PORT": str(port)})
     try:
-        workers = wait_for(lambda: workers_of(server.proc.pid, 2), 30, "two spool workers", server.log)
+        workers = wait_for(
+            lambda: workers_of(server.proc.pid, 2),
+            what="two spool workers",
+            process=server.proc,
+            log=server.log,
+        )
     finally:
         server.proc.kill()  # SIGKILL: serve cannot stop its workers; they notice and stop
-        server.proc.wait(10)
-    wait_for(lambda: not [pid for pid in workers if _alive(pid)], 10, "the orphaned workers to stop")
+        server.proc.wait(TIMEOUT)
+    # They look for their parent between batches, but only once they are up: on a loaded machine
+    # importing Django and warming up can take them well over ten seconds.
+    wait_for(
+        lambda: not [pid for pid in workers if _alive(pid)], what="the orphaned workers to stop", poll=0.1
+    )
 
 
 def batch_under_way() -> bool:
@@ -172,31 +222,43 @@ def test_spool_workers_killed_mid_batch_lose_nothing_and_store_nothing_twice(
     from anonymize import services as anonymize_services
 
     anonymize_services.save_site_script('version "6.3"\n(0008,0018) := newUID[]\n', enabled=True, by=root)
-    port = free_port()
-    env = {**child_env, "XNATLITE_DICOM_PORT": str(port)}
     log_path = tmp_path / "receiver.log"
-    command = ["dicom_receiver", "--processes", "1", "--workers", "2", "--host", "127.0.0.1"]
-    receiver = start(command, env, log_path)
-    try:
-        wait_for(lambda: echo(port) == 0, 60, "the receiver", log_path)
-        workers = wait_for(lambda: workers_of(receiver.pid, 2), 30, "two workers", log_path)
-        for pid in workers:
-            os.kill(pid, signal.SIGSTOP)  # a backlog builds up while they are stopped
-        study = make_study(n_series=3, n_instances=60, rows=64, cols=64, study_description="A")
-        assert send_on_two_associations(port, study) == {0: [0] * 90, 1: [0] * 90}  # all acknowledged
-        for pid in workers:
-            os.kill(pid, signal.SIGCONT)
-        for _ in range(2):
-            # kill the workers while a batch has written files it has not recorded yet
-            wait_for(batch_under_way, 60, "a batch under way", log_path, poll=0.002)
-            for pid in workers:
-                os.kill(pid, signal.SIGKILL)
-            workers = wait_for(
-                lambda old=workers: workers_of(receiver.pid, 2, besides=old), 30, "the workers restarted"
+    with reserved_port() as port:  # the receiver child shares it (SO_REUSEPORT) while it runs
+        env = {**child_env, "XNATLITE_DICOM_PORT": str(port)}
+        command = ["dicom_receiver", "--processes", "1", "--workers", "2", "--host", "127.0.0.1"]
+        receiver = start(command, env, log_path)
+        try:
+            wait_for(
+                lambda: f"listening on 127.0.0.1 ports {port} " in log_path.read_text(),
+                what="the receiver",
+                process=receiver,
+                log=log_path,
             )
-        assert intake.wait_until_processed(time.time(), 60), log_path.read_text()
-    finally:
-        assert stop(receiver) == 0
+            workers = wait_for(
+                lambda: workers_of(receiver.pid, 2), what="two workers", process=receiver, log=log_path
+            )
+            for pid in workers:
+                os.kill(pid, signal.SIGSTOP)  # a backlog builds up while they are stopped
+            study = make_study(n_series=3, n_instances=60, rows=64, cols=64, study_description="A")
+            assert send_on_two_associations(port, study) == {0: [0] * 90, 1: [0] * 90}  # all acknowledged
+            for pid in workers:
+                os.kill(pid, signal.SIGCONT)
+            for _ in range(2):
+                # kill the workers while a batch has written files it has not recorded yet
+                wait_for(
+                    batch_under_way, what="a batch under way", poll=0.002, process=receiver, log=log_path
+                )
+                for pid in workers:
+                    os.kill(pid, signal.SIGKILL)
+                workers = wait_for(
+                    lambda old=workers: workers_of(receiver.pid, 2, besides=old),
+                    what="the workers restarted",
+                    process=receiver,
+                    log=log_path,
+                )
+            assert intake.wait_until_processed(time.time(), TIMEOUT), log_path.read_text()
+        finally:
+            assert stop(receiver) == 0
     assert "queued" in log_path.read_text()  # the dead workers' batches were taken over
     session = PrearchiveSession.objects.get()
     rows = list(PrearchiveFile.objects.all())

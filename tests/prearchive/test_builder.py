@@ -13,6 +13,7 @@ from prearchive.handoff import should_auto_archive
 from prearchive.models import AutoArchive, PrearchiveFile, PrearchiveSession, Status, change_status
 from prearchive.sweep import build_idle_sessions
 from tests.dicomgen import make_instance, make_study
+from tests.waiting import wait_for
 from xnatlite.models import AuditEvent
 
 
@@ -180,15 +181,15 @@ def no_idle_time(child_env, settings):
 def test_the_task_runs_on_a_real_worker(no_idle_time, celery_worker, ingest, project_a):
     """With a broker (PostgreSQL + Redis), a Celery worker process builds the session; without one
     the task runs in-process, as in the embedded default."""
-    import time
-
     from prearchive.tasks import build_idle_sessions as task
 
     session = ingest(make_study(n_instances=2, study_description="A"))[0].session
     task.delay()
-    deadline = time.monotonic() + 30
-    while PrearchiveSession.objects.get(pk=session.pk).status != Status.READY:
-        assert time.monotonic() < deadline, "the worker did not build the session"
-        time.sleep(0.1)
+    wait_for(
+        lambda: PrearchiveSession.objects.get(pk=session.pk).status == Status.READY,
+        what="the worker to build the session",
+        poll=0.1,
+        process=celery_worker,
+    )
     session.refresh_from_db()
     assert (session.file_count, session.scan_count) == (2, 1)

@@ -1,7 +1,6 @@
 """Create or update a site admin account without interaction (first start, scripts, containers)."""
 
-import os
-
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
@@ -30,9 +29,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--username", default=os.environ.get("XNATLITE_ADMIN_USERNAME", ""))
-        parser.add_argument("--password", default=os.environ.get("XNATLITE_ADMIN_PASSWORD", ""))
-        parser.add_argument("--email", default=os.environ.get("XNATLITE_ADMIN_EMAIL", ""))
+        parser.add_argument("--username", default=settings.ADMIN_USERNAME)
+        parser.add_argument("--password", default=settings.ADMIN_PASSWORD)
+        parser.add_argument("--email", default=settings.ADMIN_EMAIL)
 
     def handle(self, *args, username: str, password: str, email: str, **options):
         if not username or not password:

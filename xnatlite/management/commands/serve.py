@@ -8,7 +8,6 @@ app with waitress, a production-grade pure-Python WSGI server, until SIGINT or S
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -39,7 +38,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=settings.HTTP_HOST)
         parser.add_argument("--port", type=int, default=settings.HTTP_PORT)
-        parser.add_argument("--threads", type=int, default=int(os.environ.get("XNATLITE_HTTP_THREADS", "8")))
+        parser.add_argument("--threads", type=int, default=settings.HTTP_THREADS)
         parser.add_argument("--no-migrate", action="store_true", help="skip applying migrations")
         parser.add_argument("--web-only", action="store_true", help="do not start the companions")
 
@@ -50,7 +49,7 @@ class Command(BaseCommand):
 
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=0)
-        if os.environ.get("XNATLITE_ADMIN_USERNAME") and os.environ.get("XNATLITE_ADMIN_PASSWORD"):
+        if settings.ADMIN_USERNAME and settings.ADMIN_PASSWORD:
             call_command("createadmin")
         settings.DATA_ROOT.mkdir(parents=True, exist_ok=True)
 
