@@ -216,7 +216,7 @@ def xnatlite_template(base: Path) -> dict:
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     code = (
-        "from django.contrib.auth import get_user_model; from archive.services import create_project; "
+        "from django.contrib.auth import get_user_model; from xnatlite.projects import create_project; "
         "u = get_user_model().objects.create_superuser('bench', 'b@example.org', 'x'); "
         "create_project('BENCH', by=u, name='bench')"
     )
