@@ -17,21 +17,18 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
-from django.utils import timezone
+from django.db.models import Q
 from pydicom.dataset import Dataset
 
 from anonymize import services as anonymize_services
-from prearchive import routing, rules
+from prearchive import claims, routing, rules
+from prearchive.claims import Study
+from prearchive.context import IngestContext, IngestResult, ReceiverInfo
 from prearchive.dicomfiles import (
-    _dicom_date,
-    _dicom_time,
     file_fields,
     file_name,
     header_text,
@@ -40,79 +37,15 @@ from prearchive.dicomfiles import (
     scan_folder,
     write_instance,
 )
-from prearchive.models import (
-    ACCEPTING,
-    REOPENING,
-    AutoArchive,
-    PrearchiveFile,
-    PrearchiveSession,
-    Status,
-    change_status,
-)
-from xnatlite import audit, layout, permissions
-from xnatlite.cache import TimedCache
+from prearchive.models import PrearchiveFile, PrearchiveSession
+from prearchive.records import SessionLeftReceiving, record_files
+from xnatlite import layout, permissions
 from xnatlite.errors import Forbidden, InvalidDicom, NotFound
 from xnatlite.models import Project
 
+__all__ = ["IngestContext", "IngestResult", "ReceiverInfo", "ingest_file", "ingest_instances", "route"]
+
 log = logging.getLogger(__name__)
-
-FOLDER_SUFFIX_TRIES = 3  # XNAT appends _1, _2, _3 to a folder name that is taken (§3.1)
-CLAIM_TRIES = 8
-
-
-@dataclass(frozen=True)
-class ReceiverInfo:
-    """Who sent an instance over DICOM: our receiver (called AE title, its routing expressions, whether it
-    applies the site script) and the peer."""
-
-    ae_title: str
-    calling_ae: str = ""
-    address: str = ""
-    routing: tuple[str, str, str] = ("", "", "")  # its project, subject and session expressions
-    anonymize: bool = True
-
-
-@dataclass
-class IngestContext:
-    """Everything about an instance that is not in its header."""
-
-    source: str = "dicom"  # "dicom", "upload", "import", "uploader", ...
-    receiver: ReceiverInfo | None = None
-    project: str | None = None  # explicit project ID or alias
-    subject: str = ""
-    session: str = ""
-    prevent_anon: bool = False
-    prevent_auto_commit: bool = False
-    auto_archive: bool | str | None = None  # True/False, or an AutoArchive value; None: AA:, project
-    visit: str = ""
-    protocol: str = ""
-    timezone: str = ""
-    user: object | None = None  # the acting user; None for the receiver
-    _project: Project | None = field(default=None, repr=False)
-
-    @property
-    def actor(self) -> permissions.User:
-        if self.user is not None:
-            return self.user
-        if self.receiver is not None:
-            return permissions.receiver_actor(self.receiver.ae_title)
-        return permissions.ingest_actor(self.source)
-
-
-@dataclass
-class IngestResult:
-    """What happened to one instance: its session and row, or `rejected` by the site script."""
-
-    session: PrearchiveSession | None = None
-    file: PrearchiveFile | None = None
-    rejected: bool = False
-    replaced: bool = False  # a copy of this SOP instance was already in the session
-
-
-def new_timestamp(now: datetime | None = None) -> str:
-    """`yyyyMMdd_HHmmssSSS` in local time (§3.1)."""
-    now = timezone.localtime(now or timezone.now())
-    return now.strftime("%Y%m%d_%H%M%S") + f"{now.microsecond // 1000:03d}"
 
 
 # --- routing ---------------------------------------------------------------------------------------
@@ -150,24 +83,6 @@ def route(ds: Dataset, context: IngestContext) -> routing.Route:
     )
 
 
-def _prevent_anon(context: IngestContext) -> bool:
-    return context.prevent_anon or (context.receiver is not None and not context.receiver.anonymize)
-
-
-def _auto_archive(context: IngestContext, found: routing.Route, project: Project | None) -> str:
-    """The `autoarchive` column at creation: the context's override, else `AA:`, else the project code."""
-    if project is None:
-        return AutoArchive.MANUAL  # Unassigned is never auto-archived (§3.6)
-    wanted = context.auto_archive if context.auto_archive is not None else found.auto_archive
-    if isinstance(wanted, str):
-        return AutoArchive(wanted)
-    if wanted is True:
-        return AutoArchive.AUTO_ARCHIVE
-    if wanted is False:
-        return AutoArchive.MANUAL
-    return AutoArchive.for_code(project.prearchive_code)
-
-
 # --- sessions -------------------------------------------------------------------------------------
 @dataclass
 class _Prepared:
@@ -176,9 +91,7 @@ class _Prepared:
     index: int
     context: IngestContext
     found: routing.Route
-    study_instance_uid: str
-    study_date: str  # parsed only when the instance starts a session
-    study_time: str
+    study: Study
     sop_instance_uid: str = ""
     target: Path | None = None
     fields: dict = field(default_factory=dict)
@@ -186,206 +99,7 @@ class _Prepared:
 
     @property
     def key(self) -> tuple:
-        return (self.found.project_id, self.study_instance_uid, self.found.session)
-
-
-def _create_session(item: _Prepared) -> PrearchiveSession | None:
-    found, context = item.found, item.context
-    project = Project.objects.get(pk=found.project_id) if found.project_id else None
-    timestamp = new_timestamp()
-    for attempt in range(FOLDER_SUFFIX_TRIES + 1):
-        folder = (
-            found.session if attempt == 0 else f"{found.session[: layout.LABEL_MAX_LENGTH - 2]}_{attempt}"
-        )
-        try:
-            with transaction.atomic():
-                session = PrearchiveSession.objects.create(
-                    project=project,
-                    timestamp=timestamp,
-                    folder_name=layout.check_label(folder, "Session folder"),
-                    label=found.session,
-                    subject_label=found.subject,
-                    study_instance_uid=item.study_instance_uid,
-                    scan_date=_dicom_date(item.study_date),
-                    scan_time=_dicom_time(item.study_time),
-                    status=Status.RECEIVING,
-                    auto_archive=_auto_archive(context, found, project),
-                    prevent_anon=_prevent_anon(context),
-                    prevent_auto_commit=context.prevent_auto_commit,
-                    source=context.source,
-                    visit=context.visit,
-                    protocol=context.protocol,
-                    timezone=context.timezone,
-                    receiver_ae=context.receiver.ae_title if context.receiver else "",
-                )
-        except IntegrityError:
-            if _receiving_session(found, item.study_instance_uid) is not None:
-                return None  # another association created it first: join that one
-            continue  # the folder name is taken in this timestamp: try the next suffix
-        audit.record(
-            context.actor,
-            "prearchive.session.created",
-            session,
-            source=context.source,
-            folder=session.folder_name,
-            subject=session.subject_label,
-        )
-        return session
-    return None
-
-
-def _receiving_session(found: routing.Route, study_instance_uid: str) -> PrearchiveSession | None:
-    return PrearchiveSession.objects.filter(
-        project_id=found.project_id,
-        study_instance_uid=study_instance_uid,
-        label=found.session,
-        status=Status.RECEIVING,
-    ).first()
-
-
-# (project, StudyInstanceUID, label) -> the session this process last recorded a file in. While files
-# keep arriving, the conditional UPDATE of record_files keeps the session RECEIVING and fresh, so the
-# next instance may skip the two claim queries (a quarter of the receiver's time per instance). Only
-# well inside the idle timeout: the builder cannot have claimed a session touched this recently.
-_recent_claims: TimedCache[tuple, PrearchiveSession] = TimedCache(
-    None, seconds=lambda: settings.SESSION_IDLE_SECONDS / 10, max_entries=4096
-)
-
-
-class SessionLeftReceiving(Exception):
-    """The session stopped accepting data between the claim and the row (deleted, moved, built)."""
-
-
-def claim_session(item: _Prepared) -> PrearchiveSession:
-    """The session this instance joins, marked as just modified, created or reopened as needed (§3.4).
-
-    Matching is by (project, StudyInstanceUID, label). A RECEIVING row takes the data; a BUILDING row
-    is interrupted; READY/CONFLICT/ERROR rows reopen; rows being archived, moved or deleted are left
-    alone and a new row starts in a new timestamp folder. Touching `last_modified` with a condition on
-    the status keeps the idle builder and the archive away while the file is written.
-    """
-    found, study_instance_uid = item.found, item.study_instance_uid
-    for _ in range(CLAIM_TRIES):
-        rows = list(
-            PrearchiveSession.objects.filter(
-                project_id=found.project_id, study_instance_uid=study_instance_uid, label=found.session
-            ).order_by("-created_at", "-id")
-        )
-        order = {**dict.fromkeys(ACCEPTING, 0), Status.BUILDING: 1, **dict.fromkeys(REOPENING, 2)}
-        rows = sorted((r for r in rows if r.status in order), key=lambda r: order[r.status])
-        if not rows:
-            session = _create_session(item)
-            if session is not None:
-                return session
-            continue
-        session = rows[0]
-        status = Status(session.status)
-        now = timezone.now()
-        if status in ACCEPTING:
-            if PrearchiveSession.objects.filter(pk=session.pk, status=status).update(last_modified=now):
-                session.last_modified = now
-                return session
-        elif status == Status.BUILDING:
-            if change_status(session, Status.RECEIVING_INTERRUPT):
-                return session
-        else:
-            try:
-                with transaction.atomic():
-                    reopened = change_status(session, Status.RECEIVING)
-            except IntegrityError:  # another row already receives this study: join it next time
-                continue
-            if reopened:
-                audit.record(item.context.actor, "prearchive.session.reopened", session, previous=status)
-                return session
-    raise RuntimeError(f"Could not claim a prearchive session for study {study_instance_uid}")
-
-
-# --- rows -----------------------------------------------------------------------------------------
-@dataclass
-class Recorded:
-    """The row of one recorded instance, and whether it replaced a copy already in the session."""
-
-    row: PrearchiveFile
-    replaced: bool = False
-
-
-def _record(session: PrearchiveSession, entries: list[tuple[str, dict]]) -> tuple[list[Recorded], set[str]]:
-    """The rows of `entries` in one transaction (the caller's); returns them and the paths they made stale."""
-    uids = {uid for uid, _ in entries}
-    existing = {
-        row.sop_instance_uid: row
-        for row in PrearchiveFile.objects.select_for_update().filter(
-            session=session, sop_instance_uid__in=uids
-        )
-    }
-    series = {fields["series_instance_uid"] for _, fields in entries}
-    known_series = set(
-        PrearchiveFile.objects.filter(session=session, series_instance_uid__in=series)
-        .order_by()
-        .values_list("series_instance_uid", flat=True)
-        .distinct()
-    )
-    last = {uid: index for index, (uid, _) in enumerate(entries)}  # a later copy in the batch wins
-    first = {uid: index for index, (uid, _) in reversed(list(enumerate(entries)))}
-    rows: dict[str, Recorded] = {}
-    stale: set[str] = set()
-    new_rows, changed = [], []
-    added_files = added_size = 0
-    for index, (uid, fields) in enumerate(entries):
-        if last[uid] != index:
-            stale.add(fields["path"])
-            continue
-        row = existing.get(uid)
-        if row is None:
-            row = PrearchiveFile(session=session, sop_instance_uid=uid, **fields)
-            new_rows.append(row)
-            added_files += 1
-            added_size += fields["size"]
-            rows[uid] = Recorded(row, replaced=first[uid] != index)
-        else:
-            stale.add(row.path)
-            added_size += fields["size"] - row.size
-            for name, value in fields.items():
-                setattr(row, name, value)
-            changed.append(row)
-            rows[uid] = Recorded(row, replaced=True)
-        stale.discard(fields["path"])
-    if new_rows:
-        PrearchiveFile.objects.bulk_create(new_rows)
-    if changed:
-        PrearchiveFile.objects.bulk_update(changed, fields=list(entries[0][1]))
-    counters = {"last_modified": timezone.now()}
-    if added_files:
-        counters["file_count"] = F("file_count") + added_files
-    if added_size:
-        counters["total_size"] = F("total_size") + added_size
-    new_series = {row.series_instance_uid for row in new_rows} - known_series
-    if new_series:
-        counters["scan_count"] = F("scan_count") + len(new_series)
-    if not PrearchiveSession.objects.filter(pk=session.pk, status__in=ACCEPTING).update(**counters):
-        raise SessionLeftReceiving(str(session))
-    stale -= {recorded.row.path for recorded in rows.values()}
-    return [rows[uid] for uid, _ in entries], stale
-
-
-def record_files(session: PrearchiveSession, entries: list[tuple[str, dict]]) -> list[Recorded]:
-    """Insert or replace the rows of instances written into `session` and update its counts, all in one
-    transaction: one per batch of the spool instead of one per instance (README "The DICOM receiver", Speed).
-
-    `entries` are (SOP Instance UID, PrearchiveFile columns); a second copy of an instance replaces the
-    first (counted once) and the first copy's file is removed when its name differs. Raises
-    SessionLeftReceiving (nothing recorded) when the session stopped accepting data.
-    """
-    for _ in range(CLAIM_TRIES):
-        try:
-            with transaction.atomic():
-                recorded, stale = _record(session, entries)
-        except IntegrityError:  # another worker recorded one of these instances first: again
-            continue
-        for path in stale:
-            layout.absolute_path(path).unlink(missing_ok=True)
-        return recorded
-    raise RuntimeError(f"Could not record {len(entries)} instances in {session}")
+        return claims.key(self.found, self.study)
 
 
 # --- the flow -------------------------------------------------------------------------------------
@@ -393,7 +107,7 @@ def _prepare(source: Path | str | BinaryIO | Dataset, context: IngestContext, in
     """Read, route and anonymize one instance: a _Prepared and its dataset, or None when rejected."""
     ds = source if isinstance(source, Dataset) else read_instance(source)
     found = route(ds, context)
-    if not _prevent_anon(context):
+    if context.anonymizes:
         site = anonymize_services.site_script_for_ingest()
         if site is not None:
             script, record_info = site
@@ -412,9 +126,11 @@ def _prepare(source: Path | str | BinaryIO | Dataset, context: IngestContext, in
         index=index,
         context=context,
         found=found,
-        study_instance_uid=header_text(ds, 0x0020000D)[:64],
-        study_date=header_text(ds, 0x00080020),
-        study_time=header_text(ds, 0x00080030),
+        study=Study(
+            instance_uid=header_text(ds, 0x0020000D)[:64],
+            date=header_text(ds, 0x00080020),
+            time=header_text(ds, 0x00080030),
+        ),
         sop_instance_uid=header_text(ds, 0x00080018),
     )
     return item, ds
@@ -440,7 +156,7 @@ def _relative_folder(session: PrearchiveSession) -> str:
 
 
 def _session_for(item: _Prepared, claimed: dict[tuple, PrearchiveSession]) -> PrearchiveSession:
-    session = claimed.get(item.key) or _recent_claims.peek(item.key) or claim_session(item)
+    session = claimed.get(item.key) or claims.session_for(item.found, item.study, item.context)
     claimed[item.key] = session
     return session
 
@@ -520,7 +236,7 @@ def _record_written(written: list[_Prepared], outcomes: list, before_write=None)
                 recorded = record_files(session, [(item.sop_instance_uid, item.fields) for item in group])
             except SessionLeftReceiving:
                 for item in group:
-                    _recent_claims.discard(item.key)
+                    claims.forget(item.key)
                 retry.extend(group)
                 continue
             except (
@@ -530,7 +246,7 @@ def _record_written(written: list[_Prepared], outcomes: list, before_write=None)
                     outcomes[item.index] = exc
                 continue
             for item, result in zip(group, recorded, strict=True):
-                _recent_claims.put(item.key, session)
+                claims.remember(item.key, session)
                 outcomes[item.index] = IngestResult(
                     session=session, file=result.row, replaced=result.replaced
                 )
