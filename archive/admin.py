@@ -1,15 +1,15 @@
 """Django admin for site admins: every archive model, with the searches and filters admins use.
 
 Writes that have rules (creating projects and subjects, which makes groups and accession IDs) go
-through xnatlite/projects.py and archive/services.py, so the admin can never disagree with the pages or the API.
+through xnatlite/projects.py and archive/services/, so the admin can never disagree with the pages or the API.
 """
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from guardian.admin import GuardedModelAdmin
 
-from archive import services
 from archive.models import AccessionCounter, File, ImageSession, Resource, Scan, Subject
+from archive.services.subjects import SUBJECT_FIELDS, create_subject
 from xnatlite import projects
 from xnatlite.errors import XnatliteError
 from xnatlite.models import AuditEvent, Project, ProjectAlias
@@ -89,12 +89,10 @@ class SubjectAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         extra = {
-            f: form.cleaned_data[f]
-            for f in services.SUBJECT_FIELDS
-            if form.cleaned_data.get(f) not in (None, "")
+            f: form.cleaned_data[f] for f in SUBJECT_FIELDS if form.cleaned_data.get(f) not in (None, "")
         }
         try:
-            created = services.create_subject(obj.project, obj.label, by=request.user, **extra)
+            created = create_subject(obj.project, obj.label, by=request.user, **extra)
         except XnatliteError as exc:
             raise ValidationError(exc.message) from exc
         obj.__dict__.update(created.__dict__)

@@ -3,7 +3,7 @@ subjects, subjects hold image sessions, sessions hold scans; resources (folders 
 any of them.
 
 Fields, constraints and small properties only; every write goes through
-archive/services.py and archive/content.py.
+archive/services/.
 """
 
 from __future__ import annotations

@@ -52,8 +52,9 @@ from django.utils import timezone
 from pydicom.dataset import Dataset
 
 from anonymize.dicomedit import InvalidDicomFile, ScriptRuntimeError
-from archive import services
 from archive.models import File, ImageSession, Resource, Scan
+from archive.services.accession import next_accession_id
+from archive.services.subjects import create_subject, find_subject
 from archiving import journals
 from archiving.build import DICOM, Build, Placed, build_beside
 from archiving.recovery import finish, recover_journal, undo_after_failed_commit
@@ -217,7 +218,7 @@ def _commit(
         with transaction.atomic():
             if not session.lock_for_commit():
                 raise InvalidStatus("The prearchive session changed while it was being archived")
-            subject = services.find_subject(project, target.subject_label) or services.create_subject(
+            subject = find_subject(project, target.subject_label) or create_subject(
                 project, target.subject_label, by=actor
             )
             modalities = session.modalities()
@@ -228,7 +229,7 @@ def _commit(
                     project=project,
                     subject=subject,
                     label=target.label,
-                    accession_id=services.next_accession_id("E"),
+                    accession_id=next_accession_id("E"),
                     xsi_type=xsi_type,
                     modality=_lead_modality(xsi_type, modalities),
                     **fields,

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 
 from django.db.models import Q
 
-from archive import services
 from archive.models import File, ImageSession, Scan, SessionType, Subject
+from archive.services.subjects import find_subject
 from archiving.source import ArchiveSource
 from xnatlite import layout
 from xnatlite.errors import InvalidLabel, NotFound
@@ -177,7 +177,7 @@ def resolve_target(session: ArchiveSource, request: ArchiveRequest) -> Target:
         raise InvalidLabel(UNASSIGNED_MESSAGE)
     label = layout.check_label(request.label or session.label or session.folder_name, "Session label")
     subject_label = layout.check_label(request.subject or session.subject_label, "Subject label")
-    subject = services.find_subject(project, subject_label)
+    subject = find_subject(project, subject_label)
     existing = (
         ImageSession.objects.filter(project=project, label__iexact=label).select_related("subject").first()
     )

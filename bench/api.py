@@ -48,8 +48,11 @@ def make_data(n_sessions: int, n_instances: int) -> dict:
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-    from archive import content, services
     from archive.models import File, ImageSession, Subject
+    from archive.services.resources import create_resource
+    from archive.services.scans import create_scan
+    from archive.services.sessions import create_session
+    from archive.services.subjects import create_subject
     from xnatlite import layout, projects
 
     user = get_user_model().objects.create_user("bench", password="bench-pw")
@@ -78,10 +81,10 @@ def make_data(n_sessions: int, n_instances: int) -> dict:
         timings[project_id] = time.perf_counter() - started
 
     project = projects.create_project("ZIP", by=user, name="ZIP")
-    subject = services.create_subject(project, "S1", by=user)
-    session = content.create_session(subject, "MR500", by=user)
-    scan = content.create_scan(session, "1", by=user, type="T1")
-    resource = content.create_resource(scan, "DICOM", by=user, format="DICOM")
+    subject = create_subject(project, "S1", by=user)
+    session = create_session(subject, "MR500", by=user)
+    scan = create_scan(session, "1", by=user, type="T1")
+    resource = create_resource(scan, "DICOM", by=user, format="DICOM")
     folder = Path(resource.folder)
     folder.mkdir(parents=True)
     study, series = generate_uid(), generate_uid()

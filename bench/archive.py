@@ -110,7 +110,7 @@ def clone(session, n: int):
 def archive_seconds(session, label: str, keep: bool = False) -> float:
     """Wall time of one archive; the archived session is deleted again (unless `keep`) so the next pass
     can reuse its label."""
-    from archive import content
+    from archive.services.sessions import delete_session
     from prearchive import handoff
     from xnatlite import permissions
 
@@ -121,7 +121,7 @@ def archive_seconds(session, label: str, keep: bool = False) -> float:
     assert outcome.status == "archived", outcome
     archive_seconds.last = outcome
     if not keep:
-        content.delete_session(outcome.session, by=bench)
+        delete_session(outcome.session, by=bench)
     return seconds
 
 

@@ -3,8 +3,9 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from archive import services
 from archive.models import ImageSession, Subject
+from archive.services.accession import next_accession_id
+from archive.services.subjects import create_subject
 from xnatlite import permissions, projects
 from xnatlite.models import Project
 
@@ -37,7 +38,7 @@ def make_project(project_id: str, owner, **fields) -> Project:
 
 
 def make_subject(project: Project, label: str) -> Subject:
-    return services.create_subject(project, label, by=TESTS)
+    return create_subject(project, label, by=TESTS)
 
 
 class ImageSessionFactory(factory.django.DjangoModelFactory):
@@ -50,6 +51,6 @@ class ImageSessionFactory(factory.django.DjangoModelFactory):
         lambda o: make_subject(o.project, f"S{ImageSession.objects.count() + 1:04d}")
     )
     label = factory.Sequence(lambda n: f"E{n:05d}")
-    accession_id = factory.LazyFunction(lambda: services.next_accession_id("E"))
+    accession_id = factory.LazyFunction(lambda: next_accession_id("E"))
     xsi_type = "xnat:mrSessionData"
     modality = "MR"

@@ -13,8 +13,9 @@ from typing import Any
 
 from django.db.models import Q
 
-from archive import content, services
 from archive.models import ImageSession, Scan, Subject
+from archive.services.resources import find_resource
+from archive.services.subjects import find_subject
 from xnatlite import permissions
 from xnatlite.errors import NotFound
 from xnatlite.models import Project, ProjectAlias
@@ -92,11 +93,11 @@ def _child(user, node: Node, collection: str, ident: str) -> Node | None:
     permissions.require(user, "read", obj)
     if collection == "resources":
         try:
-            return Node("resource", content.find_resource(obj, ident))
+            return Node("resource", find_resource(obj, ident))
         except NotFound:
             return None
     if node.kind == "project" and collection == "subjects":
-        subject = services.find_subject(obj, ident)
+        subject = find_subject(obj, ident)
         return Node("subject", subject) if subject else None
     if node.kind in ("project", "subject") and collection == "experiments":
         sessions = ImageSession.objects.filter(**{node.kind: obj}).select_related("subject", "project")

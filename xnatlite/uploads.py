@@ -12,7 +12,7 @@ counted with Ignore-Unparsable, else the upload stops with a 400 naming it; file
 members stay either way (XNAT's behaviour, xnat-spec.md §9.1).
 
 DICOM uploads go through prearchive/uploads.py `ingest_upload`; resource uploads with `extract=true`
-store members under checked names (archive/content.py).
+store members under checked names (archive/services/resources.py).
 """
 
 from __future__ import annotations

@@ -13,8 +13,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from archive import downloads, editing, forms, queries
+from archive import downloads, forms, queries
 from archive.models import File, ImageSession, Scan, Subject
+from archive.services.scans import update_scan
+from archive.services.sessions import update_session
+from archive.services.subjects import update_subject
 from archive.views import resources
 from archive.views.common import (
     header_of,
@@ -38,7 +41,7 @@ IMAGE_TYPES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", "
 
 
 def _edit_form(request: HttpRequest, obj, form_class, update: Callable, what: str):
-    """(form, saved): the object's edit form; a POST needs `edit` and saves via archive/editing.py."""
+    """(form, saved): the object's edit form; a POST needs `edit` and saves via archive/services/."""
     initial = {name: getattr(obj, name) for name in form_class.base_fields}
     form = form_class(request.POST or None, initial=initial)
     if request.method != "POST":
@@ -59,9 +62,7 @@ def _edit_form(request: HttpRequest, obj, form_class, update: Callable, what: st
 def subject_detail(request: HttpRequest, project_id: str, subject: str) -> HttpResponse:
     project = readable_project(request, project_id)
     found = subject_of(project, subject)
-    form, saved = _edit_form(
-        request, found, forms.SubjectEditForm, editing.update_subject, f"Subject {found.label}"
-    )
+    form, saved = _edit_form(request, found, forms.SubjectEditForm, update_subject, f"Subject {found.label}")
     if saved:
         return redirect("subject-detail", project_id=project.id, subject=found.label)
     context = project_context(request, project, "subjects")
@@ -100,9 +101,7 @@ def _with_previews(scans) -> list[Scan]:
 def session_detail(request: HttpRequest, project_id: str, session: str) -> HttpResponse:
     """A session: its fields, scans with previews, resources, downloads and history."""
     project, found = _session(request, project_id, session)
-    form, saved = _edit_form(
-        request, found, forms.SessionEditForm, editing.update_session, f"Session {found.label}"
-    )
+    form, saved = _edit_form(request, found, forms.SessionEditForm, update_session, f"Session {found.label}")
     if saved:
         return redirect("session-detail", project_id=project.id, session=found.label)
     context = project_context(request, project, "sessions")
@@ -136,7 +135,7 @@ def session_scans_edit(request: HttpRequest, project_id: str, session: str) -> H
                     if f"{name}-{scan.scan_id}" in request.POST
                 }
                 if fields:
-                    editing.update_scan(scan, by=request.user, **fields)
+                    update_scan(scan, by=request.user, **fields)
     except InvalidInput as exc:
         messages.error(request, f"Nothing was saved: {exc.message}")
     else:
@@ -149,7 +148,7 @@ def scan_detail(request: HttpRequest, project_id: str, session: str, scan_id: st
     """A scan: its fields, resources and files, and the DICOM header of a chosen file."""
     project, found = _session(request, project_id, session)
     scan = scan_of(found, scan_id)
-    form, saved = _edit_form(request, scan, forms.ScanEditForm, editing.update_scan, f"Scan {scan.scan_id}")
+    form, saved = _edit_form(request, scan, forms.ScanEditForm, update_scan, f"Scan {scan.scan_id}")
     if saved:
         return redirect("scan-detail", project_id=project.id, session=found.label, scan_id=scan.scan_id)
     chosen = _chosen_file(request, queries.resource_files_of(scan))

@@ -1,5 +1,5 @@
 """Creating subjects and sessions by hand, relabelling them (members and owners), and deleting archived
-data (owners only, xnat-spec.md §2.2), each through xnatlite/projects.py or archive/content.py.
+data (owners only, xnat-spec.md §2.2), each through xnatlite/projects.py or archive/services/.
 
 A deletion asks first, on a page of its own that says what goes (sessions, scans, files, bytes): a
 plain form, so it needs no JavaScript. Afterwards the parent page says what was deleted.
@@ -17,8 +17,12 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import capfirst, filesizeformat, pluralize
 from django.urls import reverse
 
-from archive import content, editing, forms, queries, services
+from archive import forms, queries
 from archive.models import File, ImageSession, Resource, Scan, Subject
+from archive.services.resources import delete_file, delete_resource, find_resource
+from archive.services.scans import delete_scan
+from archive.services.sessions import create_session, delete_session, relabel_session
+from archive.services.subjects import create_subject, delete_subject, relabel_subject, update_subject
 from archive.views.common import (
     owned_file,
     page,
@@ -75,10 +79,10 @@ def subject_create(request: HttpRequest, project_id: str) -> HttpResponse:
         failing_field: str | None = "label"  # what create_subject refuses is about the label
         try:
             with transaction.atomic():  # a refused demographic leaves no subject behind
-                subject = services.create_subject(project, form.cleaned_data["label"], by=request.user)
+                subject = create_subject(project, form.cleaned_data["label"], by=request.user)
                 failing_field = None
                 if fields:
-                    editing.update_subject(subject, by=request.user, **fields)
+                    update_subject(subject, by=request.user, **fields)
         except InvalidInput as exc:
             form.add_error(failing_field, exc.message)
         else:
@@ -102,7 +106,7 @@ def session_create(request: HttpRequest, project_id: str, subject: str) -> HttpR
         label, xsi_type = data.pop("label"), data.pop("xsi_type")
         fields = {k: v for k, v in data.items() if v not in ("", None)}
         try:
-            session = content.create_session(found, label, by=request.user, xsi_type=xsi_type, **fields)
+            session = create_session(found, label, by=request.user, xsi_type=xsi_type, **fields)
         except ArchiveConflict as exc:
             form.add_error("label", exc.message)
             status = 409
@@ -161,7 +165,7 @@ def subject_relabel(request: HttpRequest, project_id: str, subject: str) -> Http
         request,
         project,
         found,
-        content.relabel_subject,
+        relabel_subject,
         what="subject",
         tab="subjects",
         done=lambda label: redirect("subject-detail", project_id=project.id, subject=label),
@@ -176,7 +180,7 @@ def session_relabel(request: HttpRequest, project_id: str, session: str) -> Http
         request,
         project,
         found,
-        content.relabel_session,
+        relabel_session,
         what="session",
         tab="sessions",
         done=lambda label: redirect("session-detail", project_id=project.id, session=label),
@@ -229,7 +233,7 @@ def subject_delete(request: HttpRequest, project_id: str, subject: str) -> HttpR
         request,
         project,
         found,
-        content.delete_subject,
+        delete_subject,
         title=f"subject {found.label}",
         summary=_summary(queries.contents_of(found), with_sessions=True, with_scans=True),
         back=reverse("subject-list", args=[project.id]),
@@ -247,7 +251,7 @@ def session_delete(request: HttpRequest, project_id: str, session: str) -> HttpR
         request,
         project,
         found,
-        content.delete_session,
+        delete_session,
         title=f"session {found.label}",
         summary=_summary(queries.contents_of(found), with_scans=True),
         back=reverse("subject-detail", args=[project.id, found.subject.label]),
@@ -264,7 +268,7 @@ def scan_delete(request: HttpRequest, project_id: str, session: str, scan_id: st
         request,
         project,
         scan,
-        content.delete_scan,
+        delete_scan,
         title=f"scan {scan.scan_id} of session {scan.session.label}",
         summary=_summary(queries.contents_of(scan)),
         back=owner_url(scan.session),
@@ -276,13 +280,13 @@ def scan_delete(request: HttpRequest, project_id: str, session: str, scan_id: st
 def _resource_delete(
     request: HttpRequest, project: Project, owner: Project | Subject | ImageSession | Scan, label: str
 ):
-    resource = content.find_resource(owner, label)
+    resource = find_resource(owner, label)
     setattr(resource, Resource.owner_field(owner), owner)
     return _confirm_delete(
         request,
         project,
         resource,
-        content.delete_resource,
+        delete_resource,
         title=f"resource {resource.label} of {_owner_title(owner)}",
         summary=_summary(queries.contents_of(resource)),
         back=owner_url(owner),
@@ -347,7 +351,7 @@ def _file_delete(request: HttpRequest, project: Project, file: File) -> HttpResp
         request,
         project,
         file,
-        content.delete_file,
+        delete_file,
         title=f"file {file.name} of resource {file.resource.label}",
         summary=f"1 file ({filesizeformat(file.size)})",
         back=owner_url(owner),

@@ -15,8 +15,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from archive import queries, services
+from archive import queries
 from archive.models import File, ImageSession, Resource, Scan, Subject
+from archive.services.subjects import find_subject
 from prearchive import queries as prearchive_queries
 from xnatlite import permissions
 from xnatlite.errors import Forbidden, NotFound, XnatliteError
@@ -126,7 +127,7 @@ def header_of(path, name: str) -> tuple[list, str]:
 
 # --- finding what the URL names -------------------------------------------------------------------
 def subject_of(project: Project, label_or_id: str) -> Subject:
-    subject = services.find_subject(project, label_or_id)
+    subject = find_subject(project, label_or_id)
     if subject is None:
         raise NotFound(f"No subject '{label_or_id}' in project {project.id}")
     subject.project = project

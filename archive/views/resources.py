@@ -1,5 +1,5 @@
 """Uploading files into a named resource of a subject, session or scan (members and owners): notes,
-NIFTI, a report, or a zip to unpack. archive/content.py creates the resource if it is new and streams each file
+NIFTI, a report, or a zip to unpack. archive/services/resources.py creates the resource if it is new and streams each file
 to disk with its size and MD5; the request's files are temporary files on disk, never memory. The
 files are listed, downloaded and deleted from the session and scan pages (browse.py, changes.py).
 """
@@ -14,8 +14,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from archive import content, forms, queries
+from archive import forms, queries
 from archive.models import File, ImageSession, Resource, Scan, Subject
+from archive.services.resources import create_resource, find_resource, store_file
 from archive.views.changes import owner_url
 from archive.views.common import page, project_context, readable_project, scan_of, subject_of, uploads_to_disk
 from xnatlite import layout, permissions
@@ -80,15 +81,15 @@ def _store(request: HttpRequest, owner: Owner, data: dict, files: list) -> Outco
     for name in names:  # the service checks again; checking first creates no resource for nothing
         layout.check_file_name(name)
     try:
-        resource = content.find_resource(owner, data["resource"])
+        resource = find_resource(owner, data["resource"])
     except NotFound:
-        resource = content.create_resource(
+        resource = create_resource(
             owner, data["resource"], by=request.user, format=data["format"], content=data["content"]
         )
     outcome = Outcome(resource.label)
     for uploaded, name in zip(files, names, strict=True):
         try:
-            stored = content.store_file(
+            stored = store_file(
                 resource,
                 name,
                 uploaded,

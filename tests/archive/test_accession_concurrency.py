@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
-from archive import services
 from archive.models import AccessionCounter, Subject
+from archive.services.subjects import create_subject
 from tests.factories import TESTS, UserFactory, make_project
 
 
@@ -17,7 +17,7 @@ def test_200_subjects_from_8_threads_get_200_distinct_ids():
 
     def create(n: int) -> str:
         try:
-            return services.create_subject(project, f"S{n:03d}", by=TESTS).accession_id
+            return create_subject(project, f"S{n:03d}", by=TESTS).accession_id
         finally:
             connection.close()  # each thread has its own connection; give it back
 

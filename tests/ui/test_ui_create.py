@@ -5,8 +5,8 @@ import datetime
 import pytest
 from django.urls import reverse
 
-from archive import services
 from archive.models import ImageSession, SessionType, Subject
+from archive.services.accession import site_id_clean
 from tests.ui.builders import archive_state
 from xnatlite import layout
 from xnatlite.models import AuditEvent
@@ -35,7 +35,7 @@ def test_member_creates_a_subject_with_demographics(as_user, project_a, bob):
         1980,
         "left",
     )
-    assert subject.accession_id.startswith(services.site_id_clean() + "_S")
+    assert subject.accession_id.startswith(site_id_clean() + "_S")
     actions = list(AuditEvent.objects.filter(object_id=subject.accession_id).values_list("action", "actor"))
     assert sorted(actions) == [("archive.subject.created", bob.pk), ("archive.subject.updated", bob.pk)]
     assert not (layout.archive_project_dir("A") / "subjects" / "P002").exists()  # no folder until files come

@@ -7,8 +7,8 @@ import pytest
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
-from archive import content
 from archive.models import File, ImageSession, Resource, Scan, Subject
+from archive.services.resources import create_resource, store_file
 from tests.factories import ImageSessionFactory, make_subject
 from tests.ui.builders import add_dicom_scan, archive_state
 from xnatlite import layout
@@ -23,9 +23,9 @@ def more(session_a, project_a, alice):
     add_dicom_scan(sess2, "1", "CT_small.dcm")
     sess3 = ImageSessionFactory(project=project_a, subject=make_subject(project_a, "SUBJ2"), label="SESS3")
     add_dicom_scan(sess3, "1", "MR_small.dcm")
-    notes = content.create_resource(session_a, "NOTES", by=alice)
-    content.store_file(notes, "a.txt", io.BytesIO(b"first note"), by=alice)
-    content.store_file(notes, "sub/b.txt", io.BytesIO(b"second"), by=alice)
+    notes = create_resource(session_a, "NOTES", by=alice)
+    store_file(notes, "a.txt", io.BytesIO(b"first note"), by=alice)
+    store_file(notes, "sub/b.txt", io.BytesIO(b"second"), by=alice)
     return {"SESS2": sess2, "SESS3": sess3, "NOTES": notes}
 
 

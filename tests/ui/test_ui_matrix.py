@@ -5,8 +5,8 @@ import io
 import pytest
 from django.urls import reverse
 
-from archive import content
 from archive.models import File, ImageSession, Scan, Subject
+from archive.services.resources import create_resource, store_file
 from prearchive.ingest import IngestContext, ingest_file
 from tests.conftest import pydicom_test_file
 from tests.factories import TESTS
@@ -19,10 +19,10 @@ ROLES = ("alice", "bob", "carol", "dave", "root")
 def urls(cast, session_a):
     pre = ingest_file(pydicom_test_file("CT_small.dcm"), IngestContext(source="test", project="A")).session
     file = File.objects.filter(resource__scan__session=session_a).first()
-    notes = content.create_resource(session_a.subject, "NOTES", by=TESTS)
-    subject_file = content.store_file(notes, "consent.txt", io.BytesIO(b"signed"), by=TESTS)[0]
-    protocols = content.create_resource(session_a.project, "PROTOCOLS", by=TESTS)
-    project_file = content.store_file(protocols, "mri.pdf", io.BytesIO(b"%PDF"), by=TESTS)[0]
+    notes = create_resource(session_a.subject, "NOTES", by=TESTS)
+    subject_file = store_file(notes, "consent.txt", io.BytesIO(b"signed"), by=TESTS)[0]
+    protocols = create_resource(session_a.project, "PROTOCOLS", by=TESTS)
+    project_file = store_file(protocols, "mri.pdf", io.BytesIO(b"%PDF"), by=TESTS)[0]
     s = ["A", "SESS1"]
     return {
         "project": reverse("project-detail", args=["A"]),

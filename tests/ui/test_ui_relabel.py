@@ -6,8 +6,8 @@ import io
 import pytest
 from django.urls import reverse
 
-from archive import content
 from archive.models import File, ImageSession, Subject
+from archive.services.resources import create_resource, store_file
 from tests.factories import ImageSessionFactory
 from tests.ui.builders import add_dicom_scan, archive_state
 from xnatlite import layout
@@ -44,8 +44,8 @@ def test_member_relabels_a_session_and_its_folder_follows(as_user, session_a, bo
 
 
 def test_owner_relabels_a_subject_and_its_resource_folder_follows(as_user, session_a, alice):
-    resource = content.create_resource(session_a.subject, "CONSENT", by=alice)
-    content.store_file(resource, "form.txt", io.BytesIO(b"signed"), by=alice)
+    resource = create_resource(session_a.subject, "CONSENT", by=alice)
+    store_file(resource, "form.txt", io.BytesIO(b"signed"), by=alice)
     old_folder = layout.archive_project_dir("A") / "subjects" / "SUBJ1"
     response = relabel(as_user(alice), "subject", "SUBJ1", "P001", follow=True)
     assert response.redirect_chain[-1][0] == reverse("subject-detail", args=["A", "P001"])

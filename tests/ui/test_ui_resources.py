@@ -9,8 +9,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from archive import catalogs, content
+from archive import catalogs
 from archive.models import File, Resource
+from archive.services.resources import create_resource, store_file
 from tests.ui.builders import archive_state
 from xnatlite import layout
 from xnatlite.models import AuditEvent
@@ -208,12 +209,12 @@ def test_the_file_list_costs_the_same_queries_for_2_or_40_files(
         owner, url = session_a, reverse("session-detail", args=["A", "SESS1"])
     else:
         owner, url = session_a.project, reverse("project-resources", args=["A"])
-    resource = content.create_resource(owner, "MANY", by=alice)
+    resource = create_resource(owner, "MANY", by=alice)
     counts = []
     for total in (2, 40):
         while File.objects.filter(resource=resource).count() < total:
             n = File.objects.filter(resource=resource).count()
-            content.store_file(resource, f"f{n:03d}.txt", io.BytesIO(b"x" * n), by=alice)
+            store_file(resource, f"f{n:03d}.txt", io.BytesIO(b"x" * n), by=alice)
         client.get(url)
         with django_assert_max_num_queries(40) as captured:
             response = client.get(url)
@@ -270,8 +271,8 @@ def test_subject_resources_upload_list_download_and_delete(as_user, session_a, a
     assert b"".join(download.streaming_content) == b"%PDF-1.4 signed"
     assert upload(as_user(carol), SUBJECT_UPLOAD, [("x.txt", b"x")], resource="FORMS").status_code == 403
     # a file of another subject's or session's resources is not reachable through this subject
-    session_notes = content.create_resource(session_a, "NOTES", by=alice)
-    other = content.store_file(session_notes, "n.txt", io.BytesIO(b"n"), by=alice)[0]
+    session_notes = create_resource(session_a, "NOTES", by=alice)
+    other = store_file(session_notes, "n.txt", io.BytesIO(b"n"), by=alice)[0]
     assert (
         as_user(alice).get(reverse("subject-file-download", args=["A", "SUBJ1", other.pk])).status_code == 404
     )
@@ -324,8 +325,8 @@ def test_project_files_upload_list_download_and_delete(as_user, session_a, alice
     assert b"".join(download.streaming_content) == b"%PDF-1.4 protocol"
     assert as_user(dave).get(PROJECT_FILES).status_code == 404  # a private project stays hidden
     # a subject's file is not a project file
-    notes = content.create_resource(session_a.subject, "NOTES", by=alice)
-    other = content.store_file(notes, "n.txt", io.BytesIO(b"n"), by=alice)[0]
+    notes = create_resource(session_a.subject, "NOTES", by=alice)
+    other = store_file(notes, "n.txt", io.BytesIO(b"n"), by=alice)[0]
     assert as_user(alice).get(reverse("project-file-download", args=["A", other.pk])).status_code == 404
 
     owner_page = as_user(alice).get(PROJECT_FILES).content.decode()

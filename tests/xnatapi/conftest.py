@@ -1,5 +1,5 @@
 """Fixtures for the REST API tests: clients signed in with basic auth, and an archived session with
-real DICOM files on disk, made through archive/content.py (the way the API itself makes content)."""
+real DICOM files on disk, made through archive/services/ (the way the API itself makes content)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from archive import content
+from archive.services.resources import create_resource, store_file
+from archive.services.scans import create_scan
+from archive.services.sessions import create_session
 from tests.conftest import pydicom_test_file
 from tests.factories import TESTS, make_subject
 
@@ -42,14 +44,14 @@ def make_session_with_files(project):
     """{project} / subject S1 / session MR1 with scan 1 (type T1w; DICOM resource with two bundled
     files) and a session resource NOTES holding notes.txt."""
     subject = make_subject(project, "S1")
-    session = content.create_session(subject, "MR1", by=TESTS, xsi_type="xnat:mrSessionData")
-    scan = content.create_scan(session, "1", by=TESTS, xsi_type="xnat:mrScanData", type="T1w")
-    dicom = content.create_resource(scan, "DICOM", by=TESTS, format="DICOM", content="RAW")
+    session = create_session(subject, "MR1", by=TESTS, xsi_type="xnat:mrSessionData")
+    scan = create_scan(session, "1", by=TESTS, xsi_type="xnat:mrScanData", type="T1w")
+    dicom = create_resource(scan, "DICOM", by=TESTS, format="DICOM", content="RAW")
     for name in DICOM_FILES:
         with open(pydicom_test_file(name), "rb") as src:
-            content.store_file(dicom, name, src, by=TESTS, format="DICOM")
-    notes = content.create_resource(session, "NOTES", by=TESTS)
-    content.store_file(notes, "notes.txt", io.BytesIO(b"hello\n"), by=TESTS)
+            store_file(dicom, name, src, by=TESTS, format="DICOM")
+    notes = create_resource(session, "NOTES", by=TESTS)
+    store_file(notes, "notes.txt", io.BytesIO(b"hello\n"), by=TESTS)
     return {"subject": subject, "session": session, "scan": scan, "dicom": dicom, "notes": notes}
 
 

@@ -10,7 +10,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from archive import content
+from archive.services.resources import store_file
+from archive.services.subjects import update_subject
 from tests.factories import TESTS, ImageSessionFactory, make_project, make_subject
 
 
@@ -86,9 +87,8 @@ def test_files_listing_has_uri_name_size_and_md5_digest(api, session_with_files,
 
 
 def test_xpath_columns_and_wildcard_filters(api, session_with_files, alice, project_a):
-    from archive import editing
 
-    editing.update_subject(session_with_files["subject"], by=alice, group="control")
+    update_subject(session_with_files["subject"], by=alice, group="control")
     make_subject(project_a, "S2")
     client = api(alice)
     result = rows(client.get("/data/projects/A/subjects?format=json&columns=ID,xnat:subjectData/group"))
@@ -203,15 +203,14 @@ def test_resource_and_file_listing_queries_do_not_grow(api, alice, session_with_
 
     before = count()
     for n in range(30):
-        content.store_file(dicom, f"extra/{n}.txt", io.BytesIO(b"x"), by=TESTS)
+        store_file(dicom, f"extra/{n}.txt", io.BytesIO(b"x"), by=TESTS)
     assert count() == before
 
 
 def test_csv_quotes_values(api, alice, project_a):
     subject = make_subject(project_a, "S1")
-    from archive import editing
 
-    editing.update_subject(subject, by=alice, group='a,"b"')
+    update_subject(subject, by=alice, group='a,"b"')
     text = b"".join(
         api(alice).get("/data/projects/A/subjects?format=csv&columns=label,group").streaming_content
     )

@@ -3,7 +3,7 @@
 One entry point walks the path (xnatapi/paths.py) and answers by method: GET lists or describes,
 downloads files and zips; PUT/POST creates, sets fields (query string, xnat-rest-api.md §6) or uploads
 files (§8.2); DELETE removes. Reads use xnatlite/permissions.py through the walk; writes go through
-archive/content.py, archive/editing.py, archive/services.py and xnatlite/projects.py, which check permissions themselves.
+archive/services/ and xnatlite/projects.py, which check permissions themselves.
 """
 
 from __future__ import annotations
@@ -14,8 +14,13 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 
-from archive import content, downloads, editing, services
+from archive import downloads
 from archive.models import File, ImageSession, Resource, Subject
+from archive.services.fields import SCAN_EDITABLE, SESSION_EDITABLE
+from archive.services.resources import create_resource, delete_file, delete_resource, store_file
+from archive.services.scans import create_scan, delete_scan, update_scan
+from archive.services.sessions import create_session, delete_session, relabel_session, update_session
+from archive.services.subjects import create_subject, delete_subject, relabel_subject, update_subject
 from xnatapi import documents as docs
 from xnatapi import render
 from xnatapi import services as api_services
@@ -57,14 +62,14 @@ SUBJECT_FIELDS = {
     "handedness": "handedness",
 }
 SUBJECT_FIELDS |= {"yob": "yob"}
-SESSION_FIELDS = {name: name for name in editing.SESSION_EDITABLE}
-SCAN_FIELDS = {name: name for name in editing.SCAN_EDITABLE}
+SESSION_FIELDS = {name: name for name in SESSION_EDITABLE}
+SCAN_FIELDS = {name: name for name in SCAN_EDITABLE}
 DEMOGRAPHICS_RE = re.compile(r"demographics(\[[^\]]*\])?/")
 CUSTOM_RE = re.compile(r"fields/field\[name=([^\]]+)\]/field")
 # Objects with a label: their settable fields, the service that sets them, the one that relabels.
 LABELLED = {
-    "subject": (SUBJECT_FIELDS, editing.update_subject, content.relabel_subject),
-    "session": (SESSION_FIELDS, editing.update_session, content.relabel_session),
+    "subject": (SUBJECT_FIELDS, update_subject, relabel_subject),
+    "session": (SESSION_FIELDS, update_session, relabel_session),
 }
 
 
@@ -218,7 +223,7 @@ def _file_download(request: HttpRequest, node: Node, name: str) -> HttpResponse:
 def _field_values(
     values: dict[str, str], mapping: dict[str, str], custom: dict[str, str] | None = None
 ) -> tuple[dict[str, Any], str | None]:
-    """(fields for archive/editing.py, new label) from query parameters; `NULL` clears a field.
+    """(fields for the update services of archive/services/, new label) from query parameters; `NULL` clears a field.
     Custom variables (`fields/field[name=visit]/field`) go into `custom` when given."""
     fields: dict[str, Any] = {}
     label = None
@@ -275,7 +280,7 @@ def _put(request: HttpRequest, target: Target) -> HttpResponse:
     if node.kind == "scan":
         fields, _ = _field_values(values, SCAN_FIELDS)
         if fields:
-            editing.update_scan(obj, by=user, **fields)
+            update_scan(obj, by=user, **fields)
         return _created(obj.scan_id, False)
     if node.kind == "project":
         fields = {k: v for k, v in values.items() if k in ("name", "description", "keywords")}
@@ -301,9 +306,9 @@ def _create(request: HttpRequest, target: Target, values: dict[str, str]) -> Htt
     if collection == "subjects" and node.kind == "project":
         custom: dict[str, str] = {}
         fields, label = _field_values(values, SUBJECT_FIELDS, custom)
-        subject = services.create_subject(node.obj, label or ident, by=user)
+        subject = create_subject(node.obj, label or ident, by=user)
         if fields:
-            editing.update_subject(subject, by=user, **fields)
+            update_subject(subject, by=user, **fields)
         if custom:
             api_services.set_custom_variables(subject, custom, by=user)
         return _created(subject.accession_id, True)
@@ -314,22 +319,22 @@ def _create(request: HttpRequest, target: Target, values: dict[str, str]) -> Htt
             )
         custom = {}
         fields, label = _field_values(values, SESSION_FIELDS, custom)
-        session = content.create_session(
+        session = create_session(
             node.obj, label or ident, by=user, xsi_type=_xsi_type(values, "xnat:mrSessionData")
         )
         if fields:
-            editing.update_session(session, by=user, **fields)
+            update_session(session, by=user, **fields)
         if custom:
             api_services.set_custom_variables(session, custom, by=user)
         return _created(session.accession_id, True)
     if collection == "scans" and node.kind == "session":
         fields, _ = _field_values(values, SCAN_FIELDS)
-        scan = content.create_scan(node.obj, ident, by=user, xsi_type=_xsi_type(values, "xnat:mrScanData"))
+        scan = create_scan(node.obj, ident, by=user, xsi_type=_xsi_type(values, "xnat:mrScanData"))
         if fields:
-            editing.update_scan(scan, by=user, **fields)
+            update_scan(scan, by=user, **fields)
         return _created(scan.scan_id, True)
     if collection == "resources":
-        resource = content.create_resource(
+        resource = create_resource(
             node.obj,
             ident,
             by=user,
@@ -357,7 +362,7 @@ def _upload(request: HttpRequest, target: Target) -> HttpResponse:
         if uploaded is None:
             raise InvalidInput("The multipart body holds no file")
         stream = uploaded
-    files = content.store_file(
+    files = store_file(
         node.obj,
         name,
         stream,
@@ -376,15 +381,15 @@ def _delete(request: HttpRequest, target: Target) -> HttpResponse:
     if target.missing is not None:
         raise NotFound(f"'{target.missing}' not found")
     if target.collection == "files" and target.file_path:
-        content.delete_file(_find_file(node, target.file_path), by=user)
+        delete_file(_find_file(node, target.file_path), by=user)
         return text("")
     if target.collection is not None:
         return method_not_allowed(request)
     deleters = {
-        "subject": content.delete_subject,
-        "session": content.delete_session,
-        "scan": content.delete_scan,
-        "resource": content.delete_resource,
+        "subject": delete_subject,
+        "session": delete_session,
+        "scan": delete_scan,
+        "resource": delete_resource,
     }
     if node.kind not in deleters:
         if node.kind == "project":

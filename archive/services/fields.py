@@ -1,7 +1,7 @@
 """Changes to the descriptive fields of subjects, sessions and scans (members and owners).
 
-The browser UI and the REST API both call these. Only fields a person may edit are accepted: labels,
-IDs, UIDs and anything that names a folder change through archive/content.py, never here. Each call
+The entities' update services (update_subject, update_session, update_scan) call `update_fields`. Only fields a person may edit are accepted: labels,
+IDs, UIDs and anything that names a folder change through the entity's own service (relabel_subject, relabel_session). Each call
 checks the `edit` permission, validates every value before writing any, saves only what changed and
 records one audit event naming the changed fields (not their values: a note may hold anything).
 """
@@ -12,20 +12,21 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
-from django.db import models, transaction
+from django.db import models
 
-from archive.models import ImageSession, Scan, ScanQuality, Subject
+from archive.models import ScanQuality
 from xnatlite import audit, permissions
 from xnatlite.errors import InvalidInput
 from xnatlite.permissions import User
 
-# XNAT's demographic vocabularies (xnat:demographicData), with the one-letter forms clients send.
 GENDERS = {"male": "male", "m": "male", "female": "female", "f": "female", "other": "other", "o": "other"}
 GENDERS |= {"unknown": "unknown", "u": "unknown"}
+
 HANDEDNESS = {"right": "right", "r": "right", "left": "left", "l": "left", "ambidextrous": "ambidextrous"}
 HANDEDNESS |= {"a": "ambidextrous", "unknown": "unknown", "u": "unknown"}
 
 SUBJECT_EDITABLE = ("group", "src", "gender", "yob", "handedness", "note")
+
 SESSION_EDITABLE = (
     "visit_id",
     "session_type",
@@ -38,6 +39,7 @@ SESSION_EDITABLE = (
     "operator",
     "acquisition_site",
 )
+
 SCAN_EDITABLE = ("type", "series_description", "quality", "condition", "note")
 
 
@@ -72,10 +74,10 @@ def _year(value: Any, field: models.Field) -> int | None:
     return year
 
 
-def _iso(kind: type, form: str):
+def _iso(kind: type[datetime.date] | type[datetime.time], form: str) -> Callable[[Any, models.Field], Any]:
     """A cleaner for dates or times written the ISO way (an object of the kind passes as it is)."""
 
-    def clean(value: Any, field: models.Field):
+    def clean(value: Any, field: models.Field) -> Any:
         if value in (None, ""):
             return None
         if isinstance(value, kind):
@@ -99,6 +101,7 @@ def _quality(value: Any, field: models.Field) -> str:
 
 
 # Field -> cleaner; a field not named here is plain text limited to its column's length.
+
 CLEANERS: dict[str, Callable[[Any, models.Field], Any]] = {
     "gender": _vocabulary(GENDERS),
     "handedness": _vocabulary(HANDEDNESS),
@@ -109,7 +112,7 @@ CLEANERS: dict[str, Callable[[Any, models.Field], Any]] = {
 }
 
 
-def _update(obj: models.Model, kind: str, editable: tuple[str, ...], by: User, fields: dict) -> Any:
+def update_fields(obj: models.Model, kind: str, editable: tuple[str, ...], by: User, fields: dict) -> Any:
     """Validate every value, then save the changed ones and audit them; nothing is written on error."""
     permissions.require(by, "edit", obj)
     unknown = sorted(set(fields) - set(editable))
@@ -132,19 +135,7 @@ def _update(obj: models.Model, kind: str, editable: tuple[str, ...], by: User, f
     return obj
 
 
-@transaction.atomic
-def update_subject(subject: Subject, *, by: User, **fields: Any) -> Subject:
-    """Change a subject's group, source, demographics or note (members and owners)."""
-    return _update(subject, "subject", SUBJECT_EDITABLE, by, fields)
-
-
-@transaction.atomic
-def update_session(session: ImageSession, *, by: User, **fields: Any) -> ImageSession:
-    """Change a session's visit, session type, note, date, time or scanner details (members and owners)."""
-    return _update(session, "session", SESSION_EDITABLE, by, fields)
-
-
-@transaction.atomic
-def update_scan(scan: Scan, *, by: User, **fields: Any) -> Scan:
-    """Change a scan's type, series description, quality, condition or note (members and owners)."""
-    return _update(scan, "scan", SCAN_EDITABLE, by, fields)
+def check_fields(fields: dict, allowed: tuple[str, ...], what: str) -> None:
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise InvalidInput(f"Unknown {what} field(s): {', '.join(sorted(unknown))}")
