@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet, Sum
 
 from prearchive.models import PrearchiveFile, PrearchiveSession
 from xnatlite import permissions
@@ -47,3 +47,20 @@ def get_prearchive_session(user, project: str, timestamp: str, folder: str) -> P
 def session_files(session: PrearchiveSession) -> QuerySet[PrearchiveFile]:
     """The session's files, by scan then instance number."""
     return session.files.order_by("scan_id", "instance_number", "id")
+
+
+def scan_summary(session: PrearchiveSession) -> list[dict]:
+    """Per scan: ID, series description, modality, files, frames, bytes (one grouped query)."""
+    return list(
+        session_files(session)
+        .order_by()
+        .values("scan_id")
+        .annotate(
+            series_description=Min("series_description"),
+            modality=Min("modality"),
+            files=Count("id"),
+            frames=Sum("frames"),
+            size=Sum("size"),
+        )
+        .order_by("scan_id")
+    )

@@ -4,7 +4,6 @@ and Archive (review.py) and the upload page (upload.py)."""
 from prearchive.views.pages import (
     bulk_action,
     project_prearchive,
-    scan_summary,
     session_action,
     session_detail,
     session_url,
@@ -27,7 +26,6 @@ __all__ = [
     "looks_like_record_number",
     "project_prearchive",
     "review",
-    "scan_summary",
     "session_action",
     "session_detail",
     "session_url",

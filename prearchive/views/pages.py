@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 
 from django.contrib import messages
-from django.db.models import Count, Min, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -81,23 +80,6 @@ def _session(request: HttpRequest, project: str, timestamp: str, folder: str) ->
     return queries.get_prearchive_session(request.user, project, timestamp, folder)
 
 
-def scan_summary(session: PrearchiveSession) -> list[dict]:
-    """Per scan: ID, series description, modality, files, frames, bytes (one grouped query)."""
-    return list(
-        queries.session_files(session)
-        .order_by()
-        .values("scan_id")
-        .annotate(
-            series_description=Min("series_description"),
-            modality=Min("modality"),
-            files=Count("id"),
-            frames=Sum("frames"),
-            size=Sum("size"),
-        )
-        .order_by("scan_id")
-    )
-
-
 @page
 def session_detail(request: HttpRequest, project: str, timestamp: str, folder: str) -> HttpResponse:
     """One prearchive session: its status (and why, for ERROR/CONFLICT), scans and actions."""
@@ -111,7 +93,7 @@ def session_detail(request: HttpRequest, project: str, timestamp: str, folder: s
         "header": header,
         "header_error": header_error,
         "session": _rows([session])[0],
-        "scans": sorted(scan_summary(session), key=lambda s: _scan_order(s["scan_id"])),
+        "scans": sorted(queries.scan_summary(session), key=lambda s: _scan_order(s["scan_id"])),
         "busy": session.status not in ACTIONABLE,
         "actionable": session.status in ACTIONABLE,
         "destinations": list(destinations.order_by("id").values_list("pk", flat=True)),

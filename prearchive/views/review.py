@@ -17,7 +17,7 @@ from archive.views import page, project_context
 from archiving import APPEND, CONFLICT, DELETE, FAIL, NONE, ArchiveRequest, refusals
 from prearchive import operations, queries
 from prearchive.models import PrearchiveSession
-from prearchive.views.pages import _archive, _rows, _scan_order, _session, scan_summary
+from prearchive.views.pages import _archive, _rows, _scan_order, _session
 from xnatlite import layout, permissions
 from xnatlite.errors import Forbidden, NotFound, XnatliteError
 
@@ -185,7 +185,7 @@ def review(request: HttpRequest, project: str, timestamp: str, folder: str) -> H
         "kept_error": error,
         "warnings": identity_warnings(values, subject=labels["subject"], session=labels["label"]),
         "subject_labels": archive_queries.subject_labels(target) if target else [],
-        "scans": sorted(scan_summary(session), key=lambda s: _scan_order(s["scan_id"])),
+        "scans": sorted(queries.scan_summary(session), key=lambda s: _scan_order(s["scan_id"])),
         "FAIL": FAIL,
         "CONFLICT": CONFLICT,
     }

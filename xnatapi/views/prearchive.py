@@ -14,7 +14,6 @@ from archive import downloads
 from archive.models import ImageSession
 from prearchive import queries
 from prearchive.models import PrearchiveSession
-from prearchive.views import scan_summary
 from xnatapi import documents as docs
 from xnatapi import render
 from xnatapi.http import api_view, method_not_allowed, params, text
@@ -134,7 +133,7 @@ def session_view(
         )
     if parts[0] != "scans":
         raise NotFound(f"Unknown path element '{parts[0]}'")
-    scans = scan_summary(session)
+    scans = queries.scan_summary(session)
     if len(parts) == 1:
         rows = (
             {
