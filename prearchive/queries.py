@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from django.db.models import Count, Min, Q, QuerySet, Sum
@@ -49,9 +50,17 @@ def session_files(session: PrearchiveSession) -> QuerySet[PrearchiveFile]:
     return session.files.order_by("scan_id", "instance_number", "id")
 
 
+def scan_order(scan_id: str) -> tuple[int, str]:
+    """The order prearchive scans are shown in: by the number the ID starts with (2 before 10), IDs
+    without one last, then by ID."""
+    number = re.match(r"\d+", scan_id)
+    return (int(number.group()) if number else 1 << 30, scan_id)
+
+
 def scan_summary(session: PrearchiveSession) -> list[dict]:
-    """Per scan: ID, series description, modality, files, frames, bytes (one grouped query)."""
-    return list(
+    """Per scan: ID, series description, modality, files, frames, bytes (one grouped query), in
+    `scan_order`."""
+    scans = (
         session_files(session)
         .order_by()
         .values("scan_id")
@@ -62,5 +71,5 @@ def scan_summary(session: PrearchiveSession) -> list[dict]:
             frames=Sum("frames"),
             size=Sum("size"),
         )
-        .order_by("scan_id")
     )
+    return sorted(scans, key=lambda scan: scan_order(scan["scan_id"]))
