@@ -15,3 +15,16 @@ def test_scans_are_listed_in_the_uis_order_numbers_first(api, alice, project_a):
     scans = client.get(uri + "/scans?format=json").json()["ResultSet"]["Result"]
     assert [s["ID"] for s in scans] == ["1", "2", "10"]
     assert PrearchiveSession.objects.get().file_count == 3
+
+
+def test_unassigned_rows_are_listed_for_site_admins_only(api, alice, root, project_a):
+    unassigned = PrearchiveSession.objects.create(
+        project=None, timestamp="20240102_101500123", folder_name="EU", label="EU", study_instance_uid="1.2"
+    )
+    rows = api(root).get("/data/prearchive/projects/Unassigned?format=json").json()["ResultSet"]["Result"]
+    assert [(r["project"], r["name"]) for r in rows] == [("Unassigned", "EU")]
+    refused = api(alice).get("/data/prearchive/projects/Unassigned,A")
+    assert (refused.status_code, refused.content) == (404, b"Not Found: Project 'Unassigned' not found")
+    assert (
+        api(alice).get(f"/data/prearchive/projects/Unassigned/{unassigned.timestamp}/EU").status_code == 404
+    )

@@ -97,10 +97,10 @@ def listing(request: HttpRequest, projects: str | None = None) -> HttpResponse:
     if projects:
         wanted = [p for p in projects.split(",") if p]
         for project_id in wanted:
-            if project_id != queries.UNASSIGNED:
+            if project_id == queries.UNASSIGNED:
+                permissions.require_unassigned(request.user)
+            else:
                 permissions.get_project(request.user, project_id, "prearchive")
-            elif not permissions.is_site_admin(request.user):
-                raise NotFound("Project 'Unassigned' not found")
     rows = (prearchive_row(s) for s in queries.prearchive_listing(request.user, wanted))
     return render.listing(
         request, rows, columns=PREARCHIVE_COLUMNS + ["details"], title="prearchive", fixed=True
