@@ -2,8 +2,10 @@
 
 Subjects and experiments may be named by accession ID or, under a project, by label; resources by label
 or numeric ID; scans by ID, or in download paths by a comma list, `ALL` or a type (xnat-rest-api.md
-§1 rule 2). Each step checks read access through xnatlite/permissions.py, so a private project is
-NotFound all the way down. A missing last segment is reported (not raised) so PUT can create it.
+§1 rule 2). Each object found is checked for read access through xnatlite/permissions.py, and one
+the user may not read is missing, so a private project is NotFound all the way down and a protected
+project's data is NotFound below the project (its listings are Forbidden). A missing last segment
+is reported (not raised) so PUT can create it.
 """
 
 from __future__ import annotations
@@ -63,6 +65,18 @@ def _project(user, ident: str) -> Project | None:
     return permissions.get_project(user, ident, "see")
 
 
+def _readable(user, kind: str, found: Any) -> Node | None:
+    """A node for what was found, or None (as if missing) when the permissions hide it: a protected
+    project's data is NotFound to those who may only see the project."""
+    if found is None:
+        return None
+    try:
+        permissions.require(user, "read", found)
+    except NotFound:
+        return None
+    return Node(kind, found)
+
+
 def _scan_selection(session: ImageSession, ident: str) -> Node | None:
     scans = list(session.scans.order_by("sort_key", "scan_id"))
     by_id = {s.scan_id: s for s in scans}
@@ -85,25 +99,23 @@ def _child(user, node: Node, collection: str, ident: str) -> Node | None:
             return Node("project", project) if project else None
         model = Subject if collection == "subjects" else ImageSession
         found = model.objects.filter(accession_id=ident).select_related("project").first()
-        if found is None:
+        child = _readable(user, "subject" if model is Subject else "session", found)
+        if child is None:
             raise NotFound(f"{collection[:-1].capitalize()} '{ident}' not found")
-        permissions.require(user, "read", found)
-        return Node("subject" if model is Subject else "session", found)
-    permissions.require(user, "read", obj)
+        return child
     if collection == "resources":
         try:
-            return Node("resource", content.find_resource(obj, ident))
+            return _readable(user, "resource", content.find_resource(obj, ident))
         except NotFound:
             return None
     if node.kind == "project" and collection == "subjects":
-        subject = services.find_subject(obj, ident)
-        return Node("subject", subject) if subject else None
+        return _readable(user, "subject", services.find_subject(obj, ident))
     if node.kind in ("project", "subject") and collection == "experiments":
         sessions = ImageSession.objects.filter(**{node.kind: obj}).select_related("subject", "project")
         session = (
             sessions.filter(label__iexact=ident).first() or sessions.filter(Q(accession_id=ident)).first()
         )
-        return Node("session", session) if session else None
+        return _readable(user, "session", session)
     if node.kind == "session" and collection == "scans":
         return _scan_selection(obj, ident)
     raise NotFound(f"No {collection} under a {node.kind}")

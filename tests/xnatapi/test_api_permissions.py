@@ -14,7 +14,8 @@ from xnatlite import projects
 OWNER = (200, 200, 201, 200, 200)
 MEMBER = (200, 200, 201, 200, 403)
 READER = (200, 200, 403, 403, 403)
-SEE_ONLY = (403, 403, 403, 403, 403)  # refused at the project: whether S1 exists stays unknown
+# A protected project's own listings and writes are refused; its data is not found, as if missing.
+SEE_ONLY = (403, 404, 403, 403, 404)
 HIDDEN = (404, 404, 404, 404, 404)
 MATRIX = {
     ("alice", "private"): OWNER,
@@ -53,3 +54,46 @@ def test_role_and_accessibility_decide_every_answer(api, cast, session_with_file
 def test_an_inactive_account_cannot_sign_in(api, project_a):
     user = UserFactory(username="gone", is_active=False)
     assert api(user).get("/data/projects").status_code == 401
+
+
+def _protected(session_with_files, alice):
+    projects.update_project(session_with_files["session"].project, by=alice, accessibility="protected")
+    return session_with_files["session"]
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/data/projects/A/subjects/S1", "S1"),
+        ("/data/projects/A/subjects/S1/experiments/MR1", "S1"),
+        ("/data/projects/A/experiments/MR1", "MR1"),
+        ("/data/projects/A/subjects/S1/experiments/MR1/scans/1", "S1"),
+        ("/data/projects/A/experiments/MR1/scans/1/resources/DICOM/files/MR_small.dcm", "MR1"),
+        ("/data/archive/projects/A/subjects/S1/experiments/MR1/resources/NOTES/files/notes.txt", "S1"),
+    ],
+)
+def test_a_protected_projects_data_is_not_found_as_if_it_were_missing(
+    api, alice, dave, session_with_files, path, name
+):
+    """Regression: a signed-in stranger got 403 for a protected project's data (the UI answers 404)."""
+    _protected(session_with_files, alice)
+    hidden, missing = api(dave).get(path), api(dave).get(path.replace(name, "NOPE"))
+    assert (hidden.status_code, hidden.content) == (404, f"Not Found: '{name}' not found".encode())
+    assert (missing.status_code, missing.content) == (404, b"Not Found: 'NOPE' not found")
+    assert api(alice).get(path).status_code == 200
+
+
+def test_a_protected_projects_data_by_accession_id_is_not_found_either(api, alice, dave, session_with_files):
+    session = _protected(session_with_files, alice)
+    subject_id, session_id = session.subject.accession_id, session.accession_id
+    for path, what, ident in (
+        (f"/data/subjects/{subject_id}", "Subject", subject_id),
+        (f"/data/experiments/{session_id}", "Experiment", session_id),
+        (f"/data/experiments/{session_id}/scans/1/files/MR_small.dcm", "Experiment", session_id),
+    ):
+        hidden, missing = api(dave).get(path), api(dave).get(path.replace(ident, "NOPE"))
+        assert (hidden.status_code, hidden.content) == (
+            404,
+            f"Not Found: {what} '{ident}' not found".encode(),
+        )
+        assert (missing.status_code, missing.content) == (404, f"Not Found: {what} 'NOPE' not found".encode())
