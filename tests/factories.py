@@ -49,3 +49,26 @@ class ImageSessionFactory(factory.django.DjangoModelFactory):
     accession_id = factory.LazyFunction(lambda: services.next_accession_id("E"))
     xsi_type = "xnat:mrSessionData"
     modality = "MR"
+
+
+DICOM_FILES = ["MR_small.dcm", "CT_small.dcm"]
+
+
+def make_session_with_files(project: Project) -> dict:
+    """{project} / subject S1 / session MR1 with scan 1 (type T1w; DICOM resource with two files bundled
+    with pydicom) and a session resource NOTES holding notes.txt, made through archive/content.py."""
+    import io
+
+    from archive import content
+    from tests.conftest import pydicom_test_file  # tests/conftest.py imports this module
+
+    subject = make_subject(project, "S1")
+    session = content.create_session(subject, "MR1", by="tests", xsi_type="xnat:mrSessionData")
+    scan = content.create_scan(session, "1", by="tests", xsi_type="xnat:mrScanData", type="T1w")
+    dicom = content.create_resource(scan, "DICOM", by="tests", format="DICOM", content="RAW")
+    for name in DICOM_FILES:
+        with open(pydicom_test_file(name), "rb") as src:
+            content.store_file(dicom, name, src, by="tests", format="DICOM")
+    notes = content.create_resource(session, "NOTES", by="tests")
+    content.store_file(notes, "notes.txt", io.BytesIO(b"hello\n"), by="tests")
+    return {"subject": subject, "session": session, "scan": scan, "dicom": dicom, "notes": notes}

@@ -9,9 +9,14 @@ import pytest
 
 from archive import content
 from archive.models import File, ImageSession, Resource, Subject
-from tests.factories import make_subject
+from tests.factories import make_session_with_files, make_subject
 from xnatlite.errors import ArchiveConflict, Forbidden, InvalidLabel, NotFound
 from xnatlite.models import AuditEvent
+
+
+@pytest.fixture
+def session_with_files(project_a):
+    return make_session_with_files(project_a)
 
 
 class Boom(Exception):
