@@ -5,7 +5,7 @@ use both; APPEND_SLASH would answer 301); `/data/archive/X` is `/data/X`, and `/
 from django.urls import re_path
 
 from xnatapi.views import archive, config, imports, prearchive, projects, services, site
-from xnatapi.views import session as auth_views
+from xnatapi.views import auth as auth_views
 
 DATA = r"^(?:data|REST)/(?:archive/)?"
 END = r"/?$"
