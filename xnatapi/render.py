@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape, quoteattr
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.html import escape as html_escape
 
+from archive import downloads
 from xnatlite.errors import InvalidInput
 
 # Query parameters that steer a listing; any other parameter naming a column filters on it.
@@ -194,3 +195,11 @@ def item_xml(xsi_type: str, data_fields: dict, children=None) -> str:
                 lines.append("  </xnat:demographics>")
     lines.append(f"</{root}>")
     return "\n".join(lines) + "\n"
+
+
+# --- files ----------------------------------------------------------------------------------------
+def zip_response(entries: Iterable[downloads.Entry], name: str) -> StreamingHttpResponse:
+    """A zip streamed as it is written (no Content-Length: xnatpy shows an open-ended progress bar)."""
+    response = StreamingHttpResponse(downloads.stream_zip(entries), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}.zip"'
+    return response

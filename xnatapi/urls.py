@@ -9,6 +9,9 @@ from xnatapi.views import auth as auth_views
 
 DATA = r"^(?:data|REST)/(?:archive/)?"
 END = r"/?$"
+PREARCHIVE = r"^(?:data|REST)/prearchive/projects"
+PREARCHIVE_SESSION = PREARCHIVE + r"/(?P<project>[^/]+)/(?P<timestamp>[^/]+)/(?P<folder>[^/]+)"
+PREARCHIVE_SCAN = PREARCHIVE_SESSION + r"/scans/(?P<scan>[^/]+)"
 
 urlpatterns = [
     re_path(DATA + r"JSESSION" + END, auth_views.jsession, name="api-jsession"),
@@ -31,14 +34,33 @@ urlpatterns = [
     re_path(
         DATA + r"services/validate-archive" + END, services.validate_archive, name="api-validate-archive"
     ),
-    re_path(DATA + r"services/prearchive/(?P<action>move|delete|rebuild)" + END, services.prearchive_action),
-    re_path(r"^(?:data|REST)/prearchive/projects" + END, prearchive.listing, name="api-prearchive"),
-    re_path(r"^(?:data|REST)/prearchive/projects/(?P<projects>[^/]+)" + END, prearchive.listing),
+    re_path(DATA + r"services/prearchive/move" + END, services.prearchive_move, name="api-prearchive-move"),
     re_path(
-        r"^(?:data|REST)/prearchive/projects/(?P<project>[^/]+)/(?P<timestamp>[^/]+)/(?P<folder>[^/]+)"
-        r"(?P<rest>/.*)?$",
-        prearchive.session_view,
-        name="api-prearchive-session",
+        DATA + r"services/prearchive/delete" + END, services.prearchive_delete, name="api-prearchive-delete"
+    ),
+    re_path(
+        DATA + r"services/prearchive/rebuild" + END,
+        services.prearchive_rebuild,
+        name="api-prearchive-rebuild",
+    ),
+    re_path(PREARCHIVE + r"(?:/(?P<projects>[^/]+))?" + END, prearchive.listing, name="api-prearchive"),
+    re_path(PREARCHIVE_SESSION + END, prearchive.SessionDetail.as_view(), name="api-prearchive-session"),
+    re_path(PREARCHIVE_SESSION + r"/scans" + END, prearchive.ScanList.as_view(), name="api-prearchive-scans"),
+    re_path(PREARCHIVE_SCAN + END, prearchive.ScanDetail.as_view(), name="api-prearchive-scan"),
+    re_path(
+        PREARCHIVE_SCAN + r"/resources" + END,
+        prearchive.ResourceList.as_view(),
+        name="api-prearchive-resources",
+    ),
+    re_path(
+        PREARCHIVE_SCAN + r"/resources/(?P<resource>[^/]+)/files" + END,
+        prearchive.FileList.as_view(),
+        name="api-prearchive-files",
+    ),
+    re_path(
+        PREARCHIVE_SCAN + r"/resources/(?P<resource>[^/]+)/files/(?P<path>.+?)" + END,
+        prearchive.FileDetail.as_view(),
+        name="api-prearchive-file",
     ),
     re_path(DATA + r"search/elements" + END, site.search_elements, name="api-search-elements"),
     re_path(DATA + r"search/elements/(?P<name>[^/]+)" + END, site.search_element_fields),
