@@ -29,6 +29,12 @@ def text(body: str = "", status: int = 200, content_type: str = TEXT) -> HttpRes
     return HttpResponse(body, status=status, content_type=content_type)
 
 
+def created(identifier: str, new: bool) -> HttpResponse:
+    """The answer to a PUT: 201 for a new object, 200 for a changed one; the body is its ID, which
+    xnatpy re-bases the object on (xnat-rest-api.md §6)."""
+    return text(identifier, 201 if new else 200)
+
+
 def error_response(exc: Exception) -> HttpResponse:
     """XNAT's status and a plain-text body for an error a service raised."""
     if isinstance(exc, (NotFound, Http404)):

@@ -89,3 +89,17 @@ def test_empty_selection_gives_an_empty_listing_and_an_empty_zip(api, alice, ses
     assert listing.status_code == 404
     all_files = api(alice).get("/data/projects/A/subjects/S1/experiments/MR1/scans/ALL/files?format=json")
     assert len(all_files.json()["ResultSet"]["Result"]) == 2
+
+
+def test_put_names_one_scan_by_id_even_when_another_has_that_type(api, alice, session_with_files):
+    """xnatpy creates a scan with its type as the ID; scan 1 is of type T1w already (this answered 405)."""
+    session = session_with_files["session"]
+    url = (
+        f"/data/experiments/{session.accession_id}/scans/T1w?xsiType=xnat:mrScanData&xnat:mrScanData/type=T1w"
+    )
+    response = api(alice).put(url)
+    assert (response.status_code, response.content) == (201, b"T1w")
+    assert sorted(Scan.objects.filter(session=session).values_list("scan_id", "type")) == [
+        ("1", "T1w"),
+        ("T1w", "T1w"),
+    ]
