@@ -3,8 +3,11 @@ what each person gets for reading, downloading, creating, changing and deleting 
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
+from archive import content
 from archive.models import ImageSession, Subject
 from tests.factories import UserFactory
 from xnatlite import projects
@@ -97,3 +100,27 @@ def test_a_protected_projects_data_by_accession_id_is_not_found_either(api, alic
             f"Not Found: {what} '{ident}' not found".encode(),
         )
         assert (missing.status_code, missing.content) == (404, f"Not Found: {what} 'NOPE' not found".encode())
+
+
+def test_a_protected_projects_own_resource_files_are_not_found_but_its_listings_refused(
+    api, alice, dave, project_a
+):
+    projects.update_project(project_a, by=alice, accessibility="protected")
+    resource = content.create_resource(project_a, "PR", by=alice)
+    content.store_file(resource, "p.txt", io.BytesIO(b"protocol\n"), by=alice)
+    client = api(dave)
+    hidden_or_missing = {
+        "/data/projects/A/files/p.txt": b"Not Found: File 'p.txt' not found",
+        "/data/projects/A/files/q.txt": b"Not Found: File 'q.txt' not found",
+        "/data/projects/A/resources/PR": b"Not Found: 'PR' not found",
+        "/data/projects/A/resources/NOPE": b"Not Found: 'NOPE' not found",
+        "/data/projects/A/resources/PR/files/p.txt": b"Not Found: 'PR' not found",
+        "/data/projects/A/resources/NOPE/files/p.txt": b"Not Found: 'NOPE' not found",
+    }
+    for path, body in hidden_or_missing.items():
+        response = client.get(path)
+        assert (response.status_code, response.content) == (404, body), path
+    for path in ("/data/projects/A/files/p.txt", "/data/projects/A/resources/PR/files/p.txt"):
+        assert b"".join(api(alice).get(path).streaming_content) == b"protocol\n"
+    assert client.get("/data/projects/A/files").status_code == 403
+    assert client.get("/data/projects/A/resources").status_code == 403

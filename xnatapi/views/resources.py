@@ -141,4 +141,4 @@ class OwnerFile(FilesAcrossResources):
 
     def _file(self, path: str, owner: dict[str, str]) -> File:
         user = self.request.user
-        return lookups.get_file(user, lookups.files_of(lookups.get_owner_data(user, **owner)), path)
+        return lookups.get_file(user, lookups.files_of(lookups.get_owner(user, **owner)), path)
