@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pydicom
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet, Sum
 
 from archive.models import ImageSession
 from prearchive.models import PrearchiveFile, PrearchiveSession
-from xnatlite import permissions
+from xnatlite import layout, permissions
 from xnatlite.errors import NotFound
 from xnatlite.models import AuditEvent
 
@@ -91,3 +91,21 @@ def archived_as(session: PrearchiveSession, project_id: str | None = None) -> Im
     if event is None:
         return None
     return ImageSession.objects.select_related("subject").filter(accession_id=event.object_id).first()
+
+
+def scan_summary(session: PrearchiveSession) -> list[dict]:
+    """Per scan: ID, series description, modality, files, frames, bytes (one grouped query), in
+    the one scan order (xnatlite/layout.py)."""
+    scans = (
+        session_files(session)
+        .order_by()
+        .values("scan_id")
+        .annotate(
+            series_description=Min("series_description"),
+            modality=Min("modality"),
+            files=Count("id"),
+            frames=Sum("frames"),
+            size=Sum("size"),
+        )
+    )
+    return sorted(scans, key=lambda scan: layout.scan_order(scan["scan_id"]))

@@ -54,3 +54,28 @@ class ImageSessionFactory(factory.django.DjangoModelFactory):
     accession_id = factory.LazyFunction(lambda: next_accession_id("E"))
     xsi_type = "xnat:mrSessionData"
     modality = "MR"
+
+
+DICOM_FILES = ["MR_small.dcm", "CT_small.dcm"]
+
+
+def make_session_with_files(project: Project) -> dict:
+    """{project} / subject S1 / session MR1 with scan 1 (type T1w; DICOM resource with two files bundled
+    with pydicom) and a session resource NOTES holding notes.txt, made through archive/content.py."""
+    import io
+
+    from archive.services.resources import create_resource, store_file
+    from archive.services.scans import create_scan
+    from archive.services.sessions import create_session
+    from tests.conftest import pydicom_test_file  # tests/conftest.py imports this module
+
+    subject = make_subject(project, "S1")
+    session = create_session(subject, "MR1", by=TESTS, xsi_type="xnat:mrSessionData")
+    scan = create_scan(session, "1", by=TESTS, xsi_type="xnat:mrScanData", type="T1w")
+    dicom = create_resource(scan, "DICOM", by=TESTS, format="DICOM", content="RAW")
+    for name in DICOM_FILES:
+        with open(pydicom_test_file(name), "rb") as src:
+            store_file(dicom, name, src, by=TESTS, format="DICOM")
+    notes = create_resource(session, "NOTES", by=TESTS)
+    store_file(notes, "notes.txt", io.BytesIO(b"hello\n"), by=TESTS)
+    return {"subject": subject, "session": session, "scan": scan, "dicom": dicom, "notes": notes}

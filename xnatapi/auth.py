@@ -4,7 +4,7 @@ On API paths (`/data/`, `/REST/`, `/xapi/`) and on the site root (xnatpy's alias
 with basic auth and keeps the JSESSIONID it gets back, xnat-rest-api.md §2.1), a request with basic
 credentials signs the user in and so gets a session cookie, which clients then send instead. A request
 whose session already belongs to the same credentials skips the (deliberately slow) password hash.
-Views answer 401 themselves (`xnatapi.views.common.api_view`), never a redirect to the login page.
+Views answer 401 themselves (`xnatapi.http.api_view`), never a redirect to the login page.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The API's edge: sign-in check, CSRF exemption and the ONE mapping of errors to XNAT's answers.
+"""The API's edge: sign-in check, CSRF exemption and the ONE mapping of errors to XNAT's answers;
+`Endpoint`, the base of views that answer several methods.
 
 XNAT clients need plain-text error bodies (pyxnat's parser breaks on HTML; it maps any body containing
 "Not Found" to its own not-found error), 401 with a basic-auth challenge, and DELETE answered 200
@@ -13,6 +14,7 @@ from functools import wraps
 from urllib.parse import parse_qsl
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from xnatapi.auth import unauthorized
@@ -25,6 +27,12 @@ TEXT = "text/plain; charset=utf-8"
 
 def text(body: str = "", status: int = 200, content_type: str = TEXT) -> HttpResponse:
     return HttpResponse(body, status=status, content_type=content_type)
+
+
+def created(identifier: str, new: bool) -> HttpResponse:
+    """The answer to a PUT: 201 for a new object, 200 for a changed one; the body is its ID, which
+    xnatpy re-bases the object on (xnat-rest-api.md §6)."""
+    return text(identifier, 201 if new else 200)
 
 
 def error_response(exc: Exception) -> HttpResponse:
@@ -92,3 +100,17 @@ def flag(value: str | None, default: bool = False) -> bool:
 
 def method_not_allowed(request: HttpRequest) -> HttpResponse:
     return text(f"Method {request.method} is not allowed here", 405)
+
+
+class Endpoint(View):
+    """One endpoint, one method per HTTP verb it answers (`get`, `put`, `delete`; HEAD is answered by
+    `get`). Any other verb is 405 in plain text, and `as_view()` wraps the view in `api_view`."""
+
+    http_method_names = ["get", "head", "put", "post", "delete"]
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        return api_view(super().as_view(**initkwargs))
+
+    def http_method_not_allowed(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        return method_not_allowed(request)

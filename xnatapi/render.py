@@ -1,7 +1,8 @@
 """One renderer for every listing: XNAT's ResultSet as JSON, CSV (header always), XML or HTML.
 
 Rows are dicts of strings; the same rows feed every format (xnat-rest-api.md §1 rules 3-6). Also the
-single-object "items" documents xnatpy reads (§5.1).
+single-object "items" documents xnatpy reads (§5.1), and files: one file, a listing of files or their
+zip in XNAT's layout (§4.6, §7).
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ import json
 from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.db.models import QuerySet
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.html import escape as html_escape
 
-from xnatlite.errors import InvalidInput
+from archive import downloads
+from archive.models import File
+from xnatapi import documents as docs
+from xnatlite.errors import InvalidInput, NotFound
 
 # Query parameters that steer a listing; any other parameter naming a column filters on it.
 CONTROL_PARAMS = {"format", "columns", "sortBy", "sortOrder", "limit", "offset", "req_format", "_"}
@@ -194,3 +199,36 @@ def item_xml(xsi_type: str, data_fields: dict, children=None) -> str:
                 lines.append("  </xnat:demographics>")
     lines.append(f"</{root}>")
     return "\n".join(lines) + "\n"
+
+
+# --- files ----------------------------------------------------------------------------------------
+def zip_response(entries: Iterable[downloads.Entry], name: str) -> StreamingHttpResponse:
+    """A zip streamed as it is written (no Content-Length: xnatpy shows an open-ended progress bar)."""
+    response = StreamingHttpResponse(downloads.stream_zip(entries), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}.zip"'
+    return response
+
+
+def files_response(request: HttpRequest, files: QuerySet[File], zip_name: str) -> HttpResponse:
+    """Archive files as XNAT's file listing, or (`format=zip`) as a zip in XNAT's layout, by scan."""
+    if output_format(request) == "zip":
+        ordered = files.select_related("resource__scan__session", "resource__session").order_by(
+            "resource__scan__sort_key", "resource__scan__scan_id", "resource__label", "name"
+        )
+        return zip_response(downloads.file_entries(ordered.iterator(chunk_size=2000)), zip_name)
+    return listing(request, docs.file_rows(files), columns=docs.FILE_COLUMNS, title="files", fixed=True)
+
+
+def file_response(request: HttpRequest, file: File) -> HttpResponse:
+    """One archive file's bytes, streamed; HEAD answers its size only (xnatpy's `file.size`)."""
+    path = file.absolute_path
+    if not path.exists():
+        raise NotFound(f"File '{file.name}' is missing on disk")
+    if request.method == "HEAD":
+        response = HttpResponse(content_type="application/octet-stream")
+        response["Content-Length"] = str(path.stat().st_size)
+        return response
+    # FileResponse streams the open file and closes it when the response is done.
+    response = FileResponse(open(path, "rb"), content_type="application/octet-stream")  # noqa: SIM115
+    response["Content-Disposition"] = f'attachment; filename="{path.name}"'
+    return response

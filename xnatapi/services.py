@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from archive.models import ImageSession, Subject
 from xnatapi.models import AliasToken, CustomVariable
-from xnatlite import audit
+from xnatlite import audit, permissions
 from xnatlite.errors import Forbidden, InvalidInput, NotFound
 
 # xnatpy treats a user name of this shape as an alias token (xnat-rest-api.md §2.1).
@@ -52,7 +52,7 @@ def authenticate_alias(alias: str, secret: str) -> User | None:
 def revoke_alias_token(alias: str, *, by: User) -> AliasToken:
     """End a token now; its owner or a site admin may do it. Someone else's token is NotFound."""
     token = AliasToken.objects.filter(alias=alias).first()
-    if token is None or not (token.user_id == by.pk or by.is_superuser):
+    if token is None or not (token.user_id == by.pk or permissions.is_site_admin(by)):
         raise NotFound(f"No token '{alias}'")
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
@@ -67,8 +67,6 @@ _VARIABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,254}")
 @transaction.atomic
 def set_custom_variables(obj: Subject | ImageSession, values: dict[str, str], *, by: User) -> None:
     """Set custom variables on a subject or session (members and owners); an empty value removes one."""
-    from xnatlite import permissions
-
     permissions.require(by, "edit", obj)
     owner = {"subject": obj} if isinstance(obj, Subject) else {"session": obj}
     cleaned = {}

@@ -253,3 +253,23 @@ def get_project(user: User | None, project_id: str, action: str = "see") -> Proj
 def require_site_admin(user: User | None) -> None:
     if not is_site_admin(user):
         raise Forbidden("Only site administrators may do this")
+
+
+def project_roles(user: User | None) -> dict[str, Role]:
+    """The user's role in each project they hold one in, by project ID (one query; none for site admins
+    unless they were given one). The inverse of `role_group_name`."""
+    if user is None or isinstance(user, SystemActor) or not user.is_authenticated:
+        return {}
+    roles = {}
+    for name in user.groups.values_list("name", flat=True):
+        project_id, _, role = name.rpartition("_")
+        if project_id and role in Role.values:
+            roles[project_id] = Role(role)
+    return roles
+
+
+def require_unassigned(user: User | None) -> None:
+    """Unassigned prearchive data (no project) is for site admins alone (xnat-spec.md §3.6); anyone else
+    gets NotFound, as if it did not exist."""
+    if not is_site_admin(user):
+        raise NotFound("Project 'Unassigned' not found")

@@ -4,7 +4,6 @@ and Archive (review.py) and the upload page (upload.py)."""
 from prearchive.views.pages import (
     bulk_action,
     project_prearchive,
-    scan_summary,
     session_action,
     session_detail,
     session_url,
@@ -17,7 +16,6 @@ __all__ = [
     "bulk_action",
     "project_prearchive",
     "review",
-    "scan_summary",
     "session_action",
     "session_detail",
     "session_url",

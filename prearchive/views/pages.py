@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 
 from django.contrib import messages
-from django.db.models import Count, Min, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,7 +21,7 @@ from django.views.decorators.http import require_POST
 from archive.views import header_of, page, paginate, project_context
 from prearchive import handoff, operations, queries
 from prearchive.models import ACTIONABLE, PrearchiveSession, Status
-from xnatlite import layout, permissions
+from xnatlite import permissions
 from xnatlite.errors import Forbidden, InvalidInput, NotFound, XnatliteError
 
 log = logging.getLogger(__name__)
@@ -79,23 +78,6 @@ def _session(request: HttpRequest, project: str, timestamp: str, folder: str) ->
     return queries.get_prearchive_session(request.user, project, timestamp, folder)
 
 
-def scan_summary(session: PrearchiveSession) -> list[dict]:
-    """Per scan: ID, series description, modality, files, frames, bytes (one grouped query)."""
-    return list(
-        queries.session_files(session)
-        .order_by()
-        .values("scan_id")
-        .annotate(
-            series_description=Min("series_description"),
-            modality=Min("modality"),
-            files=Count("id"),
-            frames=Sum("frames"),
-            size=Sum("size"),
-        )
-        .order_by("scan_id")
-    )
-
-
 @page
 def session_detail(request: HttpRequest, project: str, timestamp: str, folder: str) -> HttpResponse:
     """One prearchive session: its status (and why, for ERROR/CONFLICT), scans and actions."""
@@ -109,7 +91,7 @@ def session_detail(request: HttpRequest, project: str, timestamp: str, folder: s
         "header": header,
         "header_error": header_error,
         "session": _rows([session])[0],
-        "scans": sorted(scan_summary(session), key=lambda s: layout.scan_order(s["scan_id"])),
+        "scans": queries.scan_summary(session),
         "busy": session.status not in ACTIONABLE,
         "actionable": session.status in ACTIONABLE,
         "destinations": list(destinations.order_by("id").values_list("pk", flat=True)),

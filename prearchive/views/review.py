@@ -13,7 +13,7 @@ from archive import queries as archive_queries
 from archive.views import page, project_context
 from archiving import APPEND, CONFLICT, DELETE, FAIL, NONE, ArchiveRequest, identity, refusals
 from prearchive import handoff, queries
-from prearchive.views.pages import _archive, _rows, _session, scan_summary
+from prearchive.views.pages import _archive, _rows, _session
 from xnatlite import layout, permissions
 from xnatlite.errors import Forbidden, NotFound, XnatliteError
 
@@ -88,7 +88,7 @@ def review(request: HttpRequest, project: str, timestamp: str, folder: str) -> H
         "kept_error": error,
         "warnings": identity.identity_warnings(values, subject=labels["subject"], session=labels["label"]),
         "subject_labels": archive_queries.subject_labels(target) if target else [],
-        "scans": sorted(scan_summary(session), key=lambda s: layout.scan_order(s["scan_id"])),
+        "scans": queries.scan_summary(session),
         "FAIL": FAIL,
         "CONFLICT": CONFLICT,
     }

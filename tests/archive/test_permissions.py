@@ -105,6 +105,11 @@ def test_unassigned_prearchive_data_is_for_site_admins_only(root, alice):
     assert not permissions.can(alice, "prearchive", unassigned)
     with pytest.raises(NotFound):
         permissions.require(alice, "prearchive", unassigned)
+    permissions.require_unassigned(root)
+    with pytest.raises(NotFound):
+        permissions.require_unassigned(alice)
+    with pytest.raises(NotFound):
+        permissions.require_unassigned(AnonymousUser())
 
 
 def test_inactive_user_may_do_nothing(project_a, alice):
@@ -124,3 +129,13 @@ def test_role_change_takes_effect_for_the_same_user_object(project_a, alice, car
     projects.set_project_role(project_a, carol, "member", by=alice)
     assert permissions.can(carol, "edit", project_a)
     assert permissions.role_of(carol, project_a) == "member"
+
+
+def test_project_roles_name_each_role_by_project(cast, project_a, alice, carol, dave, root):
+    make_project("A_B", alice)  # an underscore in a project ID
+    projects.set_project_role(project_a, dave, "collaborator", by=alice)
+    assert permissions.project_roles(alice) == {"A": "owner", "A_B": "owner"}
+    assert permissions.project_roles(carol) == {"A": "collaborator"}
+    assert permissions.project_roles(dave) == {"A": "collaborator", "D": "owner"}
+    assert permissions.project_roles(root) == {}
+    assert permissions.project_roles(AnonymousUser()) == {}

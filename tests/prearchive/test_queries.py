@@ -3,8 +3,8 @@ also Unassigned; collaborators and strangers see nothing, exactly as if the rows
 
 import pytest
 
-from prearchive.models import PrearchiveSession
-from prearchive.queries import get_prearchive_session, prearchive_listing
+from prearchive.models import PrearchiveFile, PrearchiveSession
+from prearchive.queries import get_prearchive_session, prearchive_listing, scan_summary
 from xnatlite.errors import NotFound
 
 
@@ -59,3 +59,26 @@ def test_unassigned_is_for_site_admins_only(rows, alice):
         get_prearchive_session(alice, "Unassigned", rows["Unassigned"].timestamp, "EU")
     with pytest.raises(NotFound):
         get_prearchive_session(alice, "A", rows["A"].timestamp, "NOPE")
+
+
+def test_scan_summary_orders_scans_by_their_number_then_id(rows, django_assert_max_num_queries):
+    session = rows["A"]
+    for n, scan_id in enumerate(["10", "2", "SR", "1", "1-MR2", "2"]):
+        PrearchiveFile.objects.create(
+            session=session,
+            path=f"prearchive/A/{n}.dcm",
+            size=100,
+            sop_class_uid="1.2.3",
+            sop_instance_uid=f"1.2.3.{n}",
+            scan_id=scan_id,
+            frames=1,
+        )
+    with django_assert_max_num_queries(1):
+        summary = scan_summary(session)
+    assert [(s["scan_id"], s["files"], s["size"]) for s in summary] == [
+        ("1", 1, 100),
+        ("1-MR2", 1, 100),
+        ("2", 2, 200),
+        ("10", 1, 100),
+        ("SR", 1, 100),
+    ]

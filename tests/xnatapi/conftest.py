@@ -1,23 +1,22 @@
-"""Fixtures for the REST API tests: clients signed in with basic auth, and an archived session with
-real DICOM files on disk, made through archive/services/ (the way the API itself makes content)."""
+"""Fixtures and helpers for the REST API tests: clients signed in with basic auth, an archived session
+with real DICOM files on disk (tests/factories.py), zips of generated DICOM for imports, and readers of
+the answers."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import io
+import stat
+import zipfile
 from pathlib import Path
 
 import pytest
 from django.test import Client
 
-from archive.services.resources import create_resource, store_file
-from archive.services.scans import create_scan
-from archive.services.sessions import create_session
-from tests.conftest import pydicom_test_file
-from tests.factories import TESTS, make_subject
-
-DICOM_FILES = ["MR_small.dcm", "CT_small.dcm"]
+from prearchive.models import PrearchiveSession
+from tests.dicomgen import make_study
+from tests.factories import make_session_with_files
 
 
 def basic(username: str, password: str = "pw") -> str:
@@ -36,25 +35,73 @@ def api():
     return make
 
 
+@pytest.fixture
+def session_with_files(project_a):
+    return make_session_with_files(project_a)
+
+
+# --- reading answers ------------------------------------------------------------------------------
 def md5(path: Path) -> str:
     return hashlib.md5(Path(path).read_bytes()).hexdigest()
 
 
-def make_session_with_files(project):
-    """{project} / subject S1 / session MR1 with scan 1 (type T1w; DICOM resource with two bundled
-    files) and a session resource NOTES holding notes.txt."""
-    subject = make_subject(project, "S1")
-    session = create_session(subject, "MR1", by=TESTS, xsi_type="xnat:mrSessionData")
-    scan = create_scan(session, "1", by=TESTS, xsi_type="xnat:mrScanData", type="T1w")
-    dicom = create_resource(scan, "DICOM", by=TESTS, format="DICOM", content="RAW")
-    for name in DICOM_FILES:
-        with open(pydicom_test_file(name), "rb") as src:
-            store_file(dicom, name, src, by=TESTS, format="DICOM")
-    notes = create_resource(session, "NOTES", by=TESTS)
-    store_file(notes, "notes.txt", io.BytesIO(b"hello\n"), by=TESTS)
-    return {"subject": subject, "session": session, "scan": scan, "dicom": dicom, "notes": notes}
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
 
 
-@pytest.fixture
-def session_with_files(project_a):
-    return make_session_with_files(project_a)
+def rows(response) -> list[dict]:
+    assert response.status_code == 200, response.content
+    return response.json()["ResultSet"]["Result"]
+
+
+def zip_of(response) -> zipfile.ZipFile:
+    assert response.status_code == 200, getattr(response, "content", b"")
+    assert response.streaming and not response.has_header("Content-Length")
+    return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+
+
+# --- imports --------------------------------------------------------------------------------------
+def dicom_bytes(ds) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def make_zip(members: list[tuple[str, bytes]], *, symlink: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, "/etc/passwd")
+    return buffer.getvalue()
+
+
+def study_members(n: int = 3, **kwargs) -> tuple[list, list[tuple[str, bytes]]]:
+    datasets = make_study(n_series=1, n_instances=n, **kwargs)
+    return datasets, [(f"study/{i:03d}.dcm", dicom_bytes(ds)) for i, ds in enumerate(datasets)]
+
+
+def post_import(client, body: bytes, query: str = "project=A&subject=S9&session=E9", **extra):
+    return client.post(f"/data/services/import?{query}", body, content_type="application/zip", **extra)
+
+
+def imported(client, subject="S9", session="E9", n=2, project="A") -> tuple[str, PrearchiveSession]:
+    """(the prearchive URI, the row) of a generated study imported into the project's prearchive."""
+    datasets, members = study_members(n)
+    uri = post_import(
+        client, make_zip(members), query=f"project={project}&subject={subject}&session={session}"
+    )
+    assert uri.status_code == 200, uri.content
+    return uri.content.decode().strip(), PrearchiveSession.objects.get(label=session)
+
+
+def files_outside(data_root: Path) -> list[Path]:
+    """Every file under the data root except prearchive/archive content (uploads must leave nothing)."""
+    return [
+        p
+        for p in data_root.rglob("*")
+        if p.is_file() and p.relative_to(data_root).parts[0] not in ("prearchive", "archive")
+    ]

@@ -1,5 +1,6 @@
-"""The prearchive over REST: `/data/prearchive/projects[/...]` listings, one session, its scans,
-resources and files, zip download, and the per-session actions (xnat-rest-api.md §9).
+"""The prearchive over REST: `/data/prearchive/projects[/{P}[,{Q}...]]` listings, one session
+(`.../{P}/{timestamp}/{folder}`: its row, its zip, its actions), its scans, their DICOM resource and
+files (xnat-rest-api.md §9).
 
 Rows come from prearchive/queries.py (constant queries); actions go through prearchive/operations.py.
 """
@@ -8,15 +9,14 @@ from __future__ import annotations
 
 import json
 
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 
 from archive import downloads
-from prearchive import queries
+from prearchive import operations, queries
 from prearchive.models import PrearchiveSession
-from prearchive.views import scan_summary
 from xnatapi import documents as docs
 from xnatapi import render
-from xnatapi.http import api_view, method_not_allowed, params, text
+from xnatapi.http import Endpoint, api_view, method_not_allowed, params, text
 from xnatlite import layout, permissions
 from xnatlite.errors import InvalidInput, NotFound
 
@@ -92,44 +92,49 @@ def listing(request: HttpRequest, projects: str | None = None) -> HttpResponse:
     if projects:
         wanted = [p for p in projects.split(",") if p]
         for project_id in wanted:
-            if project_id != queries.UNASSIGNED:
+            if project_id == queries.UNASSIGNED:
+                permissions.require_unassigned(request.user)
+            else:
                 permissions.get_project(request.user, project_id, "prearchive")
-            elif not permissions.is_site_admin(request.user):
-                raise NotFound("Project 'Unassigned' not found")
     rows = (prearchive_row(s) for s in queries.prearchive_listing(request.user, wanted))
     return render.listing(
         request, rows, columns=PREARCHIVE_COLUMNS + ["details"], title="prearchive", fixed=True
     )
 
 
-@api_view
-def session_view(
-    request: HttpRequest, project: str, timestamp: str, folder: str, rest: str = ""
-) -> HttpResponse:
-    """One prearchive session and what is below it; POST runs an action, DELETE deletes it."""
-    session = queries.get_prearchive_session(request.user, project, timestamp, folder)
-    if request.method == "DELETE" and not rest:
-        from prearchive import operations
+class SessionDetail(Endpoint):
+    """One prearchive session: its row or (`format=zip`) its files; POST runs an action, DELETE
+    deletes it."""
 
-        operations.delete_session(session, by=request.user)
-        return text("")
-    if request.method in ("POST", "PUT") and not rest:
-        return _action(request, session)
-    if request.method not in ("GET", "HEAD"):
-        return method_not_allowed(request)
-    parts = [p for p in rest.strip("/").split("/") if p]
-    base = session_uri(session)
-    if not parts:
+    def get(self, request: HttpRequest, **names: str) -> HttpResponse:
+        session = queries.get_prearchive_session(request.user, **names)
         if render.output_format(request) == "zip":
-            return _zip(session)
+            entries = (
+                downloads.Entry(f"{session.folder_name}/SCANS/{f.scan_id}/DICOM/{_name(f)}", f.absolute_path)
+                for f in queries.session_files(session).iterator(chunk_size=2000)
+            )
+            return render.zip_response(entries, layout.clean_label(session.folder_name))
         row = prearchive_row(session)
         return render.listing(
             request, [row], columns=PREARCHIVE_COLUMNS + ["details"], title="prearchive", fixed=True
         )
-    if parts[0] != "scans":
-        raise NotFound(f"Unknown path element '{parts[0]}'")
-    scans = scan_summary(session)
-    if len(parts) == 1:
+
+    def put(self, request: HttpRequest, **names: str) -> HttpResponse:
+        return _action(request, queries.get_prearchive_session(request.user, **names))
+
+    post = put
+
+    def delete(self, request: HttpRequest, **names: str) -> HttpResponse:
+        operations.delete_session(queries.get_prearchive_session(request.user, **names), by=request.user)
+        return text("")
+
+
+class ScanList(Endpoint):
+    """A prearchive session's scans, in the order the prearchive pages show them."""
+
+    def get(self, request: HttpRequest, **names: str) -> HttpResponse:
+        session = queries.get_prearchive_session(request.user, **names)
+        base = session_uri(session)
         rows = (
             {
                 "ID": scan["scan_id"],
@@ -140,39 +145,48 @@ def session_view(
                 "file_count": str(scan["files"]),
                 "URI": f"{base}/scans/{scan['scan_id']}",
             }
-            for scan in scans
+            for scan in queries.scan_summary(session)
         )
         columns = ["ID", "series_description", "type", "modality", "frames", "file_count", "URI"]
         return render.listing(request, rows, columns=columns, title="scans", always=("ID", "URI"))
-    scan_id = parts[1]
-    scan = next((s for s in scans if s["scan_id"] == scan_id), None)
-    if scan is None:
-        raise NotFound(f"Scan '{scan_id}' not found")
-    files = queries.session_files(session).filter(scan_id=scan_id)
-    if len(parts) == 2:
-        fields = {"ID": scan_id, "series_description": scan["series_description"] or ""}
+
+
+class ScanDetail(Endpoint):
+    """One scan: its ID and series description."""
+
+    def get(self, request: HttpRequest, scan: str, **names: str) -> HttpResponse:
+        found = _scan(queries.get_prearchive_session(request.user, **names), scan)
+        fields = {"ID": scan, "series_description": found["series_description"] or ""}
         return HttpResponse(json.dumps({"items": [{"data_fields": fields}]}), content_type="application/json")
-    if parts[2] != "resources":
-        raise NotFound(f"Unknown path element '{parts[2]}'")
-    if len(parts) == 3:
+
+
+class ResourceList(Endpoint):
+    """A scan's one resource, DICOM (labelled, without a numeric ID: xnatpy matches it by label)."""
+
+    def get(self, request: HttpRequest, scan: str, **names: str) -> HttpResponse:
+        found = _scan(queries.get_prearchive_session(request.user, **names), scan)
         row = {
             "label": "DICOM",
-            "file_count": str(scan["files"]),
-            "file_size": str(scan["size"] or 0),
+            "file_count": str(found["files"]),
+            "file_size": str(found["size"] or 0),
             "format": "DICOM",
         }
         return render.listing(request, [row], columns=list(row), title="resources", fixed=True)
-    if parts[3] != "DICOM":
-        raise NotFound(f"Resource '{parts[3]}' not found")
-    if len(parts) == 4 or parts[4] != "files":
-        raise NotFound("Not found")
-    uri = f"{base}/scans/{scan_id}/resources/DICOM/files"
-    if len(parts) == 5:
+
+
+class FileList(Endpoint):
+    """A scan's DICOM files as a listing or (`format=zip`) a zip."""
+
+    def get(self, request: HttpRequest, scan: str, resource: str, **names: str) -> HttpResponse:
+        session = queries.get_prearchive_session(request.user, **names)
+        files = _dicom_files(session, scan, resource)
         if render.output_format(request) == "zip":
+            folder = names["folder"]
             entries = (
-                downloads.Entry(f"{folder}/SCANS/{scan_id}/DICOM/{_name(f)}", f.absolute_path) for f in files
+                downloads.Entry(f"{folder}/SCANS/{scan}/DICOM/{_name(f)}", f.absolute_path) for f in files
             )
-            return _zip_stream(entries, folder)
+            return render.zip_response(entries, layout.clean_label(folder))
+        uri = f"{session_uri(session)}/scans/{scan}/resources/DICOM/files"
         rows = (
             {"Name": _name(f), "Size": str(f.size), "URI": f"{uri}/{_name(f)}", "digest": f.md5}
             for f in files
@@ -180,36 +194,40 @@ def session_view(
         return render.listing(
             request, rows, columns=["Name", "Size", "URI", "digest"], title="files", fixed=True
         )
-    name = "/".join(parts[5:])
-    chosen = next((f for f in files if _name(f) == name), None)
-    if chosen is None:
-        raise NotFound(f"File '{name}' not found")
-    return FileResponse(open(chosen.absolute_path, "rb"), content_type="application/octet-stream")  # noqa: SIM115
+
+
+class FileDetail(Endpoint):
+    """One DICOM file of a scan, by name."""
+
+    def get(self, request: HttpRequest, scan: str, resource: str, path: str, **names: str) -> HttpResponse:
+        session = queries.get_prearchive_session(request.user, **names)
+        chosen = next((f for f in _dicom_files(session, scan, resource) if _name(f) == path), None)
+        if chosen is None:
+            raise NotFound(f"File '{path}' not found")
+        return FileResponse(open(chosen.absolute_path, "rb"), content_type="application/octet-stream")  # noqa: SIM115
+
+
+def _scan(session: PrearchiveSession, scan_id: str) -> dict:
+    found = next((scan for scan in queries.scan_summary(session) if scan["scan_id"] == scan_id), None)
+    if found is None:
+        raise NotFound(f"Scan '{scan_id}' not found")
+    return found
+
+
+def _dicom_files(session: PrearchiveSession, scan_id: str, resource: str):
+    """A scan's files, in its one resource: DICOM."""
+    _scan(session, scan_id)
+    if resource != "DICOM":
+        raise NotFound(f"Resource '{resource}' not found")
+    return queries.session_files(session).filter(scan_id=scan_id)
 
 
 def _name(file) -> str:
     return file.path.rsplit("/", 1)[-1]
 
 
-def _zip(session: PrearchiveSession) -> StreamingHttpResponse:
-    """The session's files as `{folder}/SCANS/{scan}/DICOM/{file}` (what XNAT's prearchive zip holds)."""
-    entries = (
-        downloads.Entry(f"{session.folder_name}/SCANS/{f.scan_id}/DICOM/{_name(f)}", f.absolute_path)
-        for f in queries.session_files(session).iterator(chunk_size=2000)
-    )
-    return _zip_stream(entries, session.folder_name)
-
-
-def _zip_stream(entries, name: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(downloads.stream_zip(entries), content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{layout.clean_label(name)}.zip"'
-    return response
-
-
 def _action(request: HttpRequest, session: PrearchiveSession) -> HttpResponse:
     """`POST .../{P}/{TS}/{S}?action=build|commit|rebuild|move|reset-status|archive` (§3.7)."""
-    from prearchive import operations
-
     values = params(request)
     action = values.get("action", "")
     if action in ("build", "rebuild", "commit"):

@@ -97,22 +97,39 @@ def validate_archive(request: HttpRequest) -> HttpResponse:
     return render.listing(request, rows, columns=["code", "type", "message"], title="validation", fixed=True)
 
 
+def _rows(request: HttpRequest, rows: list[dict[str, str]]) -> HttpResponse:
+    return render.listing(request, rows, columns=PREARCHIVE_COLUMNS, title="prearchive", fixed=True)
+
+
 @api_view
-def prearchive_action(request: HttpRequest, action: str) -> HttpResponse:
-    """`move` (newProject=...), `delete` or `rebuild` each named session; answers the affected rows."""
+def prearchive_move(request: HttpRequest) -> HttpResponse:
+    """`POST /data/services/prearchive/move?src=...&newProject=P`: answers the moved rows."""
     if request.method not in ("POST", "PUT"):
         return method_not_allowed(request)
-    values = params(request)
+    project = params(request).get("newProject", "")
+    sessions = sessions_from_src(request)
+    return _rows(
+        request, [prearchive_row(operations.move_session(s, project, by=request.user)) for s in sessions]
+    )
+
+
+@api_view
+def prearchive_delete(request: HttpRequest) -> HttpResponse:
+    """`POST /data/services/prearchive/delete?src=...`: answers the deleted rows, status DELETED."""
+    if request.method not in ("POST", "PUT"):
+        return method_not_allowed(request)
     rows = []
     for session in sessions_from_src(request):
-        if action == "move":
-            session = operations.move_session(session, values.get("newProject", ""), by=request.user)
-        elif action == "delete":
-            row = prearchive_row(session)
-            operations.delete_session(session, by=request.user)
-            rows.append({**row, "status": "DELETED"})
-            continue
-        else:
-            session = operations.rebuild_session(session, by=request.user)
-        rows.append(prearchive_row(session))
-    return render.listing(request, rows, columns=PREARCHIVE_COLUMNS, title="prearchive", fixed=True)
+        row = prearchive_row(session)
+        operations.delete_session(session, by=request.user)
+        rows.append({**row, "status": "DELETED"})
+    return _rows(request, rows)
+
+
+@api_view
+def prearchive_rebuild(request: HttpRequest) -> HttpResponse:
+    """`POST /data/services/prearchive/rebuild?src=...`: answers the rebuilt rows."""
+    if request.method not in ("POST", "PUT"):
+        return method_not_allowed(request)
+    sessions = sessions_from_src(request)
+    return _rows(request, [prearchive_row(operations.rebuild_session(s, by=request.user)) for s in sessions])

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 
 from xnatapi import render
 from xnatapi.http import api_view, text
+from xnatlite import permissions
 from xnatlite.errors import NotFound
 
 # The XNAT version we behave like; xnatpy needs 1.7-1.9 and sends 1.8.3+ import flags.
@@ -91,17 +92,11 @@ def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
 def access_projects(request: HttpRequest) -> HttpResponse:
     """`GET /xapi/access/projects`: the user's role in each project they may see (xnatpy's
     `access_levels`); projects seen through their accessibility alone say `protected` or `public`."""
-    from xnatlite import permissions
-    from xnatlite.models import Role
-
-    roles = {}
-    names = request.user.groups.values_list("name", flat=True)
-    for name in names:
-        project_id, _, role = name.rpartition("_")
-        if role in Role.values:
-            roles[project_id] = role
-    rows = []
-    for project in permissions.projects_for(request.user, "see").order_by("id"):
-        role = roles.get(project.id) or ("owner" if request.user.is_superuser else project.accessibility)
-        rows.append({"ID": project.id, "role": role, "name": project.name})
+    user = request.user
+    roles = permissions.project_roles(user)
+    admin = permissions.is_site_admin(user)
+    rows = [
+        {"ID": p.id, "role": roles.get(p.id) or ("owner" if admin else p.accessibility), "name": p.name}
+        for p in permissions.projects_for(user, "see").order_by("id")
+    ]
     return HttpResponse(json.dumps(rows), content_type="application/json")

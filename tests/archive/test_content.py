@@ -1,4 +1,4 @@
-"""archive/services/ directly: rows and folders change together, failures leave both as they were."""
+"""archive/content.py directly: rows and folders change together, failures leave both as they were."""
 
 from __future__ import annotations
 
@@ -11,9 +11,14 @@ from archive.models import File, ImageSession, Resource, Subject
 from archive.services.resources import create_resource, delete_file, find_resource, store_file
 from archive.services.sessions import create_session, delete_session, relabel_session
 from archive.services.subjects import relabel_subject
-from tests.factories import make_subject
+from tests.factories import make_session_with_files, make_subject
 from xnatlite.errors import ArchiveConflict, Forbidden, InvalidLabel, NotFound
 from xnatlite.models import AuditEvent
+
+
+@pytest.fixture
+def session_with_files(project_a):
+    return make_session_with_files(project_a)
 
 
 class Boom(Exception):

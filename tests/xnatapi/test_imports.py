@@ -1,56 +1,20 @@
-"""`POST /data/services/import`: DICOM zips into the prearchive through the one ingest path, and
-every hostile archive refused with a clear answer, nothing written outside the upload folder and
-nothing already ingested lost."""
+"""`POST /data/services/import`: DICOM zips into the prearchive through the one ingest path, or
+straight into the archive; every hostile archive refused with a clear answer, nothing written outside
+the upload folder and nothing already ingested lost."""
 
 from __future__ import annotations
 
 import io
-import stat
 import tarfile
-import zipfile
 from pathlib import Path
 
 import pydicom
 import pytest
 
+from archive.models import File, ImageSession
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
-from tests.dicomgen import make_study
-
-
-def dicom_bytes(ds) -> bytes:
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
-def make_zip(members: list[tuple[str, bytes]], *, symlink: str | None = None) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members:
-            archive.writestr(name, data)
-        if symlink:
-            info = zipfile.ZipInfo(symlink)
-            info.external_attr = (stat.S_IFLNK | 0o777) << 16
-            archive.writestr(info, "/etc/passwd")
-    return buffer.getvalue()
-
-
-def study_members(n: int = 3, **kwargs) -> tuple[list, list[tuple[str, bytes]]]:
-    datasets = make_study(n_series=1, n_instances=n, **kwargs)
-    return datasets, [(f"study/{i:03d}.dcm", dicom_bytes(ds)) for i, ds in enumerate(datasets)]
-
-
-def post_import(client, body: bytes, query: str = "project=A&subject=S9&session=E9", **extra):
-    return client.post(f"/data/services/import?{query}", body, content_type="application/zip", **extra)
-
-
-def files_outside(data_root: Path) -> list[Path]:
-    """Every file under the data root except prearchive/archive content (uploads must leave nothing)."""
-    return [
-        p
-        for p in data_root.rglob("*")
-        if p.is_file() and p.relative_to(data_root).parts[0] not in ("prearchive", "archive")
-    ]
+from tests.factories import make_project
+from tests.xnatapi.conftest import files_outside, make_zip, post_import, study_members
 
 
 def test_it_imports_a_zip_into_the_prearchive_and_answers_the_uri(api, alice, project_a, data_root):
@@ -69,20 +33,6 @@ def test_it_imports_a_zip_into_the_prearchive_and_answers_the_uri(api, alice, pr
         PrearchiveFile.objects.values_list("sop_instance_uid", flat=True)
     )
     assert files_outside(data_root) == []
-
-
-def test_it_reads_the_row_back_as_xnatpy_does(api, alice, project_a):
-    _, members = study_members(2)
-    client = api(alice)
-    uri = post_import(client, make_zip(members)).content.decode().strip()
-    row = client.get(uri + "?format=json").json()["ResultSet"]["Result"]
-    assert len(row) == 1 and row[0]["name"] == "E9" and row[0]["status"] == "READY"
-    assert row[0]["url"] == uri.removeprefix("/data")
-    scans = client.get(uri + "/scans?format=json").json()["ResultSet"]["Result"]
-    assert [s["ID"] for s in scans] == ["1"]
-    files = client.get(uri + "/scans/1/resources/DICOM/files?format=json").json()["ResultSet"]["Result"]
-    assert len(files) == 2
-    assert client.get(files[0]["URI"]).status_code == 200
 
 
 def test_it_accepts_multipart_and_tar_gz(api, alice, project_a):
@@ -235,3 +185,36 @@ def test_unknown_import_handlers_are_not_found(api, alice, project_a):
     _, members = study_members(1)
     response = post_import(api(alice), make_zip(members), query="project=A&import-handler=XAR")
     assert response.status_code == 404 and not PrearchiveSession.objects.exists()
+
+
+def test_import_straight_into_the_archive(api, alice, project_a):
+    _, members = study_members(2)
+    response = post_import(
+        api(alice), make_zip(members), query="dest=/archive/projects/A/subjects/S7/experiments/E7"
+    )
+    assert response.status_code == 200, response.content
+    assert response.content.decode() == "/data/archive/projects/A/subjects/S7/experiments/E7\r\n"
+    session = ImageSession.objects.get(project=project_a, label="E7")
+    assert File.objects.filter(resource__scan__session=session).count() == 2
+    assert not PrearchiveSession.objects.exists()
+
+
+def test_import_into_an_auto_archive_project_answers_the_archived_session(transactional_db, api, alice):
+    """As in a real request (no test transaction around it), the archive task runs once the import's
+    rows are committed; without a broker it runs in the request, so the answer names the archive."""
+    make_project("AUTO", alice, prearchive_code=4)
+    _, members = study_members(2)
+    response = post_import(api(alice), make_zip(members), query="project=AUTO&subject=S1&session=E1")
+    assert response.status_code == 200, response.content
+    assert response.content.decode() == "/data/archive/projects/AUTO/subjects/S1/experiments/E1\r\n"
+    assert not PrearchiveSession.objects.exists()
+
+
+def test_import_into_an_auto_archive_project_archives_it(api, alice, django_capture_on_commit_callbacks):
+    make_project("AUTO", alice, prearchive_code=4)
+    _, members = study_members(2)
+    with django_capture_on_commit_callbacks(execute=True):  # the archive task is queued after commit
+        response = post_import(api(alice), make_zip(members), query="project=AUTO&subject=S1&session=E1")
+    assert response.status_code == 200
+    assert ImageSession.objects.filter(project_id="AUTO", label="E1").exists()
+    assert not PrearchiveSession.objects.exists()

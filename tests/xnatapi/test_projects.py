@@ -1,9 +1,35 @@
-"""Project settings over REST: accessibility, prearchive code, users and roles (owners only)."""
+"""Projects over REST: the listing, one project, and its settings, users and roles (owners change them)."""
 
 from __future__ import annotations
 
-from xnatlite import permissions
+from tests.xnatapi.conftest import rows
+from xnatlite import permissions, projects
 from xnatlite.models import AuditEvent, Project
+
+
+def test_projects_listing_shows_only_visible_projects(api, cast):
+    result = rows(api(cast["alice"]).get("/data/archive/projects?columns=ID,URI,name&format=json"))
+    assert [(r["ID"], r["URI"], r["name"]) for r in result] == [("A", "/data/projects/A", "Project A")]
+    assert [r["ID"] for r in rows(api(cast["dave"]).get("/data/projects"))] == ["D"]
+    assert {r["ID"] for r in rows(api(cast["root"]).get("/data/projects"))} == {"A", "D"}
+
+
+def test_a_project_as_an_items_document(api, session_with_files, alice):
+    project = api(alice).get("/data/projects/A?format=json").json()["items"][0]
+    assert project["data_fields"]["ID"] == "A"
+
+
+def test_a_stranger_gets_404_for_a_private_project(api, session_with_files, dave):
+    response = api(dave).get("/data/projects/A")
+    assert response.status_code == 404 and response.content.startswith(b"Not Found")
+
+
+def test_protected_project_is_listed_but_its_data_refused(api, dave, alice, project_a):
+
+    projects.update_project(project_a, by=alice, accessibility="protected")
+    assert "A" in [r["ID"] for r in rows(api(dave).get("/data/projects"))]
+    assert api(dave).get("/data/projects/A?format=json").status_code == 200
+    assert api(dave).get("/data/projects/A/subjects").status_code == 403
 
 
 def test_owner_changes_accessibility_and_prearchive_code(api, alice, project_a):
