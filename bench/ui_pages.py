@@ -6,7 +6,7 @@ It builds a throwaway database (SQLite under a temporary folder, or the PostgreS
 and M prearchive sessions, then requests each page in-process through Django's full stack (middleware,
 permission checks, queries, templates) as the project owner, and prints the median time per page, its
 ratio to the trivial page (the password form, same base template) and the SQL queries per page.
-The SQL query counts do not depend on the number of rows (tests/ui asserts that); the time is what grows.
+The SQL query counts do not depend on the number of rows (the view tests assert that); the time is what grows.
 """
 
 from __future__ import annotations

@@ -1,23 +1,20 @@
 """The shared cast: alice owns project A, bob is a member, carol a collaborator, dave a stranger with
-his own project D, and root a site admin. Every test gets its own data folder."""
+his own project D, and root a site admin. Every test gets its own data folder and empty caches.
+Data made the real way: `ingest` (through the one ingest path), `ready` (a READY prearchive
+session), `session_a` (an archived session with real DICOM files)."""
 
 from pathlib import Path
 
-import pydicom.data
 import pytest
+from django.test import Client
 
-from tests.factories import UserFactory, make_project
+from prearchive.ingest import IngestContext, ingest_file
+from tests.builders import add_dicom_scan
+from tests.dicomgen import make_study
+from tests.factories import ImageSessionFactory, UserFactory, make_project, make_subject
+from tests.sessions import encode, ingest_study, make_ready
 from tests.waiting import TIMEOUT, wait_for
 from xnatlite import cache, projects
-
-PYDICOM_TEST_FILES = Path(pydicom.data.__file__).parent / "test_files"
-
-
-def pydicom_test_file(name: str) -> Path:
-    """A file bundled with pydicom (never downloaded: there is no internet in CI)."""
-    path = PYDICOM_TEST_FILES / name
-    assert path.exists(), f"{name} is not bundled with pydicom"
-    return path
 
 
 @pytest.fixture(autouse=True)
@@ -183,3 +180,56 @@ def celery_worker(transactional_db, child_env, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(TIMEOUT)
+
+
+# --- data made the real way --------------------------------------------------------------------
+@pytest.fixture
+def ingest():
+    """ingest(datasets, **context) -> list of IngestResult, each instance sent as a byte stream."""
+
+    def run(datasets, **context):
+        context.setdefault("source", "upload")
+        return [ingest_file(encode(ds), IngestContext(**context)) for ds in datasets]
+
+    return run
+
+
+@pytest.fixture
+def ready(db):
+    """ready(n_series=2, n_instances=3, project="A", **study) -> a READY prearchive session of a new study."""
+
+    def make(n_series=2, n_instances=3, *, project_label="A", datasets=None, context=None, **study):
+        study.setdefault("study_description", project_label)
+        study.setdefault("patient_name", "DOE^JOHN")
+        study.setdefault("patient_id", "MRN12345")
+        study.setdefault("accession", "ACC777")
+        datasets = datasets if datasets is not None else make_study(n_series, n_instances, **study)
+        return make_ready(ingest_study(datasets, **(context or {})))
+
+    return make
+
+
+@pytest.fixture
+def subject_a(project_a):
+    return make_subject(project_a, "SUBJ1")
+
+
+@pytest.fixture
+def session_a(project_a, subject_a):
+    """Session SESS1 of subject SUBJ1 in project A with two MR/CT scans of real DICOM files."""
+    session = ImageSessionFactory(project=project_a, subject=subject_a, label="SESS1")
+    add_dicom_scan(session, "1", "MR_small.dcm", copies=2)
+    add_dicom_scan(session, "2", "CT_small.dcm")
+    return session
+
+
+@pytest.fixture
+def as_user():
+    """A test client signed in as the given user: `as_user(alice).get(...)`."""
+
+    def sign_in(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return sign_in

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import pydicom.data
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
     CTImageStorage,
@@ -188,3 +189,13 @@ def echo(port: int, *, called_ae: str = "XNATLITE", host: str = "127.0.0.1") -> 
         return int(status.Status) if status else None
     finally:
         assoc.release()
+
+
+PYDICOM_TEST_FILES = Path(pydicom.data.__file__).parent / "test_files"
+
+
+def pydicom_test_file(name: str) -> Path:
+    """A file bundled with pydicom (never downloaded: there is no internet in CI)."""
+    path = PYDICOM_TEST_FILES / name
+    assert path.exists(), f"{name} is not bundled with pydicom"
+    return path

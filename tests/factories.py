@@ -67,7 +67,7 @@ def make_session_with_files(project: Project) -> dict:
     from archive.services.resources import create_resource, store_file
     from archive.services.scans import create_scan
     from archive.services.sessions import create_session
-    from tests.conftest import pydicom_test_file  # tests/conftest.py imports this module
+    from tests.dicomgen import pydicom_test_file  # tests/conftest.py imports this module
 
     subject = make_subject(project, "S1")
     session = create_session(subject, "MR1", by=TESTS, xsi_type="xnat:mrSessionData")

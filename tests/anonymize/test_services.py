@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from anonymize import services
 from anonymize.defaults import default_project_script_text, default_site_script_text
 from anonymize.models import ProjectScript, ScriptVersion, SiteScript
-from tests.conftest import pydicom_test_file
+from tests.dicomgen import pydicom_test_file
 from xnatlite.errors import Forbidden, InvalidDicom, InvalidScript, NotFound
 from xnatlite.models import AuditEvent
 

@@ -8,8 +8,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
 
 from archiving.headers import holds_labels
-from tests.conftest import PYDICOM_TEST_FILES
-from tests.dicomgen import make_instance
+from tests.dicomgen import PYDICOM_TEST_FILES, make_instance
 
 BUNDLED = sorted(p.name for p in PYDICOM_TEST_FILES.glob("*.dcm"))
 SURE = {

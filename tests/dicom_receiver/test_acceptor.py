@@ -30,8 +30,7 @@ from dicom_receiver import acceptor, dimse
 from dicom_receiver.models import Receiver
 from prearchive import intake
 from prearchive.models import PrearchiveFile, PrearchiveSession
-from tests.conftest import pydicom_test_file
-from tests.dicomgen import make_study, write_study
+from tests.dicomgen import make_study, pydicom_test_file, write_study
 from tests.waiting import TIMEOUT
 
 needs_dcmtk = pytest.mark.skipif(

@@ -18,8 +18,7 @@ from pynetdicom.dsutils import decode, encode
 
 from dicom_receiver import dimse
 from prearchive.dicomfiles import read_instance
-from tests.conftest import pydicom_test_file
-from tests.dicomgen import make_instance
+from tests.dicomgen import make_instance, pydicom_test_file
 from xnatlite.errors import InvalidDicom
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"

@@ -20,8 +20,7 @@ from dicom_receiver.models import QuarantinedInstance, Receiver
 from prearchive import dicomfiles, intake
 from prearchive.models import PrearchiveFile, PrearchiveSession, SiteRoutingRules, Status
 from prearchive.sweep import build_idle_sessions
-from tests.conftest import pydicom_test_file
-from tests.dicomgen import echo, make_instance, make_study, send_datasets
+from tests.dicomgen import echo, make_instance, make_study, pydicom_test_file, send_datasets
 from tests.waiting import TIMEOUT, wait_for
 from xnatlite import cache, layout
 from xnatlite.models import AuditEvent

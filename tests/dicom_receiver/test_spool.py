@@ -21,7 +21,7 @@ from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
 from prearchive.sweep import build_idle_sessions
 from tests.dicomgen import echo, make_study, send_datasets
-from tests.prearchive.conftest import encode
+from tests.sessions import encode
 from xnatlite import cache, layout
 from xnatlite.models import AuditEvent
 

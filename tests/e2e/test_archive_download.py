@@ -17,10 +17,10 @@ import requests
 from anonymize import services as anonymize_services
 from archive.models import File
 from prearchive import handoff
-from tests.archiving.conftest import ingest_study, make_ready
 from tests.conftest import database_url
 from tests.dicomgen import make_study
 from tests.factories import TESTS
+from tests.sessions import ingest_study, make_ready
 
 pytestmark = pytest.mark.e2e
 MB = 1024 * 1024

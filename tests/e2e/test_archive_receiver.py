@@ -13,10 +13,9 @@ from archive.models import File, ImageSession
 from prearchive import handoff
 from prearchive.models import PrearchiveSession, Status
 from prearchive.sweep import build_idle_sessions
-from tests.archiving.conftest import check_archived
-from tests.conftest import pydicom_test_file
 from tests.dicom_receiver.conftest import receiver  # noqa: F401 - the running receiver fixture
-from tests.dicomgen import make_study, send_datasets
+from tests.dicomgen import make_study, pydicom_test_file, send_datasets
+from tests.sessions import check_archived
 from tests.waiting import wait_for
 from xnatlite import layout
 

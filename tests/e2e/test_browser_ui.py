@@ -24,9 +24,9 @@ from archive.models import File, ImageSession
 from prearchive import operations
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
-from tests.conftest import pydicom_test_file
+from tests.builders import add_dicom_scan
+from tests.dicomgen import pydicom_test_file
 from tests.factories import ImageSessionFactory, UserFactory, make_project, make_subject
-from tests.ui.builders import add_dicom_scan
 from xnatlite import cache, layout
 from xnatlite.models import Project
 

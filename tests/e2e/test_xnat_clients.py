@@ -18,8 +18,7 @@ import pytest
 
 from archive.models import File, ImageSession, Resource, Subject
 from prearchive.models import PrearchiveSession
-from tests.conftest import pydicom_test_file
-from tests.dicomgen import make_study
+from tests.dicomgen import make_study, pydicom_test_file
 from tests.factories import DICOM_FILES, make_session_with_files
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

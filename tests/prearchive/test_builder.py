@@ -9,8 +9,7 @@ from django.utils import timezone
 
 from prearchive import builder
 from prearchive.builder import rebuild_session_rows
-from prearchive.handoff import should_auto_archive
-from prearchive.models import AutoArchive, PrearchiveFile, PrearchiveSession, Status, change_status
+from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
 from prearchive.sweep import build_idle_sessions
 from tests.dicomgen import make_instance, make_study
 from tests.waiting import wait_for
@@ -141,20 +140,6 @@ def test_a_session_without_files_is_removed(db, project_a):
     assert report.removed == [session.pk]
     assert not PrearchiveSession.objects.exists()
     assert not session.folder.exists()
-
-
-@pytest.mark.parametrize(
-    "project, mode, expected",
-    [
-        (True, AutoArchive.MANUAL, (False, "none")),
-        (True, AutoArchive.AUTO_ARCHIVE, (True, "append")),
-        (True, AutoArchive.AUTO_ARCHIVE_OVERWRITE, (True, "delete")),
-        (False, AutoArchive.AUTO_ARCHIVE, (False, "none")),
-    ],
-)
-def test_should_auto_archive(db, project_a, project, mode, expected):
-    session = PrearchiveSession(project=project_a if project else None, auto_archive=mode)
-    assert should_auto_archive(session) == expected
 
 
 def test_the_command_and_the_task_build_idle_sessions(db, ingest, project_a, settings, capsys):

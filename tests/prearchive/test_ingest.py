@@ -8,8 +8,7 @@ import pytest
 from prearchive.dicomfiles import file_name, java_list_hash, scan_folder
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import AutoArchive, PrearchiveFile, PrearchiveSession, Status, change_status
-from tests.conftest import pydicom_test_file
-from tests.dicomgen import make_instance, make_study
+from tests.dicomgen import make_instance, make_study, pydicom_test_file
 from xnatlite import layout
 from xnatlite.errors import InvalidDicom, InvalidLabel, NotFound
 from xnatlite.models import PrearchiveCode

@@ -3,8 +3,9 @@ also Unassigned; collaborators and strangers see nothing, exactly as if the rows
 
 import pytest
 
+from prearchive import handoff, operations
 from prearchive.models import PrearchiveFile, PrearchiveSession
-from prearchive.queries import get_prearchive_session, prearchive_listing, scan_summary
+from prearchive.queries import archived_as, get_prearchive_session, prearchive_listing, scan_summary
 from xnatlite.errors import NotFound
 
 
@@ -82,3 +83,16 @@ def test_scan_summary_orders_scans_by_their_number_then_id(rows, django_assert_m
         ("10", 1, 100),
         ("SR", 1, 100),
     ]
+
+
+def test_an_archived_session_is_found_where_its_archive_put_it_even_under_new_labels(ready, project_a, bob):
+    session = ready(n_series=1, n_instances=2)
+    assert archived_as(session) is None  # still in the prearchive
+    archived = handoff.archive_session(session, by=bob, subject="S9", label="E9").session
+    assert archived_as(session) == archived and archived.label == "E9"
+
+
+def test_a_session_deleted_from_the_prearchive_went_nowhere(ready, project_a, bob):
+    session = ready(n_series=1, n_instances=1)
+    operations.delete_session(session, by=bob)
+    assert archived_as(session) is None

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from archive.models import File, Resource
 from archive.services.resources import store_file
-from tests.conftest import pydicom_test_file
+from tests.dicomgen import pydicom_test_file
 from tests.factories import TESTS
 from tests.xnatapi.conftest import body, md5, rows, zip_of
 

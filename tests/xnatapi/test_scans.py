@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from archive.models import ImageSession, Scan
-from tests.conftest import pydicom_test_file
+from tests.dicomgen import pydicom_test_file
 from tests.xnatapi.conftest import rows, zip_of
 
 

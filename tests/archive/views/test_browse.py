@@ -9,8 +9,8 @@ from django.urls import reverse
 from PIL import Image
 
 from archive.models import File, ImageSession, Resource, Scan, Subject
+from tests.builders import add_dicom_scan
 from tests.factories import ImageSessionFactory, make_project, make_subject
-from tests.ui.builders import add_dicom_scan
 from xnatlite import layout, projects
 from xnatlite.models import AuditEvent, Project
 

@@ -80,7 +80,7 @@ def test_stranger_gets_404(as_user, project_a, dave):
 
 def test_dry_run_on_a_prearchive_session_uses_its_labels(as_user, project_a, alice):
     from prearchive.ingest import IngestContext, ingest_file
-    from tests.conftest import pydicom_test_file
+    from tests.dicomgen import pydicom_test_file
 
     pre = ingest_file(
         pydicom_test_file("CT_small.dcm"),
@@ -97,7 +97,7 @@ def test_dry_run_on_a_prearchive_session_uses_its_labels(as_user, project_a, ali
 
 def test_dry_run_refuses_a_session_of_another_project(as_user, project_a, project_d, alice, dave):
     from prearchive.ingest import IngestContext, ingest_file
-    from tests.conftest import pydicom_test_file
+    from tests.dicomgen import pydicom_test_file
 
     theirs = ingest_file(
         pydicom_test_file("CT_small.dcm"), IngestContext(source="test", project="D", user=dave)

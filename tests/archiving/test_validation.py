@@ -11,8 +11,8 @@ from archive.models import File, ImageSession, Scan
 from archiving import service as archive_service
 from prearchive import handoff
 from prearchive.models import PrearchiveSession, Status
-from tests.archiving.conftest import check_archived, md5
 from tests.dicomgen import make_instance
+from tests.sessions import check_archived, md5
 from xnatlite import disk, layout
 from xnatlite.errors import ArchiveConflict
 

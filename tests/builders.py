@@ -8,7 +8,7 @@ import shutil
 import pydicom
 
 from archive.models import File, ImageSession, Resource, Scan
-from tests.conftest import pydicom_test_file
+from tests.dicomgen import pydicom_test_file
 from xnatlite import layout
 
 

@@ -7,7 +7,7 @@ import pytest
 from archive.models import File, ImageSession, Resource, Scan, Subject
 from prearchive import handoff
 from prearchive.models import PrearchiveSession, Status
-from tests.archiving.conftest import check_archived
+from tests.sessions import check_archived
 from xnatlite.errors import Forbidden, NotFound
 from xnatlite.models import AuditEvent
 

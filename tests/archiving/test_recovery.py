@@ -26,8 +26,8 @@ from archiving import journals
 from prearchive import handoff
 from prearchive.handoff import reset_interrupted
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
-from tests.archiving.conftest import check_archived, md5
 from tests.factories import TESTS
+from tests.sessions import check_archived, md5
 from tests.waiting import TIMEOUT, wait_for
 from xnatlite import disk, layout
 

@@ -14,9 +14,9 @@ from archive import catalogs
 from archive.models import File, ImageSession
 from prearchive import handoff
 from prearchive.models import PrearchiveFile, Status
-from tests.archiving.conftest import check_archived
 from tests.dicomgen import make_study
 from tests.factories import TESTS
+from tests.sessions import check_archived
 from xnatlite import layout
 
 

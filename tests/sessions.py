@@ -1,22 +1,28 @@
-"""Prearchive sessions made the real way (generated DICOM through `ingest_file`, built to READY), and
-checks of an archived session against its files on disk."""
+"""Sessions made the real way for tests: generated DICOM through the one ingest path (`ingest_study`),
+built to READY (`make_ready`), and the check of an archived session against its files on disk."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import pydicom
-import pytest
 
 from archive import catalogs
 from archive.models import File, ImageSession
 from prearchive.builder import BuildReport, build_session
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveSession, Status, change_status
-from tests.dicomgen import make_study
-from tests.prearchive.conftest import encode
 from xnatlite import layout
+
+
+def encode(ds) -> io.BytesIO:
+    """A dataset as the bytes of a Part 10 file, as an upload sends it."""
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    buffer.seek(0)
+    return buffer
 
 
 def ingest_study(datasets, **context) -> PrearchiveSession:
@@ -36,21 +42,6 @@ def make_ready(session: PrearchiveSession) -> PrearchiveSession:
     session.refresh_from_db()
     assert session.status == Status.READY, session.status_reason
     return session
-
-
-@pytest.fixture
-def ready(db):
-    """ready(n_series=2, n_instances=3, project="A", **study) -> a READY prearchive session of a new study."""
-
-    def make(n_series=2, n_instances=3, *, project_label="A", datasets=None, context=None, **study):
-        study.setdefault("study_description", project_label)
-        study.setdefault("patient_name", "DOE^JOHN")
-        study.setdefault("patient_id", "MRN12345")
-        study.setdefault("accession", "ACC777")
-        datasets = datasets if datasets is not None else make_study(n_series, n_instances, **study)
-        return make_ready(ingest_study(datasets, **(context or {})))
-
-    return make
 
 
 def md5(path: Path) -> str:

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from archive.models import File, ImageSession, Subject
 from archive.services.resources import create_resource, store_file
+from tests.builders import add_dicom_scan, archive_state
 from tests.factories import ImageSessionFactory
-from tests.ui.builders import add_dicom_scan, archive_state
 from xnatlite import layout
 from xnatlite.models import AuditEvent
 

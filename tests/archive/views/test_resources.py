@@ -12,7 +12,7 @@ from django.urls import reverse
 from archive import catalogs
 from archive.models import File, Resource
 from archive.services.resources import create_resource, store_file
-from tests.ui.builders import archive_state
+from tests.builders import archive_state
 from xnatlite import layout
 from xnatlite.models import AuditEvent
 

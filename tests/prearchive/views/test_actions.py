@@ -9,7 +9,7 @@ from archive.models import File, ImageSession, Subject
 from prearchive import handoff, operations
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
-from tests.conftest import pydicom_test_file
+from tests.dicomgen import pydicom_test_file
 from tests.factories import make_project
 from xnatlite import layout
 from xnatlite.models import AuditEvent
@@ -260,7 +260,7 @@ def test_bulk_refuses_an_outside_next_url(as_user, project_a, bob, next_url):
 def test_an_upload_is_committed_ready_and_auto_archived_when_the_project_says_so(
     transactional_db, as_user, alice, bob, project_a
 ):
-    from tests.ui.test_ui_prearchive_pages import dicom_zip
+    from tests.prearchive.views.test_pages import dicom_zip
 
     client = as_user(alice)
     upload = dicom_zip(("a.dcm", pydicom_test_file("MR_small.dcm").read_bytes()))
@@ -282,7 +282,7 @@ def test_an_upload_is_committed_ready_and_auto_archived_when_the_project_says_so
 
 
 def test_batches_before_the_last_are_not_committed(as_user, project_a, bob):
-    from tests.ui.test_ui_prearchive_pages import dicom_zip
+    from tests.prearchive.views.test_pages import dicom_zip
 
     client = as_user(bob)
     first = client.post(

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
-from tests.conftest import pydicom_test_file
+from tests.dicomgen import pydicom_test_file
 from tests.factories import make_project
 from xnatlite import layout
 

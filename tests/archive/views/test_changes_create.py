@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from archive.models import ImageSession, SessionType, Subject
 from archive.services.accession import site_id_clean
-from tests.ui.builders import archive_state
+from tests.builders import archive_state
 from xnatlite import layout
 from xnatlite.models import AuditEvent
 

@@ -9,7 +9,7 @@ from anonymize.defaults import default_site_script_text
 from anonymize.models import ScriptVersion, SiteScript
 from archive.models import File
 from prearchive.ingest import IngestContext, ingest_file
-from tests.conftest import pydicom_test_file
+from tests.dicomgen import pydicom_test_file
 from xnatlite import cache
 from xnatlite.models import AuditEvent
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 from archive.models import File, ImageSession, Scan, Subject
 from archive.services.resources import create_resource, store_file
 from prearchive.ingest import IngestContext, ingest_file
-from tests.conftest import pydicom_test_file
+from tests.dicomgen import pydicom_test_file
 from tests.factories import TESTS
 from xnatlite.models import AuditEvent, Project
 

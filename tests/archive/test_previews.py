@@ -9,8 +9,7 @@ from PIL import Image
 from archive import previews
 from archive.models import File
 from prearchive import handoff
-from tests.conftest import pydicom_test_file
-from tests.dicomgen import make_study
+from tests.dicomgen import make_study, pydicom_test_file
 
 
 def image(path) -> np.ndarray:
