@@ -26,6 +26,7 @@ receiver's peak memory (sum of the peak RSS of its processes) and the CPU cores 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -205,8 +206,8 @@ class Running:
             self.proc.wait()
 
 
-def xnatlite_template(base: Path) -> dict:
-    """A migrated SQLite database with a project BENCH, copied for every run."""
+def xnatlite_template(base: Path, root: Path = ROOT, python: str = sys.executable) -> dict:
+    """A migrated SQLite database with a project BENCH, copied for every run (of the code in `root`)."""
     env = {
         **os.environ,
         "SECRET_KEY": "bench",
@@ -214,13 +215,16 @@ def xnatlite_template(base: Path) -> dict:
         "XNATLITE_DATA_ROOT": str(base / "template-data"),
         "XNATLITE_LOG_LEVEL": "WARNING",
     }
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=root, env=env, check=True)
     code = (
-        "from django.contrib.auth import get_user_model; from xnatlite.projects import create_project; "
-        "u = get_user_model().objects.create_superuser('bench', 'b@example.org', 'x'); "
+        "from django.contrib.auth import get_user_model\n"
+        "try:\n    from xnatlite.projects import create_project\n"
+        "except ImportError:  # a tree from before projects moved to the kernel\n"
+        "    from archive.services import create_project\n"
+        "u = get_user_model().objects.create_superuser('bench', 'b@example.org', 'x')\n"
         "create_project('BENCH', by=u, name='bench')"
     )
-    subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True)
+    subprocess.run([python, "manage.py", "shell", "-c", code], cwd=root, env=env, check=True)
     return env
 
 
@@ -250,11 +254,13 @@ def _rows(workdir: Path):
     return stored
 
 
-def _start_xnatlite(workdir: Path, template: Path, port: int, *command: str) -> Running:
+def _start_xnatlite(
+    workdir: Path, template: Path, port: int, *command: str, root: Path = ROOT, python: str = sys.executable
+) -> Running:
     log = workdir / "xnatlite.log"
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", *command],
-        cwd=ROOT,
+        [python, "manage.py", *command],
+        cwd=root,
         env=_xnatlite_env(workdir, template, port),
         stdout=open(log, "w"),  # noqa: SIM115
         stderr=subprocess.STDOUT,
@@ -264,9 +270,11 @@ def _start_xnatlite(workdir: Path, template: Path, port: int, *command: str) -> 
     return Running(proc, port, "XNATLITE", workdir, _rows(workdir), deferred=True)
 
 
-def start_xnatlite(workdir: Path, template: Path) -> Running:
+def start_xnatlite(workdir: Path, template: Path, root: Path = ROOT, python: str = sys.executable) -> Running:
     return start_on_a_free_port(
-        lambda port: _start_xnatlite(workdir, template, port, "dicom_receiver", "--host", "127.0.0.1")
+        lambda port: _start_xnatlite(
+            workdir, template, port, "dicom_receiver", "--host", "127.0.0.1", root=root, python=python
+        )
     )
 
 
@@ -385,6 +393,14 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="*", help="receivers to run (xnatlite xnatlite-serve pynetdicom orthanc storescp)"
     )
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also run `manage.py dicom_receiver` of another checkout (with its own .venv) as receiver NAME,"
+        " to compare two versions of the code in the same run",
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "xnatlite.settings")
     base = Path(tempfile.mkdtemp(prefix="xnatlite-bench-receiver-"))
@@ -401,8 +417,22 @@ def main() -> None:
             "orthanc": start_orthanc,
             "storescp": start_storescp,
         }
+        for tree in args.tree:
+            name, _, path = tree.partition("=")
+            root = Path(path).resolve()
+            python = str(root / ".venv" / "bin" / "python")
+            tree_template = base / f"template-{name}"
+            tree_template.mkdir()
+            xnatlite_template(tree_template, root, python)
+            receivers[name] = functools.partial(
+                start_xnatlite, template=tree_template, root=root, python=python
+            )
         if args.only:
-            receivers = {k: v for k, v in receivers.items() if k in args.only}
+            receivers = {
+                k: v
+                for k, v in receivers.items()
+                if k in args.only or k in dict(t.split("=", 1) for t in args.tree)
+            }
         best: dict[tuple, dict] = {}
         runs = 0
         for study_name, (study_dir, count, size) in studies.items():
