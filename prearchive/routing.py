@@ -43,7 +43,6 @@ COMMENT_TAGS = (0x00104000, 0x00324000, 0x001021B0)
 ROUTING_TAGS = (STUDY_DESCRIPTION, ACCESSION_NUMBER, PATIENT_NAME, PATIENT_ID, *COMMENT_TAGS)
 
 _RULE_RE = re.compile(r"\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\):(.+?)(?::(\d+))?(?: t:(.*) r:(.*))?", re.DOTALL)
-_comment_patterns: dict[str, re.Pattern] = {}
 
 
 @dataclass(frozen=True)
@@ -111,16 +110,19 @@ def tag_text(ds: Dataset, tag: int) -> str:
     return header_text(ds, tag)
 
 
+@functools.lru_cache(maxsize=8)
+def _comment_pattern(key: str) -> re.Pattern:
+    """`Key:value` in a comment field: the whole field must match; `.` does not cross lines; values are
+    word characters and `-`."""
+    return re.compile(
+        rf"(?:.*[\s,;])?{re.escape(key)}\s*:\s*([\w\-]*)(?:[\s,;].*)?", re.IGNORECASE | re.ASCII
+    )
+
+
 def comment_values(ds: Dataset, key: str) -> list[str]:
     """`Key:value` from each comment field that holds it, in XNAT's order (ContainedAssignmentExtractor,
     §5.4): each field is its own link of the chain."""
-    pattern = _comment_patterns.get(key)
-    if pattern is None:
-        # The whole field must match; `.` does not cross lines; values are word characters and `-`.
-        pattern = re.compile(
-            rf"(?:.*[\s,;])?{re.escape(key)}\s*:\s*([\w\-]*)(?:[\s,;].*)?", re.IGNORECASE | re.ASCII
-        )
-        _comment_patterns[key] = pattern
+    pattern = _comment_pattern(key)
     values = []
     for tag in COMMENT_TAGS:
         if (match := pattern.fullmatch(header_text(ds, tag))) and match.group(1):
