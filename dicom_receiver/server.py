@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,18 +25,36 @@ from dicom_receiver import incoming, spool, whitelist
 from dicom_receiver.acceptor import Listener
 from dicom_receiver.handlers import ReceiverEvents
 from dicom_receiver.models import Receiver, ensure_default_receiver
+from xnatlite import processes
 
 log = logging.getLogger("xnatlite.receiver")
 
 RELOAD_SECONDS = 5.0
 
 
-class ReceiverService:
-    """The listeners of this process and the receiver configurations they serve."""
+class PortTaken(Exception):
+    """Another set of xnatlite receivers on this host serves the port."""
 
-    def __init__(self, host: str = "0.0.0.0", reuse_port: bool = False):
-        self.host, self.reuse_port = host, reuse_port
+
+def port_name(port: int) -> str:
+    """What a set of receivers holds on this host while it serves `port` (xnatlite/processes.py)."""
+    return f"dicom-port-{port}"
+
+
+class ReceiverService:
+    """The listeners of this process and the receiver configurations they serve.
+
+    With `own_ports`, the service holds each port's name on this host while it listens there and
+    refuses a port another set of receivers holds (the processes of one set share their ports with
+    SO_REUSEPORT; a second set on the same port would silently take half the associations). The
+    receiver processes a supervisor starts do not: their supervisor holds the names.
+    """
+
+    def __init__(self, host: str = "0.0.0.0", reuse_port: bool = False, own_ports: bool = True):
+        self.host, self.reuse_port, self.own_ports = host, reuse_port, own_ports
         self.servers: dict[int, Listener] = {}
+        self._names: dict[int, socket.socket] = {}
+        self.refused: set[int] = set()  # ports another set of receivers holds
         self._by_port: dict[int, dict[str, Receiver]] = {}
         self._whitelists: dict[tuple[int, object], list[whitelist.WhitelistEntry]] = {}
         self.reloads = 0
@@ -67,12 +86,25 @@ class ReceiverService:
             if port not in by_port:
                 log.info("no enabled receiver on port %s any more: closing it", port)
                 self.servers.pop(port).close()
+                if port in self._names:
+                    self._names.pop(port).close()
         for port, receivers in by_port.items():
             if port not in self.servers:
                 self._start(port, sorted(receivers))
         self.reloads += 1
 
     def _start(self, port: int, titles: list[str]) -> None:
+        if self.own_ports and port not in self._names:
+            holder = processes.hold_name(port_name(port))
+            if holder is None:
+                if port not in self.refused:
+                    log.error(
+                        "port %s is served by another xnatlite receiver on this host; not serving it", port
+                    )
+                self.refused.add(port)
+                return
+            self._names[port] = holder
+            self.refused.discard(port)
         try:
             server = Listener((self.host, port), ReceiverEvents(self, port), reuse_port=self.reuse_port)
         except OSError as exc:
@@ -86,6 +118,9 @@ class ReceiverService:
         for server in self.servers.values():
             server.close()
         self.servers.clear()
+        for holder in self._names.values():
+            holder.close()
+        self._names.clear()
 
 
 def start_workers(stop: threading.Event, count: int) -> list[threading.Thread]:
@@ -133,11 +168,27 @@ class Children:
                 child.kill()
 
 
+def claim_ports() -> list[socket.socket]:
+    """Hold the name of every enabled receiver's port on this host, for a supervisor whose receiver
+    processes share the ports; PortTaken when another set holds one."""
+    ensure_default_receiver()
+    held = []
+    for port in sorted(set(Receiver.objects.filter(enabled=True).values_list("port", flat=True))):
+        holder = processes.hold_name(port_name(port))
+        if holder is None:
+            for other in held:
+                other.close()
+            raise PortTaken(f"Port {port} is served by another xnatlite receiver on this host; stop it first")
+        held.append(holder)
+    return held
+
+
 def run_receiver(
     stop: threading.Event,
     *,
     host: str | None = None,
     reuse_port: bool = False,
+    own_ports: bool = True,
     reload_seconds: float = RELOAD_SECONDS,
     workers: int = 0,
     worker_processes: int = 0,
@@ -147,7 +198,7 @@ def run_receiver(
     process the spool in `workers` threads and `worker_processes` child processes (restarted if they
     die, ending with this process)."""
     host = host if host is not None else settings.DICOM_HOST
-    service = ReceiverService(host, reuse_port)
+    service = ReceiverService(host, reuse_port, own_ports)
     workers_stop = threading.Event()  # set once the listeners are closed: workers finish what they hold
     worker_threads = start_workers(workers_stop, workers)
     command = manage_command("dicom_receiver", "--role", "worker", "--parent", str(os.getpid()))
@@ -157,6 +208,10 @@ def run_receiver(
         ensure_default_receiver()
         incoming.remove_stale_partials()
         service.reload()
+        if service.refused:
+            raise PortTaken(
+                f"Port {min(service.refused)} is served by another xnatlite receiver on this host; stop it first"
+            )
         if on_ready is not None:
             on_ready(service)
         while not stop.wait(reload_seconds):

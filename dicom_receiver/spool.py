@@ -420,9 +420,9 @@ def warm_up() -> None:
     dicomfiles.file_fields(ds, layout.data_root(), 0, "", "1", "x")
 
 
-def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE, parent_pid: int | None = None) -> None:
-    """Process the spool until `stop` is set (finishing the batch in hand), or until the process
-    `parent_pid` is gone (`manage.py serve` killed: its workers must not outlive it)."""
+def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE) -> None:
+    """Process the spool until `stop` is set (finishing the batch in hand). A worker process ends with
+    the process that started it (`manage.py dicom_receiver --parent`, xnatlite/processes.py)."""
     from prearchive import dicomfiles
 
     worker = Worker(batch_size)
@@ -442,9 +442,6 @@ def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE, parent_pi
     wait = IDLE_WAIT_MIN
     try:
         while not stop.is_set():
-            if parent_pid is not None and os.getppid() != parent_pid:
-                log.warning("the process that started this spool worker is gone; stopping")
-                break
             try:
                 if worker.holds_leftovers():
                     close_old_connections()

@@ -269,3 +269,49 @@ def test_spool_workers_killed_mid_batch_lose_nothing_and_store_nothing_twice(
     assert sorted((r.series_instance_uid, r.instance_number) for r in rows) == sent  # each exactly once
     assert not [p for p in intake.spool_root().rglob("*.dcm")]
     assert not QuarantinedInstance.objects.exists()
+
+
+def test_the_children_of_a_killed_receiver_end_with_it_and_a_second_set_may_not_share_the_port(
+    transactional_db, child_env, project_a, tmp_path
+):
+    """Issue 16: kill -9 of `manage.py dicom_receiver` left its receiver and worker children serving,
+    and a restart ran a second set on the same port. Now the children end with their parent, and a
+    second set refuses a port another one serves on this host (until that one is gone)."""
+    with reserved_port() as port:
+        env = {**child_env, "XNATLITE_DICOM_PORT": str(port)}
+        first_log, second_log, third_log = (tmp_path / f"{n}.log" for n in ("first", "second", "third"))
+        args = ["dicom_receiver", "--processes", "2", "--workers", "1", "--host", "127.0.0.1"]
+        first = start(args, env, first_log)
+        try:
+            wait_for(
+                lambda: first_log.read_text().count(f"ports {port} ") == 2,
+                what="the first set's receivers",
+                process=first,
+                log=first_log,
+            )
+            kids = children(first.pid, "receiver") + children(first.pid, "worker")
+            assert len(kids) == 3
+
+            second = start(args, env, second_log)
+            assert second.wait(TIMEOUT) != 0
+            assert (
+                f"Port {port} is served by another xnatlite receiver on this host" in second_log.read_text()
+            )
+            assert echo(port) == 0  # the first set still serves
+
+            first.kill()  # SIGKILL: no chance to stop its children itself
+            first.wait(TIMEOUT)
+            wait_for(lambda: not any(_alive(pid) for pid in kids), what="the orphaned children to end")
+
+            third = start(args, env, third_log)
+            wait_for(
+                lambda: third_log.read_text().count(f"ports {port} ") == 2,
+                what="a new set on the freed port",
+                process=third,
+                log=third_log,
+            )
+            assert echo(port) == 0
+            assert stop(third) == 0
+        finally:
+            if first.poll() is None:
+                stop(first)

@@ -5,6 +5,9 @@ By default this process supervises two kinds of children and restarts any that d
     associations and queue each instance in the spool;
   spool workers (XNATLITE_RECEIVER_WORKERS): they route, anonymize and record the spooled instances.
 With `--processes 1 --workers 1` everything runs in this one process instead.
+
+Every child ends with the process that started it, even when that one is killed (SIGKILL), and a set
+of receivers refuses to start on a port another set on this host serves (dicom_receiver/server.py).
 """
 
 from __future__ import annotations
@@ -15,10 +18,18 @@ import signal
 import threading
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from dicom_receiver import spool
-from dicom_receiver.server import Children, default_count, manage_command, run_receiver
+from dicom_receiver.server import (
+    Children,
+    PortTaken,
+    claim_ports,
+    default_count,
+    manage_command,
+    run_receiver,
+)
+from xnatlite import processes as lifeline
 
 
 class Command(BaseCommand):
@@ -39,20 +50,25 @@ class Command(BaseCommand):
             help="spool worker processes (default: XNATLITE_RECEIVER_WORKERS or one per core)",
         )
         parser.add_argument("--role", choices=["receiver", "worker"], help=argparse.SUPPRESS)
-        parser.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # a worker ends with this process
+        parser.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # a child ends with this process
 
     def handle(self, *args, host: str, processes: int, workers: int, role: str | None, parent, **options):
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, frame: stop.set())
-        if role == "worker":
-            spool.run_worker(stop, parent_pid=parent)
-        elif role == "receiver":
-            run_receiver(stop, host=host, reuse_port=True, on_ready=self._ready)
-        elif processes <= 1 and workers <= 1:
-            run_receiver(stop, host=host, workers=max(workers, 1), on_ready=self._ready)
-        else:
-            self._supervise(stop, host, max(processes, 1), max(workers, 1))
+        if parent is not None:
+            lifeline.end_with_parent(parent)
+        try:
+            if role == "worker":
+                spool.run_worker(stop)
+            elif role == "receiver":
+                run_receiver(stop, host=host, reuse_port=True, own_ports=False, on_ready=self._ready)
+            elif processes <= 1 and workers <= 1:
+                run_receiver(stop, host=host, workers=max(workers, 1), on_ready=self._ready)
+            else:
+                self._supervise(stop, host, max(processes, 1), max(workers, 1))
+        except PortTaken as exc:
+            raise CommandError(str(exc)) from None
 
     def _ready(self, service) -> None:
         ports = ", ".join(str(port) for port in sorted(service.servers)) or "none"
@@ -61,10 +77,15 @@ class Command(BaseCommand):
 
     def _supervise(self, stop: threading.Event, host: str, processes: int, workers: int) -> None:
         """Run the receiver and worker children; restart any that exits; pass SIGTERM on."""
-        base = manage_command("dicom_receiver", "--host", host)
+        claimed = claim_ports()  # held as long as this process lives
+        base = manage_command("dicom_receiver", "--host", host, "--parent", str(os.getpid()))
         children = Children(
             [[*base, "--role", "receiver"]] * processes + [[*base, "--role", "worker"]] * workers
         )
-        while not stop.wait(1.0):
-            children.restart_dead()
-        children.stop()
+        try:
+            while not stop.wait(1.0):
+                children.restart_dead()
+        finally:
+            children.stop()
+            for holder in claimed:
+                holder.close()
