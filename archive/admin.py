@@ -10,7 +10,7 @@ from guardian.admin import GuardedModelAdmin
 
 from archive.models import AccessionCounter, File, ImageSession, Resource, Scan, Subject
 from archive.services.subjects import SUBJECT_FIELDS, create_subject
-from xnatlite import projects
+from xnatlite import audit, jobs, projects
 from xnatlite.errors import XnatliteError
 from xnatlite.models import AuditEvent, Project, ProjectAlias
 
@@ -114,9 +114,18 @@ class ImageSessionAdmin(admin.ModelAdmin):
         "updated_at",
     )
     date_hierarchy = "date"
+    actions = ["make_previews"]
 
     def has_add_permission(self, request):
         return False  # sessions arrive through the prearchive or the API
+
+    @admin.action(description="Make the preview images of the selected sessions again")
+    def make_previews(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        for session_id in ids:
+            jobs.enqueue("archive.tasks.make_previews", session_id, best_effort=True)
+        audit.record(request.user, "archive.previews.requested", None, sessions=len(ids))
+        self.message_user(request, f"Previews of {len(ids)} sessions are being made.")
 
 
 @admin.register(Scan)

@@ -16,12 +16,14 @@ import logging
 import math
 import os
 import tempfile
+from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import pydicom
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_partial
@@ -253,3 +255,17 @@ def preview_file(scan: Scan, *, thumbnail: bool = False) -> Path | None:
         return None
     path = file.absolute_path
     return path if path.is_file() else None
+
+
+def sessions_missing_previews(archived_before: datetime, limit: int | None = 50) -> list[int]:
+    """Archived sessions (unchanged since `archived_before`) with a scan that has no preview yet: their
+    preview task was lost (a worker killed, a broker restarted) or has not run; the sweep queues it."""
+    previewed = Resource.objects.filter(scan=OuterRef("pk"), label=SNAPSHOTS)
+    ids = (
+        Scan.objects.filter(session__updated_at__lte=archived_before)
+        .filter(~Exists(previewed))
+        .order_by("session_id")
+        .values_list("session_id", flat=True)
+        .distinct()
+    )
+    return list(ids if limit is None else ids[:limit])

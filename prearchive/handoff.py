@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 ARCHIVE_TASK = "prearchive.tasks.archive_prearchive_session"
 STUCK_SECONDS = 60  # an ARCHIVING row nobody holds the lock of for this long is resumed by the sweep
+# A QUEUED_ARCHIVING row waiting this long had its task lost (a broker restarted without it, a broker
+# that could not be reached at commit): the sweep queues it again, at most this often. A task queued
+# twice does no harm: the second finds the session claimed or gone.
+REQUEUE_SECONDS = 600
 
 
 class SessionSource:
@@ -174,11 +178,19 @@ def should_auto_archive(session: PrearchiveSession) -> tuple[bool, str]:
 
 # --- queueing --------------------------------------------------------------------------------------
 def _queue(session: PrearchiveSession, request: ArchiveRequest, actor: User, action: str) -> bool:
-    """QUEUED_ARCHIVING and its audit record; False when the session changed status meanwhile."""
-    if not change_status(session, Status.QUEUED_ARCHIVING):
+    """QUEUED_ARCHIVING, with what was asked kept on the row (for the sweep, should the task be lost),
+    and its audit record; False when the session changed status meanwhile."""
+    asked = {"request": request.as_dict(), "actor": permissions.actor_to_plain(actor)}
+    if not change_status(session, Status.QUEUED_ARCHIVING, archive_request=asked):
         return False
     audit.record(actor, action, session, **request.as_dict())
     return True
+
+
+def _send(session: PrearchiveSession) -> None:
+    """Queue the archive task of a QUEUED_ARCHIVING session after commit, with what was asked."""
+    asked = session.archive_request or {}
+    jobs.enqueue(ARCHIVE_TASK, session.pk, asked.get("actor"), asked.get("request") or {})
 
 
 @transaction.atomic
@@ -189,7 +201,7 @@ def queue_archive(session: PrearchiveSession, *, by: User, **asked) -> Prearchiv
     require_actionable(session, "archived")
     if not _queue(session, request, by, "prearchive.session.archive_requested"):
         raise InvalidStatus(f"Session {session.folder_name} changed status meanwhile; reload and try again")
-    jobs.enqueue(ARCHIVE_TASK, session.pk, permissions.actor_to_plain(by), request.as_dict())
+    _send(session)
     return session
 
 
@@ -201,13 +213,13 @@ def auto_archive(session: PrearchiveSession) -> bool:
     wanted, overwrite = should_auto_archive(session)
     if not wanted or session.status != Status.READY:
         return False
-    request = ArchiveRequest(overwrite=overwrite)
-    if not change_status(session, Status.QUEUED_ARCHIVING):
+    asked = {"request": ArchiveRequest(overwrite=overwrite).as_dict(), "actor": permissions.AUTO_ARCHIVE.name}
+    if not change_status(session, Status.QUEUED_ARCHIVING, archive_request=asked):
         return False
     audit.record(
         permissions.AUTO_ARCHIVE, "prearchive.session.auto_archive_queued", session, overwrite=overwrite
     )
-    jobs.enqueue(ARCHIVE_TASK, session.pk, None, request.as_dict())
+    _send(session)
     return True
 
 
@@ -284,9 +296,11 @@ def archive_session(session: PrearchiveSession, *, by: User, **asked) -> Outcome
 # --- recovery --------------------------------------------------------------------------------------
 def recover_stuck_archives(now: datetime | None = None) -> list[int]:
     """Sweep: ARCHIVING rows whose lock nobody holds belong to a process that died. Each is resumed
-    with the request its journal recorded (or put back to READY when there is none). Returns the ids."""
-    cutoff = (now or timezone.now()) - timedelta(seconds=STUCK_SECONDS)
-    resumed = []
+    with the request its journal recorded (or put back to READY when there is none); QUEUED_ARCHIVING
+    rows whose task was lost are queued again. Returns the ids."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=STUCK_SECONDS)
+    resumed = requeue_lost_archives(now)
     for session in PrearchiveSession.objects.filter(status=Status.ARCHIVING, last_modified__lte=cutoff):
         if disk.is_locked(disk.session_lock_path(session.pk)):
             continue
@@ -298,6 +312,31 @@ def recover_stuck_archives(now: datetime | None = None) -> list[int]:
             reset_interrupted(session)
         resumed.append(session.pk)
     return resumed
+
+
+def requeue_lost_archives(now: datetime) -> list[int]:
+    """Queue the task of every session queued for archiving longer than REQUEUE_SECONDS again (touching
+    it, so once per period); a row without the request (queued by an older version) goes back to READY."""
+    cutoff = now - timedelta(seconds=REQUEUE_SECONDS)
+    requeued = []
+    for session in PrearchiveSession.objects.filter(
+        status=Status.QUEUED_ARCHIVING, last_modified__lte=cutoff
+    ):
+        if disk.is_locked(disk.session_lock_path(session.pk)):
+            continue  # a worker is on it right now
+        if not session.archive_request:
+            reset_interrupted(session)
+        elif PrearchiveSession.objects.filter(
+            pk=session.pk, status=Status.QUEUED_ARCHIVING, last_modified__lte=cutoff
+        ).update(last_modified=now):
+            log.warning(
+                "prearchive session %s waited %ss for its archive task: queued again",
+                session,
+                REQUEUE_SECONDS,
+            )
+            _send(session)
+        requeued.append(session.pk)
+    return requeued
 
 
 def reset_interrupted(session: PrearchiveSession) -> bool:

@@ -165,6 +165,12 @@ class PrearchiveSession(models.Model):
     protocol = models.CharField(max_length=255, blank=True)
     timezone = models.CharField(max_length=64, blank=True)
     receiver_ae = models.CharField("receiver AE title", max_length=16, blank=True)
+    archive_request = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="what was asked when the session was queued for archiving, and by whom: the sweep "
+        "queues its task again when it was lost",
+    )
     created_at = models.DateTimeField("uploaded", default=now)
     last_modified = models.DateTimeField(default=now, db_index=True)
     file_count = models.IntegerField(default=0)

@@ -19,22 +19,33 @@ from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
+from archive import previews
 from prearchive import builder, handoff, intake
 from prearchive.builder import BuildReport
 from prearchive.models import PrearchiveSession, Status, change_status
+from xnatlite import jobs
 
 log = logging.getLogger(__name__)
 
 # How long a run waits for the receiver's spool to catch up before leaving the building to the next run.
 SPOOL_WAIT_SECONDS = 10.0
+PREVIEWS_TASK = "archive.tasks.make_previews"
+PREVIEWS_LOST_SECONDS = 600  # an archived session still without previews this long after: queued again
 
 
-def _recover_stuck_archives(now: datetime) -> None:
-    """Archives a dead process left ARCHIVING are resumed or undone (prearchive/handoff.py)."""
+def _recover_lost_work(now: datetime) -> None:
+    """Work whose process died or whose task was lost: archives left ARCHIVING are resumed or undone,
+    sessions queued for archiving too long are queued again (prearchive/handoff.py), archived sessions
+    without previews get their preview task again."""
     try:
         handoff.recover_stuck_archives(now)
     except Exception:
         log.exception("recovering interrupted archives failed")
+    try:
+        for session_id in previews.sessions_missing_previews(now - timedelta(seconds=PREVIEWS_LOST_SECONDS)):
+            jobs.enqueue(PREVIEWS_TASK, session_id, best_effort=True)
+    except Exception:
+        log.exception("queueing missing previews failed")
 
 
 def build_idle_sessions(now: datetime | None = None) -> BuildReport:
@@ -45,7 +56,7 @@ def build_idle_sessions(now: datetime | None = None) -> BuildReport:
     """
     now = now or timezone.now()
     report = builder.recover_stuck_sessions(now)
-    _recover_stuck_archives(now)
+    _recover_lost_work(now)
     # An instance the receiver acknowledged may wait in its spool for a moment before its session is
     # claimed (dicom_receiver/spool.py): build nothing until what was received before now is processed.
     if not intake.wait_until_processed(time.time(), SPOOL_WAIT_SECONDS):

@@ -124,3 +124,39 @@ def test_previews_are_served_to_readers_only(
     )
     client.force_login(dave)
     assert client.get(url).status_code == 404
+
+
+def test_previews_whose_task_was_lost_are_made_by_the_sweep(session_a, django_capture_on_commit_callbacks):
+    """Issue 16: a killed worker or a restarted broker lost the preview task for good. The sweep
+    finds archived sessions with a scan without previews (a while after they changed) and queues it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from archive.models import Resource
+    from prearchive.sweep import build_idle_sessions
+
+    assert previews.sessions_missing_previews(timezone.now() + timedelta(seconds=1)) == [session_a.pk]
+    assert previews.sessions_missing_previews(timezone.now() - timedelta(days=1)) == []  # too recent
+    later = timezone.now() + timedelta(seconds=3600)
+    with django_capture_on_commit_callbacks(execute=True):
+        build_idle_sessions(now=later)
+    assert Resource.objects.filter(scan__session=session_a, label="SNAPSHOTS").count() == 2
+    assert previews.sessions_missing_previews(later) == []
+
+
+def test_an_admin_makes_previews_again_with_a_command(session_a):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from archive.models import File
+    from xnatlite.models import AuditEvent
+
+    out = StringIO()
+    call_command("make_previews", "--project", "A", "--missing", stdout=out)
+    assert "previews made for 2 scans of 1 sessions" in out.getvalue()
+    assert File.objects.filter(resource__label="SNAPSHOTS", resource__scan__session=session_a).count() == 4
+    assert AuditEvent.objects.filter(
+        action="archive.previews.remade", actor_name="admin:make_previews"
+    ).exists()

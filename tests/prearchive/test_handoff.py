@@ -142,3 +142,52 @@ def test_a_project_script_error_leaves_the_session_in_error(ready, project_a, al
 def test_should_auto_archive(db, project_a, project, mode, expected):
     session = PrearchiveSession(project=project_a if project else None, auto_archive=mode)
     assert should_auto_archive(session) == expected
+
+
+def test_a_session_whose_archive_task_was_lost_is_queued_again_by_the_sweep(
+    ready, project_a, bob, django_capture_on_commit_callbacks
+):
+    """Issue 16: a broker restarted without its queue left sessions QUEUED_ARCHIVING forever. The
+    row keeps what was asked; past REQUEUE_SECONDS the sweep queues the task again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    session = ready(n_series=1, n_instances=2)
+    with django_capture_on_commit_callbacks(execute=False):  # the task's message: lost
+        handoff.queue_archive(session, by=bob, subject="LOST1", label="LOST1_MR")
+    session.refresh_from_db()
+    assert session.status == Status.QUEUED_ARCHIVING
+    assert session.archive_request == {
+        "request": {
+            "project": "",
+            "subject": "LOST1",
+            "label": "LOST1_MR",
+            "overwrite": "none",
+            "overwrite_files": False,
+        },
+        "actor": bob.pk,
+    }
+    assert handoff.recover_stuck_archives(timezone.now()) == []  # not yet: the task may be on its way
+    later = timezone.now() + timedelta(seconds=handoff.REQUEUE_SECONDS + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert handoff.recover_stuck_archives(later) == [session.pk]
+    archived = ImageSession.objects.get(label="LOST1_MR")
+    assert archived.subject.label == "LOST1"
+    check_archived(archived)
+    event = AuditEvent.objects.get(action="archive.session.archived")
+    assert event.actor == bob
+
+
+def test_a_queued_session_without_a_kept_request_goes_back_to_ready(ready, project_a):
+    """Rows queued by a version that did not keep the request cannot be sent again: READY, for a person."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    session = ready(n_series=1, n_instances=1)
+    change_status(session, Status.QUEUED_ARCHIVING)
+    later = timezone.now() + timedelta(seconds=handoff.REQUEUE_SECONDS + 1)
+    assert handoff.recover_stuck_archives(later) == [session.pk]
+    session.refresh_from_db()
+    assert session.status == Status.READY

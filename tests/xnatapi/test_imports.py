@@ -14,6 +14,7 @@ import pytest
 from archive.models import File, ImageSession
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
 from tests.factories import make_project
+from tests.ports import reserved_port
 from tests.xnatapi.conftest import files_outside, make_zip, post_import, study_members
 
 
@@ -218,3 +219,43 @@ def test_import_into_an_auto_archive_project_archives_it(api, alice, django_capt
     assert response.status_code == 200
     assert ImageSession.objects.filter(project_id="AUTO", label="E1").exists()
     assert not PrearchiveSession.objects.exists()
+
+
+@pytest.fixture
+def broker_down():
+    """The Celery app points at a broker nobody answers on (a loopback port held, not listening), as
+    when Redis is down; tasks are sent, not run in this process. Everything is put back afterwards."""
+    from xnatlite.celery import app
+
+    def forget_connections() -> None:  # the app's pools belong to the broker they were made for
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    kept = {name: app.conf[name] for name in ("broker_url", "task_always_eager", "task_publish_retry")}
+    with reserved_port() as port:
+        forget_connections()
+        app.conf.update(
+            broker_url=f"redis://127.0.0.1:{port}/0", task_always_eager=False, task_publish_retry=False
+        )
+        try:
+            yield
+        finally:
+            forget_connections()
+            app.conf.update(kept)
+
+
+def test_an_import_while_the_broker_is_down_answers_and_the_sweep_archives_it_later(
+    transactional_db, api, alice, broker_down
+):
+    """Issue 16: an import into an auto-archive project answered 500 after its commit when the broker
+    was down, and left a session queued forever. Now it answers where the session is (queued in the
+    prearchive), which keeps what was asked for the sweep to queue again (tests/prearchive/test_handoff.py)."""
+
+    make_project("AUTO", alice, prearchive_code=4)
+    _, members = study_members(2)
+    response = post_import(api(alice), make_zip(members), query="project=AUTO&subject=S1&session=E1")
+    assert response.status_code == 200, response.content
+    session = PrearchiveSession.objects.get()
+    assert response.content.decode() == f"/data/prearchive/projects/AUTO/{session.timestamp}/E1\r\n"
+    assert session.status == Status.QUEUED_ARCHIVING and session.archive_request  # for the sweep
+    assert not ImageSession.objects.exists()
