@@ -25,11 +25,13 @@ from dicom_receiver import incoming, spool, whitelist
 from dicom_receiver.acceptor import Listener
 from dicom_receiver.handlers import ReceiverEvents
 from dicom_receiver.models import Receiver, ensure_default_receiver
-from xnatlite import processes
+from prearchive import sweep
+from xnatlite import heartbeats, processes
 
 log = logging.getLogger("xnatlite.receiver")
 
 RELOAD_SECONDS = 5.0
+SWEEP_OVERDUE_FACTOR = 3  # a sweep this many check periods late is run by a receiver
 
 
 class PortTaken(Exception):
@@ -220,14 +222,32 @@ def run_receiver(
                 close_old_connections()
                 service.reload()
                 incoming.remove_stale_partials()
+                heartbeats.beat("receiver", ports=sorted(service.servers))
             except Exception:
                 log.exception("reloading the receiver configuration failed; keeping the current one")
+            sweep_if_overdue()
     finally:
         service.shutdown()
         workers_stop.set()
         children.stop()
         for thread in worker_threads:
             thread.join(60)
+        close_old_connections()
+
+
+def sweep_if_overdue() -> None:
+    """Run the idle-session sweep here when nobody has for a while (the scheduler, Celery beat, is
+    down): ingest does not stop at the prearchive because one process is missing. One receiver process
+    of the site claims each overdue run."""
+    try:
+        if heartbeats.claim_overdue(heartbeats.SWEEP, SWEEP_OVERDUE_FACTOR * settings.SESSION_CHECK_SECONDS):
+            log.warning(
+                "the idle-session sweep has not run for a while (is Celery beat down?): running it here"
+            )
+            sweep.build_idle_sessions()
+    except Exception:
+        log.exception("the idle-session sweep failed")
+    finally:
         close_old_connections()
 
 

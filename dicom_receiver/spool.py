@@ -51,7 +51,7 @@ from dicom_receiver.folders import queue_dir, work_root
 from dicom_receiver.quarantine import quarantine, read_arrival
 from prearchive import intake
 from prearchive.ingest import IngestContext, ReceiverInfo, ingest_instances
-from xnatlite import layout
+from xnatlite import heartbeats, layout
 from xnatlite.cache import TimedCache
 from xnatlite.errors import InvalidDicom, XnatliteError
 
@@ -449,6 +449,7 @@ def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE) -> None:
                 if time.monotonic() - worker.last_recovery > RECOVER_SECONDS:
                     close_old_connections()
                     worker.recover_dead_workers()
+                    heartbeats.beat("spool-worker")
                 names = worker.claim()
                 if not names:
                     watch.drain()

@@ -23,7 +23,7 @@ from archive import previews
 from prearchive import builder, handoff, intake
 from prearchive.builder import BuildReport
 from prearchive.models import PrearchiveSession, Status, change_status
-from xnatlite import jobs
+from xnatlite import heartbeats, jobs
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ def build_idle_sessions(now: datetime | None = None) -> BuildReport:
     become READY are auto-archived when their project or `AA:` flag asks (prearchive/handoff.py).
     """
     now = now or timezone.now()
+    heartbeats.beat(heartbeats.SWEEP)
     report = builder.recover_stuck_sessions(now)
     _recover_lost_work(now)
     # An instance the receiver acknowledged may wait in its spool for a moment before its session is

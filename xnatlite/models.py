@@ -116,3 +116,20 @@ class AuditEvent(models.Model):
         return (
             f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.action} {self.object_label}"
         )
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of one process of a role (a receiver, a spool worker, the sweep): what the
+    status page and `/health` show, and how a receiver tells that the scheduler has gone quiet."""
+
+    role = models.CharField(max_length=32)
+    name = models.CharField(max_length=128, help_text="host:pid of the process")
+    seen_at = models.DateTimeField(db_index=True)
+    info = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("role", "name", name="heartbeat_one_row_per_process")]
+        ordering = ["role", "-seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.role} {self.name}"

@@ -5,6 +5,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from archive import views as archive_views
+from xnatlite import views as site_views
+
+admin.site.index_template = "admin/xnatlite_index.html"  # with a link to the site status page
 
 urlpatterns = [
     path("", archive_views.home, name="home"),
@@ -12,6 +15,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("health", site_views.health, name="health"),
+    path("admin/status/", site_views.status, name="site-status"),
     path("admin/", admin.site.urls),
     path("", include("xnatapi.urls")),  # /data/, /REST/, /xapi/: the XNAT-compatible API
     path("", include("archive.urls")),

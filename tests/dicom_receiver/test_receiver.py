@@ -420,3 +420,20 @@ def test_two_studies_with_one_label_are_two_sessions(receiver, project_a):
     assert {s.label for s in sessions} == {"P1"}
     assert sessions[0].study_instance_uid != sessions[1].study_instance_uid
     assert len({(s.timestamp, s.folder_name) for s in sessions}) == 2
+
+
+def test_a_receiver_runs_the_sweep_when_nobody_has_for_too_long(receiver, project_a, settings):
+    """Issue 16: with Celery beat down, sessions stayed RECEIVING and nothing said so. A receiver now
+    runs the overdue sweep itself (once per period for the whole site)."""
+    from dicom_receiver import server
+
+    settings.SESSION_IDLE_SECONDS = 0
+    settings.SESSION_CHECK_SECONDS = 0.1  # overdue after 0.3 s without a sweep
+    assert send_datasets(receiver.port, make_study(n_instances=2, study_description="A")) == [0, 0]
+    receiver.wait_processed()
+    assert server.SWEEP_OVERDUE_FACTOR * settings.SESSION_CHECK_SECONDS < 1
+    wait_for(
+        lambda: PrearchiveSession.objects.filter(status=Status.READY).exists(),
+        what="the receiver to build the idle session",
+    )
+    assert AuditEvent.objects.filter(action="prearchive.session.created").count() == 1
