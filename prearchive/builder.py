@@ -170,7 +170,12 @@ def _build_problem(session: PrearchiveSession) -> str:
 
 
 def build_session(session: PrearchiveSession, report: BuildReport) -> None:
-    """Build a session this process has moved to BUILDING: rows from disk, scan IDs, counts, READY."""
+    """Build a session this process has moved to BUILDING: rows from disk, scan IDs, counts, READY.
+    An upload that was still marked as writing it (cut off, prearchive/uploads.py) is forgotten: someone
+    chose to build what arrived."""
+    if session.open_upload:
+        PrearchiveSession.objects.filter(pk=session.pk).update(open_upload="")
+        session.open_upload = ""
     if not rows_match_disk(session):
         rebuild_session_rows(session)  # a file written by a process that died before its row
     else:

@@ -39,6 +39,7 @@ class IngestContext:
     protocol: str = ""
     timezone: str = ""
     user: object | None = None  # the acting user; None for the receiver
+    upload: str = ""  # the upload this instance belongs to (prearchive/uploads.py), if any
     _project: Project | None = field(default=None, repr=False)
 
     @property

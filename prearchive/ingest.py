@@ -233,7 +233,11 @@ def _record_written(written: list[_Prepared], outcomes: list, before_write=None)
         for group in by_session.values():
             session = group[0].session
             try:
-                recorded = record_files(session, [(item.sop_instance_uid, item.fields) for item in group])
+                recorded = record_files(
+                    session,
+                    [(item.sop_instance_uid, item.fields) for item in group],
+                    upload=group[0].context.upload,
+                )
             except SessionLeftReceiving:
                 for item in group:
                     claims.forget(item.key)

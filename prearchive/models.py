@@ -165,6 +165,12 @@ class PrearchiveSession(models.Model):
     protocol = models.CharField(max_length=255, blank=True)
     timezone = models.CharField(max_length=64, blank=True)
     receiver_ae = models.CharField("receiver AE title", max_length=16, blank=True)
+    open_upload = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="an upload writing into the session, or one that was cut off: it is not built until the "
+        "upload finishes, is sent again, or someone commits it",
+    )
     archive_request = models.JSONField(
         null=True,
         blank=True,

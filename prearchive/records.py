@@ -29,7 +29,9 @@ class Recorded:
     replaced: bool = False
 
 
-def _record(session: PrearchiveSession, entries: list[tuple[str, dict]]) -> tuple[list[Recorded], set[str]]:
+def _record(
+    session: PrearchiveSession, entries: list[tuple[str, dict]], upload: str
+) -> tuple[list[Recorded], set[str]]:
     """The rows of `entries` in one transaction (the caller's); returns them and the paths they made stale."""
     uids = {uid for uid, _ in entries}
     existing = {
@@ -74,7 +76,9 @@ def _record(session: PrearchiveSession, entries: list[tuple[str, dict]]) -> tupl
         PrearchiveFile.objects.bulk_create(new_rows)
     if changed:
         PrearchiveFile.objects.bulk_update(changed, fields=list(entries[0][1]))
-    counters = {"last_modified": timezone.now()}
+    counters: dict = {"last_modified": timezone.now()}
+    if upload:
+        counters["open_upload"] = upload  # not built until this upload ends (prearchive/uploads.py)
     if added_files:
         counters["file_count"] = F("file_count") + added_files
     if added_size:
@@ -88,18 +92,21 @@ def _record(session: PrearchiveSession, entries: list[tuple[str, dict]]) -> tupl
     return [rows[uid] for uid, _ in entries], stale
 
 
-def record_files(session: PrearchiveSession, entries: list[tuple[str, dict]]) -> list[Recorded]:
+def record_files(
+    session: PrearchiveSession, entries: list[tuple[str, dict]], *, upload: str = ""
+) -> list[Recorded]:
     """Insert or replace the rows of instances written into `session` and update its counts, all in one
     transaction: one per batch of the spool instead of one per instance (README "The DICOM receiver", Speed).
 
     `entries` are (SOP Instance UID, PrearchiveFile columns); a second copy of an instance replaces the
     first (counted once) and the first copy's file is removed when its name differs. Raises
-    SessionLeftReceiving (nothing recorded) when the session stopped accepting data.
+    SessionLeftReceiving (nothing recorded) when the session stopped accepting data. `upload` marks
+    the session as written by that upload until it ends.
     """
     for _ in range(CLAIM_TRIES):
         try:
             with transaction.atomic():
-                recorded, stale = _record(session, entries)
+                recorded, stale = _record(session, entries, upload)
         except IntegrityError:  # another worker recorded one of these instances first: again
             continue
         for path in stale:

@@ -71,7 +71,7 @@ def build_idle_sessions(now: datetime | None = None) -> BuildReport:
     cutoff = now - timedelta(seconds=settings.SESSION_IDLE_SECONDS)
     idle = (
         PrearchiveSession.objects.filter(
-            status=Status.RECEIVING, last_modified__lte=cutoff, prevent_auto_commit=False
+            status=Status.RECEIVING, last_modified__lte=cutoff, prevent_auto_commit=False, open_upload=""
         )
         .exclude(source="uploader")
         .select_related("project")

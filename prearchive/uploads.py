@@ -5,11 +5,20 @@ goes through the one ingest path; then the upload's sessions are built, committe
 A member that is not DICOM is skipped and counted with Ignore-Unparsable, else the upload stops with a
 400 naming it; files ingested from earlier members stay either way (XNAT's behaviour, xnat-spec.md
 §9.1).
+
+Every upload has an id (IngestContext.upload) and the sessions it writes are marked with it
+(PrearchiveSession.open_upload) until it ends: the idle builder leaves a marked session alone, so an
+upload cut off half-way (a killed web server, a closed browser, a refused member) is never built as
+READY or archived as if it were whole. Sending the upload again writes into the same RECEIVING
+session (the instances it already holds are replaced, not doubled) and finishes it; or a member
+builds (commits) or deletes the session from its prearchive page.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +33,21 @@ from xnatlite.permissions import User
 from xnatlite.uploads import Limits, archive_kind, iter_archive, upload_folder
 
 log = logging.getLogger(__name__)
+
+UPLOAD_ID = re.compile(r"[0-9a-f]{16,64}")
+
+
+def upload_id(given: str = "") -> str:
+    """The id of an upload: the one the client named for an upload spread over several requests (the
+    browser's batches), if well-formed, else a new one."""
+    return given if UPLOAD_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def release(upload: str) -> int:
+    """The upload `upload` has ended: the sessions it marked are built as usual from now on."""
+    if not upload:
+        return 0
+    return PrearchiveSession.objects.filter(open_upload=upload).update(open_upload="")
 
 
 @dataclass
@@ -43,10 +67,14 @@ def ingest_upload(
 ) -> UploadResult:
     """Ingest an uploaded file: an archive member by member, or a single DICOM file as it is.
 
-    `context` is the IngestContext every member is ingested with. Sessions come back in the order they
-    first appeared. On a refusal (HostileArchive, or a non-DICOM member without ignore_unparsable)
-    the error is raised after what came before was ingested; those files stay.
+    `context` is the IngestContext every member is ingested with; its `upload` id marks the sessions
+    written until the caller releases them (`finish_upload`, `release`). Sessions come back in the
+    order they first appeared. On a refusal (HostileArchive, or a non-DICOM member without
+    ignore_unparsable) the error is raised after what came before was ingested; those files stay,
+    their sessions marked as an unfinished upload.
     """
+    if not context.upload:
+        raise ValueError("an upload needs an id (prearchive/uploads.py upload_id)")
     result = UploadResult()
     seen: set[int] = set()
 
@@ -108,17 +136,26 @@ def commit_sessions(sessions: list[PrearchiveSession], *, by: User) -> None:
 
 
 def finish_upload(
-    sessions: list[PrearchiveSession], *, by: User, archive: bool, commit: bool, overwrite: str = "none"
+    upload: str,
+    sessions: list[PrearchiveSession],
+    *,
+    by: User,
+    archive: bool,
+    commit: bool,
+    overwrite: str = "none",
 ) -> list[tuple[PrearchiveSession, ImageSession | None]]:
-    """What becomes of an upload's sessions once its files are in (xnat-spec.md §9.1), each with the
+    """What becomes of an upload's sessions once all its files are in (xnat-spec.md §9.1), each with the
     archived session it is now (None: still in the prearchive). `archive`: archive them at once
     through the one archive service (a destination in the archive, Direct-Archive, auto-archive);
     else `commit`: build them now, auto-archived where their project asks; else leave them receiving
-    (prevent_auto_commit: the client commits later)."""
-    if archive:
-        build_sessions(sessions)
-        return [(s, handoff.archive_session(s, by=by, overwrite=overwrite).session) for s in sessions]
-    if commit:
-        commit_sessions(sessions, by=by)
-        return [(s, queries.archived_as(s)) for s in sessions]
-    return [(s, None) for s in sessions]
+    (prevent_auto_commit: the client commits later). The upload is released either way."""
+    try:
+        if archive:
+            build_sessions(sessions)
+            return [(s, handoff.archive_session(s, by=by, overwrite=overwrite).session) for s in sessions]
+        if commit:
+            commit_sessions(sessions, by=by)
+            return [(s, queries.archived_as(s)) for s in sessions]
+        return [(s, None) for s in sessions]
+    finally:
+        release(upload)

@@ -6,6 +6,8 @@
 (function () {
   "use strict";
   var MAX_FILES = 50;                // Django refuses more than 100 files in one request
+  var UNFINISHED = "The files before it were kept in the prearchive as an unfinished upload: upload again to" +
+    " complete it, or build or delete the session there.";
   var MAX_BYTES = 256 * 1024 * 1024; // several requests keep a failed batch cheap to retry
 
   var form, dropped = [], results, statusLine, bar, box;
@@ -84,13 +86,21 @@
     return out;
   }
 
-  function send(batch, last, earlier, onProgress) {
+  function newUploadId() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function send(batch, last, earlier, uploadId, onProgress) {
     return new Promise(function (resolve) {
       var data = new FormData();
       ["csrfmiddlewaretoken", "project", "subject", "session"].forEach(function (name) {
         data.append(name, form.elements[name].value);
       });
-      // The last batch commits every session the upload filled (built and READY at once).
+      // Every batch names the upload: its sessions are not built until the last batch commits every
+      // session the upload filled (built and READY at once), so a cut-off upload never looks whole.
+      data.append("upload", uploadId);
       data.append("commit", last ? "1" : "0");
       if (last) earlier.forEach(function (s) { data.append("also", s.id); });
       batch.forEach(function (file) { data.append("files", file, file.name); });
@@ -121,7 +131,7 @@
     if (summary.error) {
       var err = document.createElement("p");
       err.className = "danger-box";
-      err.textContent = summary.error + (summary.files ? " Files before it were kept." : "");
+      err.textContent = summary.error + (summary.files ? " " + UNFINISHED : "");
       results.appendChild(err);
     }
     var ok = document.createElement("p");
@@ -158,7 +168,7 @@
     var summary = { sessions: [], files: 0, skipped: [], error: "" }, seen = {};
     var button = document.getElementById("upload-button");
     button.disabled = true; box.hidden = false; bar.value = 0; results.innerHTML = "";
-    var queue = batches(files), index = 0;
+    var queue = batches(files), index = 0, uploadId = newUploadId();
     (function next() {
       if (index >= queue.length || summary.error) {
         bar.value = 100;
@@ -169,7 +179,7 @@
         return;
       }
       var batch = queue[index++], batchBytes = batch.reduce(function (n, f) { return n + f.size; }, 0);
-      send(batch, index === queue.length, summary.sessions, function (loaded, all) {
+      send(batch, index === queue.length, summary.sessions, uploadId, function (loaded, all) {
         var sent = done + batchBytes * (loaded / all);
         bar.value = Math.min(99, Math.floor(100 * sent / total));
         form.dispatchEvent(new CustomEvent("xnatlite:upload-progress", { detail: bar.value }));

@@ -119,7 +119,11 @@ def site_health(now: datetime | None = None) -> dict:
     health["roles"] = {
         role: {
             "processes": [
-                {"name": p["name"], "seen_at": p["seen_at"].isoformat(), "seconds_ago": round(p["seconds_ago"], 1)}
+                {
+                    "name": p["name"],
+                    "seen_at": p["seen_at"].isoformat(),
+                    "seconds_ago": round(p["seconds_ago"], 1),
+                }
                 for p in processes
             ],
             "alive": sum(p["seconds_ago"] <= fresh.get(role, 60.0) for p in processes),

@@ -80,18 +80,21 @@ def upload(request: HttpRequest) -> HttpResponse:
         # and the ids of the sessions earlier batches filled in `also`), as XNAT's import does.
         also = [int(i) for i in request.POST.getlist("also") if i.isdigit()]
         commit = request.POST.get("commit", "1") != "0"
-        outcome = _ingest(request, form.cleaned_data, files, commit_also=also if commit else None)
+        upload_id = uploads.upload_id(request.POST.get("upload", ""))
+        outcome = _ingest(request, form.cleaned_data, files, upload_id, commit_also=also if commit else None)
     if _wants_json(request):
         return JsonResponse(outcome, status=400 if outcome["error"] and not outcome["files"] else 200)
     return render(request, "prearchive/upload.html", {"form": form, "projects": projects, "outcome": outcome})
 
 
-def _ingest(request: HttpRequest, data: dict, files, commit_also: list[int] | None) -> dict:
+def _ingest(request: HttpRequest, data: dict, files, upload_id: str, commit_also: list[int] | None) -> dict:
     """Ingest each uploaded file (an archive member by member); report sessions, counts, refusals.
 
-    Unless `commit_also` is None the sessions filled (and those named in it) are then committed:
-    built and made READY at once instead of after the idle timeout, and auto-archived if the
-    project says so (prearchive/operations.py rebuild_session, XNAT's `action=commit`).
+    Unless `commit_also` is None (a batch before the last) the upload ends here: the sessions filled
+    (and those named in it) are committed, built and made READY at once instead of after the idle
+    timeout, and auto-archived if the project says so (prearchive/operations.py rebuild_session,
+    XNAT's `action=commit`). An upload stopped by a refusal is not committed: its sessions stay
+    marked as an unfinished upload (prearchive/uploads.py).
     """
     context = IngestContext(
         source="web",
@@ -99,6 +102,7 @@ def _ingest(request: HttpRequest, data: dict, files, commit_also: list[int] | No
         subject=data["subject"],
         session=data["session"],
         user=request.user,
+        upload=upload_id,
     )
     sessions: dict[int, PrearchiveSession] = {}
     count, skipped, error = 0, [], ""
@@ -127,10 +131,14 @@ def _ingest(request: HttpRequest, data: dict, files, commit_also: list[int] | No
         "upload by %s into %s: %d files, %d sessions", request.user, data["project"], count, len(sessions)
     )
     shown = list(sessions)
-    if commit_also is not None:
+    if commit_also is not None and not error:
         shown += [pk for pk in commit_also if pk not in sessions]  # their new status, for the page
-        uploads.commit_sessions(
-            list(queries.prearchive_listing(request.user).filter(pk__in=shown)), by=request.user
+        uploads.finish_upload(
+            upload_id,
+            list(queries.prearchive_listing(request.user).filter(pk__in=shown)),
+            by=request.user,
+            archive=False,
+            commit=True,
         )
     fresh = {s.pk: s for s in queries.prearchive_listing(request.user).filter(pk__in=shown)}
     rows = [_session_json(fresh[pk]) for pk in shown if pk in fresh]

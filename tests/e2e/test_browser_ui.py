@@ -25,7 +25,7 @@ from prearchive import operations
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
 from tests.builders import add_dicom_scan
-from tests.dicomgen import pydicom_test_file
+from tests.dicomgen import make_study, pydicom_test_file, write_study
 from tests.factories import ImageSessionFactory, UserFactory, make_project, make_subject
 from xnatlite import cache, layout
 from xnatlite.models import Project
@@ -297,6 +297,57 @@ def test_upload_a_folder(visit, transactional_db, cast, project_a, tmp_path):
     assert "2 file(s) received" in v.page.locator("#upload-results").inner_text()
     assert "1 file(s) skipped" in v.page.locator("#upload-results").inner_text()
     assert PrearchiveFile.objects.filter(session__project=project_a).count() == 2
+
+
+def test_an_upload_cut_off_between_batches_is_held_and_sending_it_again_completes_it(
+    visit, transactional_db, cast, project_a, tmp_path
+):
+    """Issue 16: the page sends a folder in batches; when a later batch never arrives (the connection
+    fails, the browser closes), what the first batches brought is held as an unfinished upload, never
+    built as READY by the idle builder. Uploading the same folder again completes the same session."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from prearchive import sweep
+
+    write_study(make_study(n_instances=60, patient_id="P60"), tmp_path / "study")  # two batches of the page
+    v = visit()
+    v.sign_in("bob")
+    v.go("/upload/?project=A")
+    v.page.set_input_files("#id_folder", str(tmp_path / "study"))
+    v.page.wait_for_selector("text=60 file(s)")
+    posts = []
+
+    def second_batch_fails(route):
+        posts.append(route.request.url)
+        route.abort() if len(posts) == 2 else route.continue_()
+
+    v.page.route(
+        "**/upload/",
+        lambda route: second_batch_fails(route) if route.request.method == "POST" else route.continue_(),
+    )
+    v.page.click("#upload-button")
+    v.page.wait_for_selector("#upload-status:has-text('Stopped.')")
+    results = v.page.locator("#upload-results").inner_text()
+    assert "The connection failed" in results and "unfinished upload" in results, results
+    session = PrearchiveSession.objects.get(project=project_a)
+    assert (session.status, session.file_count) == (Status.RECEIVING, 50) and session.open_upload
+    sweep.build_idle_sessions(timezone.now() + timedelta(days=1))
+    session.refresh_from_db()
+    assert session.status == Status.RECEIVING  # held: 50 of 60 files is not a session
+    v.go(f"/prearchive/A/{session.timestamp}/{session.folder_name}/")
+    assert "Upload not finished" in v.page.locator("#unfinished-upload").inner_text()
+
+    v.page.unroute("**/upload/")
+    v.go("/upload/?project=A")
+    v.page.set_input_files("#id_folder", str(tmp_path / "study"))
+    v.page.wait_for_selector("text=60 file(s)")
+    v.page.click("#upload-button")
+    v.page.wait_for_selector("#upload-status:has-text('Done.')", timeout=60_000)
+    session = PrearchiveSession.objects.get(project=project_a)
+    assert (session.status, session.file_count, session.open_upload) == (Status.READY, 60, "")
+    assert PrearchiveFile.objects.filter(session=session).count() == 60
 
 
 def test_prearchive_list_refreshes_itself_while_receiving(visit, transactional_db, cast, project_a):

@@ -259,3 +259,108 @@ def test_an_import_while_the_broker_is_down_answers_and_the_sweep_archives_it_la
     assert response.content.decode() == f"/data/prearchive/projects/AUTO/{session.timestamp}/E1\r\n"
     assert session.status == Status.QUEUED_ARCHIVING and session.archive_request  # for the sweep
     assert not ImageSession.objects.exists()
+
+
+class ProcessKilled(BaseException):
+    """What the import sees when its web server is killed: nothing after this point runs."""
+
+
+@pytest.fixture
+def killed_after(monkeypatch):
+    """Make the next import die (as with kill -9 of the web server) after `n` files are ingested."""
+    from prearchive import uploads
+
+    def arm(n: int) -> None:
+        real, taken = uploads.ingest_file, [0]
+
+        def ingest_then_die(path, context):
+            if taken[0] == n:
+                monkeypatch.setattr(uploads, "ingest_file", real)  # the retry runs in a new process
+                raise ProcessKilled
+            taken[0] += 1
+            return real(path, context)
+
+        monkeypatch.setattr(uploads, "ingest_file", ingest_then_die)
+
+    return arm
+
+
+def idle_sweep_later() -> None:
+    """The idle builder, run long after the last data arrived."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from prearchive import sweep
+
+    sweep.build_idle_sessions(timezone.now() + timedelta(days=1))
+
+
+@pytest.mark.parametrize("code", [0, 4], ids=["review", "auto-archive"])
+def test_an_interrupted_import_is_never_built_and_its_retry_completes_the_same_session(
+    transactional_db, api, alice, killed_after, code
+):
+    """Issue 16: a web server killed half-way through an import left a partial session that the idle
+    builder made READY (or archived, in an auto-archive project); the client's retry then ended in a
+    CONFLICT. Now the cut-off upload keeps its session RECEIVING and unbuilt whatever the idle builder
+    does; sending the same upload again fills the same session (the files it held are replaced, not
+    doubled) and finishes it."""
+    make_project("P", alice, prearchive_code=code)
+    _, members = study_members(5)
+    body, query = make_zip(members), "project=P&subject=S1&session=E1"
+    killed_after(3)
+    with pytest.raises(ProcessKilled):
+        post_import(api(alice), body, query=query)
+    partial = PrearchiveSession.objects.get()
+    assert (partial.status, partial.file_count, partial.open_upload != "") == (Status.RECEIVING, 3, True)
+    idle_sweep_later()
+    partial.refresh_from_db()
+    assert partial.status == Status.RECEIVING  # neither READY nor archived with 3 of 5 files
+    assert not ImageSession.objects.exists()
+
+    response = post_import(api(alice), body, query=query)
+    assert response.status_code == 200, response.content
+    if code == 4:
+        assert response.content.decode() == "/data/archive/projects/P/subjects/S1/experiments/E1\r\n"
+        assert File.objects.filter(resource__scan__session__label="E1", resource__label="DICOM").count() == 5
+        assert not PrearchiveSession.objects.exists()
+    else:
+        session = PrearchiveSession.objects.get()
+        assert (session.pk, session.status, session.file_count) == (partial.pk, Status.READY, 5)
+        assert session.open_upload == "" and PrearchiveFile.objects.filter(session=session).count() == 5
+
+
+def test_a_member_builds_what_a_cut_off_import_left(transactional_db, api, as_user, alice, killed_after):
+    """When nobody sends the upload again, a member decides: the session page says the upload did not
+    finish and builds what arrived on request."""
+    from django.urls import reverse
+
+    make_project("P", alice)
+    _, members = study_members(4)
+    killed_after(2)
+    with pytest.raises(ProcessKilled):
+        post_import(api(alice), make_zip(members), query="project=P&subject=S1&session=E1")
+    session = PrearchiveSession.objects.get()
+    url = reverse("prearchive-session", args=["P", session.timestamp, session.folder_name])
+    page = as_user(alice).get(url).content.decode()
+    assert "Upload not finished" in page and "Build what arrived" in page
+    listing = as_user(alice).get(reverse("prearchive-project", args=["P"])).content.decode()
+    assert "upload not finished" in listing
+    action = reverse("prearchive-action", args=["P", session.timestamp, session.folder_name])
+    as_user(alice).post(action, {"action": "rebuild"})
+    session.refresh_from_db()
+    assert (session.status, session.file_count, session.open_upload) == (Status.READY, 2, "")
+    assert "Upload not finished" not in as_user(alice).get(url).content.decode()
+
+
+def test_a_refused_member_leaves_the_files_before_it_as_an_unfinished_upload(transactional_db, api, alice):
+    """A member that is not DICOM stops the upload with a 400: the files before it stay, held like a
+    cut-off upload, so a half study is never built as if it were whole."""
+    make_project("P", alice)
+    _, members = study_members(3)
+    members.insert(2, ("study/notes.txt", b"not dicom"))
+    response = post_import(api(alice), make_zip(members), query="project=P&subject=S1&session=E1")
+    assert response.status_code == 400 and "notes.txt" in response.content.decode()
+    idle_sweep_later()
+    session = PrearchiveSession.objects.get()
+    assert (session.status, session.file_count) == (Status.RECEIVING, 2) and session.open_upload

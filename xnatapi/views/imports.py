@@ -73,6 +73,7 @@ def import_service(request: HttpRequest) -> HttpResponse:
         protocol=values.get("SUBTYPE", ""),
         timezone=values.get("TIMEZONE", ""),
         user=request.user,
+        upload=uploads.upload_id(),
     )
     ignore = flag(values.get("Ignore-Unparsable")) or values.get("action") == "commit"
     with kernel_uploads.upload_folder() as folder:
@@ -90,6 +91,7 @@ def import_service(request: HttpRequest) -> HttpResponse:
     if not result.sessions:
         raise InvalidInput(f"The upload held no DICOM files ({len(result.skipped)} other files skipped)")
     placed = uploads.finish_upload(
+        context.upload,
         result.sessions,
         by=request.user,
         archive=direct or auto,
