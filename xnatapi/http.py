@@ -3,7 +3,9 @@
 
 XNAT clients need plain-text error bodies (pyxnat's parser breaks on HTML; it maps any body containing
 "Not Found" to its own not-found error), 401 with a basic-auth challenge, and DELETE answered 200
-(xnat-rest-api.md §1 rules 7-9).
+(xnat-rest-api.md §1 rules 7-9). Every 404 has the same body, whatever was missing or hidden and
+whatever the URL named, so no answer tells a project (or anything in it) you may not see from one that
+does not exist.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from xnatlite.errors import ArchiveConflict, Forbidden, InvalidInput, InvalidSta
 log = logging.getLogger("xnatlite.api")
 
 TEXT = "text/plain; charset=utf-8"
+# The body of every 404: a message naming what was asked for would tell hidden from missing.
+NOT_FOUND = "Not Found"
 
 
 def text(body: str = "", status: int = 200, content_type: str = TEXT) -> HttpResponse:
@@ -38,9 +42,7 @@ def created(identifier: str, new: bool) -> HttpResponse:
 def error_response(exc: Exception) -> HttpResponse:
     """XNAT's status and a plain-text body for an error a service raised."""
     if isinstance(exc, (NotFound, Http404)):
-        message = str(exc)
-        body = "Not Found" if not message or message.lower() == "not found" else f"Not Found: {message}"
-        return text(body, 404)
+        return text(NOT_FOUND, 404)
     if isinstance(exc, Forbidden):
         return text(exc.message, 403)
     if isinstance(exc, (ArchiveConflict, InvalidStatus)):

@@ -8,7 +8,7 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 
 from xnatapi import auth, services
-from xnatapi.http import api_view, method_not_allowed, params, text
+from xnatapi.http import NOT_FOUND, api_view, method_not_allowed, params, text
 
 LOGIN_FAILED = "Login attempt failed. Please try again."
 
@@ -76,5 +76,5 @@ def token_validate(request: HttpRequest, alias: str, secret: str) -> HttpRespons
     """`GET /data/services/tokens/validate/{alias}/{secret}`: the user name, if the pair is valid."""
     user = services.authenticate_alias(alias, secret)
     if user is None:
-        return text("Not Found", 404)
+        return text(NOT_FOUND, 404)
     return HttpResponse(json.dumps({"valid": user.get_username()}), content_type="application/json")
