@@ -5,6 +5,9 @@ with basic auth and keeps the JSESSIONID it gets back, xnat-rest-api.md §2.1), 
 credentials signs the user in and so gets a session cookie, which clients then send instead. A request
 whose session already belongs to the same credentials skips the (deliberately slow) password hash.
 Views answer 401 themselves (`xnatapi.http.api_view`), never a redirect to the login page.
+
+Alias tokens are an authentication backend (`AliasTokenBackend`), so `authenticate()` sees every way in.
+A session opened with a token remembers it and ends as soon as the token is revoked or expires.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import base64
 import binascii
 import logging
 
-from django.contrib.auth import authenticate, login
+from django.contrib.auth import authenticate, get_user_model, login, logout
 from django.http import HttpRequest, HttpResponse
 
 from xnatapi import services
@@ -22,6 +25,7 @@ log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/data/", "/REST/", "/xapi/")
 SESSION_BASIC_NAME = "xnatapi_basic_name"
+SESSION_ALIAS = "xnatapi_alias"  # the alias token a session was opened with
 AUTH_REQUIRED = "The request requires user authentication"
 
 
@@ -50,20 +54,43 @@ def basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
     return (name, secret) if sep else None
 
 
+class AliasTokenBackend:
+    """Signs in with an alias token as user name and its secret as password; the user it returns
+    carries the token as `alias_token`."""
+
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None
+    ):
+        token = services.valid_alias_token(username or "", password or "")
+        if token is None:
+            return None
+        user = token.user
+        user.alias_token = token
+        return user
+
+    def get_user(self, user_id):
+        return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+
+
 def user_for_credentials(request: HttpRequest, name: str, secret: str):
     """The user a password or an alias token names, or None."""
-    user = services.authenticate_alias(name, secret)
-    if user is None:
-        user = authenticate(request, username=name, password=secret)
-    return user
+    return authenticate(request, username=name, password=secret)
 
 
 def sign_in(request: HttpRequest, user, name: str) -> str:
     """Start a session for the user and return its key (the JSESSIONID value)."""
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[SESSION_BASIC_NAME] = name
+    token = getattr(user, "alias_token", None)
+    if token is not None:
+        request.session[SESSION_ALIAS] = token.alias
     request.session.save()
     return request.session.session_key
+
+
+def session_alias(request: HttpRequest) -> str | None:
+    """The alias token this request's session was opened with, if any."""
+    return request.session.get(SESSION_ALIAS)
 
 
 class BasicAuthMiddleware:
@@ -71,6 +98,10 @@ class BasicAuthMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        alias = session_alias(request)
+        if alias and not services.alias_token_active(alias):
+            log.info("session of revoked or expired token %s ended", alias)
+            logout(request)
         api = is_api_path(request.path)
         if api or request.path == "/":
             credentials = basic_credentials(request)

@@ -171,6 +171,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SESSION_COOKIE_NAME = "JSESSIONID"
 
 AUTHENTICATION_BACKENDS = [
+    "xnatapi.auth.AliasTokenBackend",  # an alias token and its secret as user name and password
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
