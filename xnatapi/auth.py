@@ -8,6 +8,13 @@ Views answer 401 themselves (`xnatapi.http.api_view`), never a redirect to the l
 
 Alias tokens are an authentication backend (`AliasTokenBackend`), so `authenticate()` sees every way in.
 A session opened with a token remembers it and ends as soon as the token is revoked or expires.
+
+Two kinds of session share the JSESSIONID cookie. An *API session* is opened here (basic auth,
+`/data/services/auth`) and flagged so; XNAT clients send its cookie with headers of their own and no
+CSRF token. A *browser session* is opened by the login form; a browser sends its cookie with any form
+another site makes it post, so a request it authenticates must pass Django's CSRF check
+(`needs_csrf_check`, applied by `xnatapi.http.api_view`). A request carrying basic credentials is
+authenticated by them, never by the browser session beside them, which it leaves as it was.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import base64
 import binascii
 import logging
 
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, login, logout
 from django.http import HttpRequest, HttpResponse
 
@@ -26,6 +34,8 @@ log = logging.getLogger(__name__)
 API_PREFIXES = ("/data/", "/REST/", "/xapi/")
 SESSION_BASIC_NAME = "xnatapi_basic_name"
 SESSION_ALIAS = "xnatapi_alias"  # the alias token a session was opened with
+SESSION_API = "xnatapi_api"  # set on sessions opened by an API client, not by the login form
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 AUTH_REQUIRED = "The request requires user authentication"
 
 
@@ -81,6 +91,7 @@ def sign_in(request: HttpRequest, user, name: str) -> str:
     """Start a session for the user and return its key (the JSESSIONID value)."""
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[SESSION_BASIC_NAME] = name
+    request.session[SESSION_API] = True
     token = getattr(user, "alias_token", None)
     if token is not None:
         request.session[SESSION_ALIAS] = token.alias
@@ -91,6 +102,34 @@ def sign_in(request: HttpRequest, user, name: str) -> str:
 def session_alias(request: HttpRequest) -> str | None:
     """The alias token this request's session was opened with, if any."""
     return request.session.get(SESSION_ALIAS)
+
+
+def browser_session(request: HttpRequest) -> bool:
+    """Is the request signed in by a session the login form opened (not by basic credentials)?"""
+    return (
+        request.user.is_authenticated
+        and not getattr(request, "xnatapi_basic", False)
+        and not request.session.get(SESSION_API, False)
+    )
+
+
+def foreign_origin(request: HttpRequest) -> bool:
+    """Does the request come from a page of another site? Only browsers send `Origin`."""
+    origin = request.META.get("HTTP_ORIGIN")
+    if origin is None:
+        return False
+    own = f"{request.scheme}://{request.get_host()}"
+    return origin != own and origin not in settings.CSRF_TRUSTED_ORIGINS
+
+
+def needs_csrf_check(request: HttpRequest) -> bool:
+    """An API request that changes something must pass Django's CSRF check when a browser session
+    signed it in, or when another site's page sent it (whatever it is signed in with: a browser sends
+    basic credentials it remembers, and posting `/data/services/auth` would sign the browser in as
+    someone else)."""
+    if request.method in SAFE_METHODS:
+        return False
+    return browser_session(request) or foreign_origin(request)
 
 
 class BasicAuthMiddleware:
@@ -110,9 +149,15 @@ class BasicAuthMiddleware:
                 same = request.user.is_authenticated and request.session.get(SESSION_BASIC_NAME) == name
                 if not same:
                     user = user_for_credentials(request, name, secret)
-                    if user is not None:
+                    if user is None:
+                        if api:
+                            log.info(
+                                "basic auth refused for %r from %s", name, request.META.get("REMOTE_ADDR")
+                            )
+                            return unauthorized()
+                    elif browser_session(request):
+                        request.user = user  # this request only: the browser's session stays as it is
+                    else:
                         sign_in(request, user, name)
-                    elif api:
-                        log.info("basic auth refused for %r from %s", name, request.META.get("REMOTE_ADDR"))
-                        return unauthorized()
+                request.xnatapi_basic = True
         return self.get_response(request)

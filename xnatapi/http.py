@@ -1,5 +1,9 @@
-"""The API's edge: sign-in check, CSRF exemption and the ONE mapping of errors to XNAT's answers;
+"""The API's edge: sign-in check, CSRF check and the ONE mapping of errors to XNAT's answers;
 `Endpoint`, the base of views that answer several methods.
+
+Django's CSRF middleware leaves API views alone: XNAT clients send no CSRF token. `api_view` runs the
+same check itself for the requests that need it (xnatapi/auth.py `needs_csrf_check`: browser sessions
+and other sites' pages) and answers a plain-text 403 when it fails.
 
 XNAT clients need plain-text error bodies (pyxnat's parser breaks on HTML; it maps any body containing
 "Not Found" to its own not-found error), 401 with a basic-auth challenge, and DELETE answered 200
@@ -16,10 +20,11 @@ from functools import wraps
 from urllib.parse import parse_qsl
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from xnatapi.auth import unauthorized
+from xnatapi.auth import needs_csrf_check, unauthorized
 from xnatlite.errors import ArchiveConflict, Forbidden, InvalidInput, InvalidStatus, NotFound, XnatliteError
 
 log = logging.getLogger("xnatlite.api")
@@ -52,13 +57,28 @@ def error_response(exc: Exception) -> HttpResponse:
     raise TypeError(exc)
 
 
+_csrf = CsrfViewMiddleware(lambda request: HttpResponse())
+CSRF_REFUSED = (
+    "CSRF verification failed: a page must send the csrftoken cookie's value in an X-CSRFToken header; "
+    "scripts sign in with basic auth, an alias token or /data/services/auth"
+)
+
+
+def csrf_refused(request: HttpRequest) -> bool:
+    """Django's CSRF check (Origin, Referer over HTTPS, the token) for a request that needs it."""
+    return needs_csrf_check(request) and _csrf.process_view(request, None, (), {}) is not None
+
+
 def api_view(view: Callable | None = None, *, anonymous: bool = False):
-    """Wrap an API view: CSRF exempt, 401 unless signed in, errors mapped to XNAT's statuses."""
+    """Wrap an API view: 401 unless signed in, the CSRF check where it applies (see above), errors
+    mapped to XNAT's statuses."""
 
     def decorate(func: Callable) -> Callable:
         @csrf_exempt
         @wraps(func)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if csrf_refused(request):
+                return text(CSRF_REFUSED, 403)
             if not anonymous and not request.user.is_authenticated:
                 return unauthorized()
             try:
