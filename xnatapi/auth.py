@@ -26,6 +26,7 @@ import logging
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, login, logout
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from xnatapi import services
 
@@ -37,6 +38,7 @@ SESSION_ALIAS = "xnatapi_alias"  # the alias token a session was opened with
 SESSION_API = "xnatapi_api"  # set on sessions opened by an API client, not by the login form
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 AUTH_REQUIRED = "The request requires user authentication"
+LOCKED_OUT = "Too many failed sign-ins from this address or for this account"
 
 
 def is_api_path(path: str) -> bool:
@@ -80,6 +82,23 @@ class AliasTokenBackend:
 
     def get_user(self, user_id):
         return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+
+
+def locked_out(request: HttpRequest, response: HttpResponse | None = None, credentials=None) -> HttpResponse:
+    """The answer to a sign-in refused by the throttling (django-axes' AXES_LOCKOUT_CALLABLE): 429, in
+    plain text on the API and as a page elsewhere, with Retry-After when the lockout ends by itself."""
+    cool_off = settings.AXES_COOLOFF_TIME
+    minutes = int(cool_off.total_seconds() // 60) if cool_off is not None else None
+    if is_api_path(request.path):
+        when = (
+            f"try again in {minutes} minutes" if minutes is not None else "ask an administrator to unlock it"
+        )
+        answer = HttpResponse(f"{LOCKED_OUT}: {when}", status=429, content_type="text/plain; charset=utf-8")
+    else:
+        answer = render(request, "registration/locked_out.html", {"minutes": minutes}, status=429)
+    if cool_off is not None:
+        answer["Retry-After"] = str(int(cool_off.total_seconds()))
+    return answer
 
 
 def user_for_credentials(request: HttpRequest, name: str, secret: str):

@@ -8,6 +8,7 @@ Every variable here appears once in the README's configuration table.
 import os
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -94,6 +95,12 @@ UPLOAD_MAX_BYTES = env_int("XNATLITE_UPLOAD_MAX_BYTES", 64 * 1024**3)
 UPLOAD_MAX_RATIO = env_int("XNATLITE_UPLOAD_MAX_RATIO", 200)
 UPLOAD_MAX_MEMBERS = env_int("XNATLITE_UPLOAD_MAX_MEMBERS", 200_000)
 UPLOAD_MAX_DEPTH = env_int("XNATLITE_UPLOAD_MAX_DEPTH", 3)
+# Sign-in throttling (README "Signing in"): failures from one address or for one account before both are
+# refused, for how long (0: until an admin unlocks), and how many proxies in front of us append the
+# client's address to X-Forwarded-For (0: none; the client's address is the connection's).
+SIGNIN_FAILURE_LIMIT = env_int("XNATLITE_SIGNIN_FAILURE_LIMIT", 10)
+SIGNIN_LOCKOUT_MINUTES = env_int("XNATLITE_SIGNIN_LOCKOUT_MINUTES", 15)
+TRUSTED_PROXIES = env_int("XNATLITE_TRUSTED_PROXIES", 0)
 
 # --- Django -------------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -105,6 +112,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "guardian",
+    "axes",  # before xnatapi, whose admin extends axes' own
     "xnatlite",
     "archive",
     "prearchive",
@@ -120,6 +128,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A locked-out sign-in answers 429 (xnatapi.auth.locked_out), basic auth's included: so before it.
+    "axes.middleware.AxesMiddleware",
     "xnatapi.auth.BasicAuthMiddleware",  # HTTP basic auth on /data/, /REST/, /xapi/ and / (XNAT clients)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -171,10 +181,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SESSION_COOKIE_NAME = "JSESSIONID"
 
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in before any other looks
     "xnatapi.auth.AliasTokenBackend",  # an alias token and its secret as user name and password
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# django-axes (xnatlite/signin.py): lock out an address, and an account, after too many failed sign-ins.
+AXES_FAILURE_LIMIT = SIGNIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=SIGNIN_LOCKOUT_MINUTES) if SIGNIN_LOCKOUT_MINUTES > 0 else None
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "xnatlite.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "xnatapi.auth.locked_out"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failure, for site admins in Django admin
+AXES_DISABLE_ACCESS_LOG = True  # not a row for every successful sign-in of every script
 # guardian's anonymous user is not used: a visitor who is not signed in sees nothing.
 ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
@@ -244,6 +263,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "pynetdicom": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # xnatlite.signin logs failures with the name and address axes masks
         "django.db.backends": {"level": "INFO"},
     },
 }

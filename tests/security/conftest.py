@@ -43,9 +43,29 @@ def csrf_token(page: str) -> str:
     return CSRF_INPUT.search(page).group(1)
 
 
-def browser_sign_in(url: str, username: str, password: str = "pw") -> requests.Session:
+class FromAddress(requests.adapters.HTTPAdapter):
+    """Connections from another loopback address (127.0.0.2, ...): another client, as the server sees it."""
+
+    def __init__(self, address: str):
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def client_at(address: str) -> requests.Session:
+    client = requests.Session()
+    client.mount("http://", FromAddress(address))
+    return client
+
+
+def browser_sign_in(
+    url: str, username: str, password: str = "pw", browser: requests.Session | None = None
+) -> requests.Session:
     """A browser's way in: the login form, its CSRF token and cookies; the session it gets back."""
-    browser = requests.Session()
+    browser = browser if browser is not None else requests.Session()
     form = browser.get(url + "login/", timeout=TIMEOUT)
     answer = browser.post(
         url + "login/",
