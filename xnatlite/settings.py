@@ -64,6 +64,35 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
+# --- HTTPS and the browser's protections (README "Security") --------------------------------------
+# The embedded default serves plain HTTP on 127.0.0.1, so cookies are not Secure and no HSTS is sent
+# unless configured; a TLS deployment sets XNATLITE_SECURE_COOKIES=true and XNATLITE_HSTS_SECONDS, and
+# behind a proxy that ends TLS, XNATLITE_BEHIND_TLS_PROXY=true (the proxy must set X-Forwarded-Proto).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("XNATLITE_SECURE_COOKIES", False)
+SECURE_HSTS_SECONDS = env_int("XNATLITE_HSTS_SECONDS", 0)
+BEHIND_TLS_PROXY = env_bool("XNATLITE_BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# A session nobody used for this long ends (XNAT's default: 15 minutes); each request starts it again.
+SESSION_COOKIE_AGE = 60 * env_int("XNATLITE_SIGNIN_IDLE_MINUTES", 15)
+SESSION_SAVE_EVERY_REQUEST = True
+# Pages load scripts, styles, images and data from this site only and run no inline script or style
+# (django-csp); report-only to try a change without breaking pages.
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+if env_bool("XNATLITE_CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
+
 # --- xnatlite -----------------------------------------------------------------------------------
 DATA_ROOT = Path(env("XNATLITE_DATA_ROOT", str(BASE_DIR / "var" / "data"))).resolve()
 SITE_ID_PREFIX = env("XNATLITE_SITE_ID", "XNATLITE")
@@ -123,6 +152,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # outside the others, so every page has the header, error pages too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

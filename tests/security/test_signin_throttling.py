@@ -147,3 +147,24 @@ def test_an_admin_unlocks_with_a_command_or_in_django_admin(server, child_env):
         .order_by("pk")
         .values_list("actor_name", flat=True)
     ) == ["admin:axes_reset", "root"]
+
+
+def test_behind_a_proxy_each_client_counts_apart(live, project_a, alice, bob):
+    server = live(XNATLITE_SIGNIN_FAILURE_LIMIT=str(LIMIT), XNATLITE_TRUSTED_PROXIES="1")
+
+    def through_proxy(client: str, username: str, password: str, spoofed: str = "") -> int:
+        forwarded = f"{spoofed}, {client}" if spoofed else client  # a proxy appends the address it saw
+        answer = requests.get(
+            server.url + "data/projects",
+            auth=(username, password),
+            headers={"X-Forwarded-For": forwarded},
+            timeout=TIMEOUT,
+        )
+        return answer.status_code
+
+    for n in range(LIMIT - 1):  # what the client writes itself is ignored
+        assert through_proxy("192.0.2.7", "nobody", f"guess-{n}", spoofed=f"198.51.100.{n}") == 401
+    assert through_proxy("192.0.2.7", "nobody-else", "guess") == 429
+    assert through_proxy("192.0.2.7", "alice", "pw") == 429
+    assert through_proxy("192.0.2.8", "bob", "pw") == 200  # another client behind the same proxy
+    assert "sign-in failed for 'nobody' from 192.0.2.7" in server.log.read_text()
