@@ -119,8 +119,8 @@ def sign_in(request: HttpRequest, user, name: str) -> str:
 
 
 def session_alias(request: HttpRequest) -> str | None:
-    """The alias token this request's session was opened with, if any."""
-    return request.session.get(SESSION_ALIAS)
+    """The alias token this request is signed in with (its own basic credentials, or its session's)."""
+    return getattr(request, "xnatapi_alias", None) or request.session.get(SESSION_ALIAS)
 
 
 def browser_session(request: HttpRequest) -> bool:
@@ -156,7 +156,7 @@ class BasicAuthMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        alias = session_alias(request)
+        alias = request.session.get(SESSION_ALIAS)
         if alias and not services.alias_token_active(alias):
             log.info("session of revoked or expired token %s ended", alias)
             logout(request)
@@ -166,17 +166,17 @@ class BasicAuthMiddleware:
             if credentials is not None:
                 name, secret = credentials
                 same = request.user.is_authenticated and request.session.get(SESSION_BASIC_NAME) == name
-                if not same:
-                    user = user_for_credentials(request, name, secret)
-                    if user is None:
-                        if api:
-                            log.info(
-                                "basic auth refused for %r from %s", name, request.META.get("REMOTE_ADDR")
-                            )
-                            return unauthorized()
-                    elif browser_session(request):
+                user = request.user if same else user_for_credentials(request, name, secret)
+                if user is None:
+                    if api:
+                        log.info("basic auth refused for %r from %s", name, request.META.get("REMOTE_ADDR"))
+                        return unauthorized()
+                else:
+                    if not same and browser_session(request):
                         request.user = user  # this request only: the browser's session stays as it is
-                    else:
+                        token = getattr(user, "alias_token", None)
+                        request.xnatapi_alias = token.alias if token is not None else None
+                    elif not same:
                         sign_in(request, user, name)
-                request.xnatapi_basic = True
+                    request.xnatapi_basic = True  # signed in by its own credentials
         return self.get_response(request)

@@ -9,7 +9,7 @@ import pytest
 import requests
 from django.utils import timezone
 
-from tests.security.conftest import TIMEOUT
+from tests.security.conftest import TIMEOUT, browser_sign_in
 from xnatapi.models import AliasToken
 from xnatlite.models import AuditEvent
 
@@ -85,3 +85,22 @@ def test_a_tokens_sessions_end_when_it_expires_and_minted_tokens_never_outlive_i
     assert reads(server.url, cookies={"JSESSIONID": session}) == 200
     AliasToken.objects.filter(pk=parent.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert reads(server.url, cookies={"JSESSIONID": session}) == 401
+
+
+def test_a_token_minted_with_a_token_beside_a_browser_session_is_still_its_child(live, project_a, alice):
+    server = live()
+    token = issue(server.url, auth=("alice", "pw"))
+    browser = browser_sign_in(server.url, "alice")
+    minted = browser.get(
+        server.url + "data/services/tokens/issue", auth=(token["alias"], token["secret"]), timeout=TIMEOUT
+    ).json()
+    assert AliasToken.objects.get(alias=minted["alias"]).parent.alias == token["alias"]
+    assert requests.get(
+        server.url + f"data/services/tokens/invalidate/{token['alias']}",
+        auth=("alice", "pw"),
+        timeout=TIMEOUT,
+    ).ok
+    assert reads(server.url, auth=(minted["alias"], minted["secret"])) == 401
+    assert browser.get(
+        server.url + "data/projects/A?format=json", timeout=TIMEOUT
+    ).ok  # her own session stays
