@@ -1,9 +1,29 @@
-"""Django admin for site admins: alias tokens (who may sign in as whom, until when) and custom variables."""
+"""Django admin for site admins: alias tokens (who may sign in as whom, until when), sign-in lockouts
+and custom variables."""
 
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
 from django.contrib import admin
 
 from xnatapi import services
 from xnatapi.models import AliasToken, CustomVariable
+from xnatlite import signin
+
+admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class SignInAttemptAdmin(AccessAttemptAdmin):
+    """django-axes' failed sign-ins by address and account; deleting a row unlocks them, audited as
+    the admin who did it (xnatlite/signin.py)."""
+
+    def delete_model(self, request, obj):
+        with signin.unlocking(by=request.user):
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with signin.unlocking(by=request.user):
+            super().delete_queryset(request, queryset)
 
 
 @admin.register(AliasToken)

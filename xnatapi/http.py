@@ -1,9 +1,15 @@
-"""The API's edge: sign-in check, CSRF exemption and the ONE mapping of errors to XNAT's answers;
+"""The API's edge: sign-in check, CSRF check and the ONE mapping of errors to XNAT's answers;
 `Endpoint`, the base of views that answer several methods.
+
+Django's CSRF middleware leaves API views alone: XNAT clients send no CSRF token. `api_view` runs the
+same check itself for the requests that need it (xnatapi/auth.py `needs_csrf_check`: browser sessions
+and other sites' pages) and answers a plain-text 403 when it fails.
 
 XNAT clients need plain-text error bodies (pyxnat's parser breaks on HTML; it maps any body containing
 "Not Found" to its own not-found error), 401 with a basic-auth challenge, and DELETE answered 200
-(xnat-rest-api.md §1 rules 7-9).
+(xnat-rest-api.md §1 rules 7-9). Every 404 has the same body, whatever was missing or hidden and
+whatever the URL named, so no answer tells a project (or anything in it) you may not see from one that
+does not exist.
 """
 
 from __future__ import annotations
@@ -14,15 +20,18 @@ from functools import wraps
 from urllib.parse import parse_qsl
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from xnatapi.auth import unauthorized
+from xnatapi.auth import needs_csrf_check, unauthorized
 from xnatlite.errors import ArchiveConflict, Forbidden, InvalidInput, InvalidStatus, NotFound, XnatliteError
 
 log = logging.getLogger("xnatlite.api")
 
 TEXT = "text/plain; charset=utf-8"
+# The body of every 404: a message naming what was asked for would tell hidden from missing.
+NOT_FOUND = "Not Found"
 
 
 def text(body: str = "", status: int = 200, content_type: str = TEXT) -> HttpResponse:
@@ -38,9 +47,7 @@ def created(identifier: str, new: bool) -> HttpResponse:
 def error_response(exc: Exception) -> HttpResponse:
     """XNAT's status and a plain-text body for an error a service raised."""
     if isinstance(exc, (NotFound, Http404)):
-        message = str(exc)
-        body = "Not Found" if not message or message.lower() == "not found" else f"Not Found: {message}"
-        return text(body, 404)
+        return text(NOT_FOUND, 404)
     if isinstance(exc, Forbidden):
         return text(exc.message, 403)
     if isinstance(exc, (ArchiveConflict, InvalidStatus)):
@@ -50,13 +57,28 @@ def error_response(exc: Exception) -> HttpResponse:
     raise TypeError(exc)
 
 
+_csrf = CsrfViewMiddleware(lambda request: HttpResponse())
+CSRF_REFUSED = (
+    "CSRF verification failed: a page must send the csrftoken cookie's value in an X-CSRFToken header; "
+    "scripts sign in with basic auth, an alias token or /data/services/auth"
+)
+
+
+def csrf_refused(request: HttpRequest) -> bool:
+    """Django's CSRF check (Origin, Referer over HTTPS, the token) for a request that needs it."""
+    return needs_csrf_check(request) and _csrf.process_view(request, None, (), {}) is not None
+
+
 def api_view(view: Callable | None = None, *, anonymous: bool = False):
-    """Wrap an API view: CSRF exempt, 401 unless signed in, errors mapped to XNAT's statuses."""
+    """Wrap an API view: 401 unless signed in, the CSRF check where it applies (see above), errors
+    mapped to XNAT's statuses."""
 
     def decorate(func: Callable) -> Callable:
         @csrf_exempt
         @wraps(func)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if csrf_refused(request):
+                return text(CSRF_REFUSED, 403)
             if not anonymous and not request.user.is_authenticated:
                 return unauthorized()
             try:

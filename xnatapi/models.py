@@ -1,7 +1,9 @@
 """Alias tokens: a pair (alias, secret) a user issues to sign in scripts without their password.
 
 XNAT's tokens (`/data/services/tokens/issue`) are used by xnatpy as a user name that looks like a UUID
-with the secret as password (xnat-rest-api.md §2.1). Only a hash of the secret is stored.
+with the secret as password (xnat-rest-api.md §2.1). Only a hash of the secret is stored. A token issued
+by someone signed in with a token records that one as its `parent`, so revoking a token revokes every
+token minted under it; a session opened with a token names it (xnatapi/auth.py) and ends with it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ class AliasToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        related_name="minted",
+        on_delete=models.CASCADE,
+        help_text="the token its issuer was signed in with, if any",
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -8,6 +8,7 @@ Every variable here appears once in the README's configuration table.
 import os
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -63,6 +64,35 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
+# --- HTTPS and the browser's protections (README "Security") --------------------------------------
+# The embedded default serves plain HTTP on 127.0.0.1, so cookies are not Secure and no HSTS is sent
+# unless configured; a TLS deployment sets XNATLITE_SECURE_COOKIES=true and XNATLITE_HSTS_SECONDS, and
+# behind a proxy that ends TLS, XNATLITE_BEHIND_TLS_PROXY=true (the proxy must set X-Forwarded-Proto).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("XNATLITE_SECURE_COOKIES", False)
+SECURE_HSTS_SECONDS = env_int("XNATLITE_HSTS_SECONDS", 0)
+BEHIND_TLS_PROXY = env_bool("XNATLITE_BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# A session nobody used for this long ends (XNAT's default: 15 minutes); each request starts it again.
+SESSION_COOKIE_AGE = 60 * env_int("XNATLITE_SIGNIN_IDLE_MINUTES", 15)
+SESSION_SAVE_EVERY_REQUEST = True
+# Pages load scripts, styles, images and data from this site only and run no inline script or style
+# (django-csp); report-only to try a change without breaking pages.
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+if env_bool("XNATLITE_CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
+
 # --- xnatlite -----------------------------------------------------------------------------------
 DATA_ROOT = Path(env("XNATLITE_DATA_ROOT", str(BASE_DIR / "var" / "data"))).resolve()
 SITE_ID_PREFIX = env("XNATLITE_SITE_ID", "XNATLITE")
@@ -94,6 +124,12 @@ UPLOAD_MAX_BYTES = env_int("XNATLITE_UPLOAD_MAX_BYTES", 64 * 1024**3)
 UPLOAD_MAX_RATIO = env_int("XNATLITE_UPLOAD_MAX_RATIO", 200)
 UPLOAD_MAX_MEMBERS = env_int("XNATLITE_UPLOAD_MAX_MEMBERS", 200_000)
 UPLOAD_MAX_DEPTH = env_int("XNATLITE_UPLOAD_MAX_DEPTH", 3)
+# Sign-in throttling (README "Signing in"): failures from one address or for one account before both are
+# refused, for how long (0: until an admin unlocks), and how many proxies in front of us append the
+# client's address to X-Forwarded-For (0: none; the client's address is the connection's).
+SIGNIN_FAILURE_LIMIT = env_int("XNATLITE_SIGNIN_FAILURE_LIMIT", 10)
+SIGNIN_LOCKOUT_MINUTES = env_int("XNATLITE_SIGNIN_LOCKOUT_MINUTES", 15)
+TRUSTED_PROXIES = env_int("XNATLITE_TRUSTED_PROXIES", 0)
 
 # --- Django -------------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -105,6 +141,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "guardian",
+    "axes",  # before xnatapi, whose admin extends axes' own
     "xnatlite",
     "archive",
     "prearchive",
@@ -115,11 +152,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # outside the others, so every page has the header, error pages too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A locked-out sign-in answers 429 (xnatapi.auth.locked_out), basic auth's included: so before it.
+    "axes.middleware.AxesMiddleware",
     "xnatapi.auth.BasicAuthMiddleware",  # HTTP basic auth on /data/, /REST/, /xapi/ and / (XNAT clients)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -171,9 +211,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SESSION_COOKIE_NAME = "JSESSIONID"
 
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in before any other looks
+    "xnatapi.auth.AliasTokenBackend",  # an alias token and its secret as user name and password
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# django-axes (xnatlite/signin.py): lock out an address, and an account, after too many failed sign-ins.
+AXES_FAILURE_LIMIT = SIGNIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=SIGNIN_LOCKOUT_MINUTES) if SIGNIN_LOCKOUT_MINUTES > 0 else None
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "xnatlite.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "xnatapi.auth.locked_out"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failure, for site admins in Django admin
+AXES_DISABLE_ACCESS_LOG = True  # not a row for every successful sign-in of every script
 # guardian's anonymous user is not used: a visitor who is not signed in sees nothing.
 ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
@@ -243,6 +293,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "pynetdicom": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # xnatlite.signin logs failures with the name and address axes masks
         "django.db.backends": {"level": "INFO"},
     },
 }

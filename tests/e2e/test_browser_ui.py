@@ -3,7 +3,7 @@
 Playwright drives the browser; pages are served by pytest-django's live server in this process,
 so the test sees the same database and data folder. Screenshots of the main pages are saved under
 test-artifacts/screenshots/. Every request the browser makes must go to the live server: the UI
-loads nothing from the internet.
+loads nothing from the internet; and the Content-Security-Policy blocks nothing any page does.
 """
 
 from __future__ import annotations
@@ -61,6 +61,12 @@ class Visit:
         self.page = self.context.new_page()
         self.hosts: set[str] = set()
         self.page.on("request", lambda request: self.hosts.add(urlsplit(request.url).netloc))
+        # What the Content-Security-Policy blocked (Chromium reports it on the console): nothing may be.
+        self.blocked: list[str] = []
+        self.page.on(
+            "console",
+            lambda message: "Content Security Policy" in message.text and self.blocked.append(message.text),
+        )
 
     def go(self, path: str):
         response = self.page.goto(self.base + path)
@@ -104,6 +110,7 @@ def visit(browser, live_server):
     yield open_visit
     for v in visits:
         v.close()
+    assert [message for v in visits for message in v.blocked] == []
 
 
 @pytest.fixture

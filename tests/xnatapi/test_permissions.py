@@ -81,25 +81,26 @@ def test_a_protected_projects_data_is_not_found_as_if_it_were_missing(
     """Regression: a signed-in stranger got 403 for a protected project's data (the UI answers 404)."""
     _protected(session_with_files, alice)
     hidden, missing = api(dave).get(path), api(dave).get(path.replace(name, "NOPE"))
-    assert (hidden.status_code, hidden.content) == (404, f"Not Found: '{name}' not found".encode())
-    assert (missing.status_code, missing.content) == (404, b"Not Found: 'NOPE' not found")
+    assert (
+        (hidden.status_code, hidden.content) == (missing.status_code, missing.content) == (404, b"Not Found")
+    )
     assert api(alice).get(path).status_code == 200
 
 
 def test_a_protected_projects_data_by_accession_id_is_not_found_either(api, alice, dave, session_with_files):
     session = _protected(session_with_files, alice)
     subject_id, session_id = session.subject.accession_id, session.accession_id
-    for path, what, ident in (
-        (f"/data/subjects/{subject_id}", "Subject", subject_id),
-        (f"/data/experiments/{session_id}", "Experiment", session_id),
-        (f"/data/experiments/{session_id}/scans/1/files/MR_small.dcm", "Experiment", session_id),
+    for path, ident in (
+        (f"/data/subjects/{subject_id}", subject_id),
+        (f"/data/experiments/{session_id}", session_id),
+        (f"/data/experiments/{session_id}/scans/1/files/MR_small.dcm", session_id),
     ):
         hidden, missing = api(dave).get(path), api(dave).get(path.replace(ident, "NOPE"))
-        assert (hidden.status_code, hidden.content) == (
-            404,
-            f"Not Found: {what} '{ident}' not found".encode(),
+        assert (
+            (hidden.status_code, hidden.content)
+            == (missing.status_code, missing.content)
+            == (404, b"Not Found")
         )
-        assert (missing.status_code, missing.content) == (404, f"Not Found: {what} 'NOPE' not found".encode())
 
 
 def test_a_protected_projects_own_resource_files_are_not_found_but_its_listings_refused(
@@ -109,17 +110,17 @@ def test_a_protected_projects_own_resource_files_are_not_found_but_its_listings_
     resource = create_resource(project_a, "PR", by=alice)
     store_file(resource, "p.txt", io.BytesIO(b"protocol\n"), by=alice)
     client = api(dave)
-    hidden_or_missing = {
-        "/data/projects/A/files/p.txt": b"Not Found: File 'p.txt' not found",
-        "/data/projects/A/files/q.txt": b"Not Found: File 'q.txt' not found",
-        "/data/projects/A/resources/PR": b"Not Found: 'PR' not found",
-        "/data/projects/A/resources/NOPE": b"Not Found: 'NOPE' not found",
-        "/data/projects/A/resources/PR/files/p.txt": b"Not Found: 'PR' not found",
-        "/data/projects/A/resources/NOPE/files/p.txt": b"Not Found: 'NOPE' not found",
-    }
-    for path, body in hidden_or_missing.items():
+    hidden_or_missing = [
+        "/data/projects/A/files/p.txt",
+        "/data/projects/A/files/q.txt",
+        "/data/projects/A/resources/PR",
+        "/data/projects/A/resources/NOPE",
+        "/data/projects/A/resources/PR/files/p.txt",
+        "/data/projects/A/resources/NOPE/files/p.txt",
+    ]
+    for path in hidden_or_missing:
         response = client.get(path)
-        assert (response.status_code, response.content) == (404, body), path
+        assert (response.status_code, response.content) == (404, b"Not Found"), path
     for path in ("/data/projects/A/files/p.txt", "/data/projects/A/resources/PR/files/p.txt"):
         assert b"".join(api(alice).get(path).streaming_content) == b"protocol\n"
     assert client.get("/data/projects/A/files").status_code == 403

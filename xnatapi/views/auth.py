@@ -8,7 +8,7 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 
 from xnatapi import auth, services
-from xnatapi.http import api_view, method_not_allowed, params, text
+from xnatapi.http import NOT_FOUND, api_view, method_not_allowed, params, text
 
 LOGIN_FAILED = "Login attempt failed. Please try again."
 
@@ -53,7 +53,7 @@ def auth_check(request: HttpRequest) -> HttpResponse:
 @api_view
 def token_issue(request: HttpRequest) -> HttpResponse:
     """`GET /data/services/tokens/issue`: a new alias token (XNAT's JSON shape)."""
-    token, secret = services.issue_alias_token(request.user)
+    token, secret = services.issue_alias_token(request.user, parent=auth.session_alias(request))
     body = {
         "alias": token.alias,
         "secret": secret,
@@ -73,8 +73,9 @@ def token_invalidate(request: HttpRequest, alias: str, secret: str = "") -> Http
 
 @api_view(anonymous=True)
 def token_validate(request: HttpRequest, alias: str, secret: str) -> HttpResponse:
-    """`GET /data/services/tokens/validate/{alias}/{secret}`: the user name, if the pair is valid."""
-    user = services.authenticate_alias(alias, secret)
-    if user is None:
-        return text("Not Found", 404)
+    """`GET /data/services/tokens/validate/{alias}/{secret}`: the user name, if the pair is valid
+    (through `authenticate`, so guesses count as failed sign-ins)."""
+    user = auth.user_for_credentials(request, alias, secret)
+    if user is None or getattr(user, "alias_token", None) is None:
+        return text(NOT_FOUND, 404)
     return HttpResponse(json.dumps({"valid": user.get_username()}), content_type="application/json")

@@ -92,8 +92,10 @@ def prearchive_code(request: HttpRequest, project: str, value: str = "") -> Http
 
 @api_view
 def users(request: HttpRequest, project: str) -> HttpResponse:
-    """`GET /data/projects/{P}/users`: who has which role (readers of the project may list them)."""
+    """`GET /data/projects/{P}/users`: who has which role (readers of the project may list them; the
+    e-mail addresses only its owners and site admins, who manage its users)."""
     found = permissions.get_project(request.user, project, "read")
+    show_email = permissions.can(request.user, "manage", found)
     rows = (
         {
             "login": user.get_username(),
@@ -101,7 +103,7 @@ def users(request: HttpRequest, project: str) -> HttpResponse:
             "GROUP_ID": permissions.role_group_name(found.id, role),
             "firstname": user.first_name,
             "lastname": user.last_name,
-            "email": user.email,
+            "email": user.email if show_email else "",
         }
         for user, role in queries.project_users(found)
     )
@@ -111,8 +113,9 @@ def users(request: HttpRequest, project: str) -> HttpResponse:
 
 @api_view
 def user_role(request: HttpRequest, project: str, group: str, username: str) -> HttpResponse:
-    """`PUT/DELETE /data/projects/{P}/users/{Owners|Members|Collaborators}/{login}` (owners)."""
-    found = permissions.get_project(request.user, project, "see")
+    """`PUT/DELETE /data/projects/{P}/users/{Owners|Members|Collaborators}/{login}` (owners). Whether
+    the account exists is looked at only for owners: anyone else gets the same answer for any name."""
+    found = permissions.get_project(request.user, project, "manage")
     role = ROLES.get(group.lower())
     if role is None:
         raise NotFound(f"No group '{group}'; use Owners, Members or Collaborators")

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.http import HttpRequest, HttpResponse
 
 from xnatapi import render
-from xnatapi.http import api_view, text
+from xnatapi.http import NOT_FOUND, api_view, text
 from xnatlite import permissions
 from xnatlite.errors import NotFound
 
@@ -85,7 +85,7 @@ def search_element_fields(request: HttpRequest, name: str) -> HttpResponse:
 @api_view(anonymous=True)
 def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     """Any API path we do not serve: a plain-text 404 (never Django's HTML page)."""
-    return text("Not Found", 404)
+    return text(NOT_FOUND, 404)
 
 
 @api_view

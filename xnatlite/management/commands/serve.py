@@ -67,6 +67,9 @@ class Command(BaseCommand):
             threads=threads,
             channel_timeout=300,
             max_request_body_size=1 << 62,
+            # waitress drops X-Forwarded-* headers by default; behind a proxy Django reads them itself
+            # (SECURE_PROXY_SSL_HEADER, the client's address in xnatlite/signin.py).
+            clear_untrusted_proxy_headers=not (settings.BEHIND_TLS_PROXY or settings.TRUSTED_PROXIES),
         )
 
         def shut_down(signum, frame):
