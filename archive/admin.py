@@ -4,7 +4,7 @@ Writes that have rules (creating projects and subjects, which makes groups and a
 through xnatlite/projects.py and archive/services/, so the admin can never disagree with the pages or the API.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from guardian.admin import GuardedModelAdmin
 
@@ -12,7 +12,7 @@ from archive.models import AccessionCounter, File, ImageSession, Resource, Scan,
 from archive.services.subjects import SUBJECT_FIELDS, create_subject
 from xnatlite import audit, jobs, projects
 from xnatlite.errors import XnatliteError
-from xnatlite.models import AuditEvent, Project, ProjectAlias
+from xnatlite.models import AuditEvent, Project, ProjectAlias, ProjectRequest
 
 
 class ProjectAliasInline(admin.TabularInline):
@@ -71,6 +71,54 @@ class ProjectAdmin(GuardedModelAdmin):
                 projects.add_project_alias(form.instance, alias.alias, by=request.user)
         except XnatliteError as exc:
             raise ValidationError(exc.message) from exc
+
+
+@admin.register(ProjectRequest)
+class ProjectRequestAdmin(admin.ModelAdmin):
+    """Requests for projects (XNATLITE_PROJECT_CREATION=admins), decided here or on the Project
+    requests page; both go through xnatlite/projects.py, which creates the project and audits."""
+
+    list_display = (
+        "requested_id",
+        "name",
+        "requested_by",
+        "created_at",
+        "status",
+        "decided_by",
+        "decided_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("requested_id", "name", "requested_by__username", "reason")
+    readonly_fields = [f.name for f in ProjectRequest._meta.fields]
+    actions = ["approve", "refuse"]
+
+    def has_add_permission(self, request):
+        return False  # people request projects from the New project page
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Approve the selected requests (create the projects)")
+    def approve(self, request, queryset):
+        for asked in queryset:
+            try:
+                projects.approve_project_request(asked, by=request.user)
+            except XnatliteError as exc:
+                self.message_user(request, f"{asked.requested_id}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Project {asked.requested_id} created.", messages.SUCCESS)
+
+    @admin.action(description="Refuse the selected requests")
+    def refuse(self, request, queryset):
+        for asked in queryset:
+            try:
+                projects.refuse_project_request(asked, by=request.user)
+            except XnatliteError as exc:
+                self.message_user(request, f"{asked.requested_id}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"The request for {asked.requested_id} is refused.", messages.SUCCESS
+                )
 
 
 @admin.register(Subject)

@@ -37,6 +37,31 @@ class ProjectCreateForm(ProjectSettingsForm):
     field_order = ["project_id"]
 
 
+class ProjectRequestForm(forms.Form):
+    """What someone who may not create projects asks the site admins for."""
+
+    project_id = forms.CharField(
+        label="Project ID",
+        max_length=layout.LABEL_MAX_LENGTH,
+        validators=[layout.validate_label],
+        help_text="Letters, digits, _ and -; it names the project's folder and cannot be changed later.",
+    )
+    name = forms.CharField(label="Project title", max_length=255)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    reason = forms.CharField(
+        label="What it is for",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="For the administrator: the study, who sends its data (scanner, Study Description).",
+    )
+
+
+class ProjectRequestDecisionForm(forms.Form):
+    request = forms.IntegerField(widget=forms.HiddenInput)
+    action = forms.ChoiceField(choices=[("approve", "Approve"), ("refuse", "Refuse")])
+    note = forms.CharField(label="Note to the requester", max_length=2000, required=False)
+
+
 class ProjectUserForm(forms.Form):
     user = forms.CharField(label="Username or e-mail", max_length=254)
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)

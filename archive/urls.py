@@ -16,6 +16,7 @@ SCAN = SESSION + "scans/<str:scan_id>/"
 urlpatterns = [
     path("projects/", views.project_list, name="project-list"),
     path("projects/new/", views.project_create, name="project-create"),
+    path("projects/requests/", views.project_requests, name="project-requests"),
     path(P, views.project_detail, name="project-detail"),
     path(P + "new-subject/", views.subject_create, name="subject-create"),
     path(P + "subjects/", views.subject_list, name="subject-list"),

@@ -53,12 +53,14 @@ def make_data(n_sessions: int, n_instances: int) -> dict:
     from archive.services.scans import create_scan
     from archive.services.sessions import create_session
     from archive.services.subjects import create_subject
-    from xnatlite import layout, projects
+    from xnatlite import layout, permissions, projects
 
     user = get_user_model().objects.create_user("bench", password="bench-pw")
     timings = {}
     for project_id, count in (("SMALL", 100), ("BENCH", n_sessions)):
-        project = projects.create_project(project_id, by=user, name=project_id)
+        project = projects.create_project(
+            project_id, by=permissions.command_actor("bench"), owner=user, name=project_id
+        )
         started = time.perf_counter()
         subjects = Subject.objects.bulk_create(
             Subject(project=project, label=f"S{n:05d}", accession_id=f"{project_id}_S{n:05d}")
@@ -80,7 +82,7 @@ def make_data(n_sessions: int, n_instances: int) -> dict:
         )
         timings[project_id] = time.perf_counter() - started
 
-    project = projects.create_project("ZIP", by=user, name="ZIP")
+    project = projects.create_project("ZIP", by=permissions.command_actor("bench"), owner=user, name="ZIP")
     subject = create_subject(project, "S1", by=user)
     session = create_session(subject, "MR500", by=user)
     scan = create_scan(session, "1", by=user, type="T1")

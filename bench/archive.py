@@ -181,10 +181,10 @@ def main() -> None:
         setup_django(tmp)
         from django.contrib.auth import get_user_model
 
-        from xnatlite import projects
+        from xnatlite import permissions, projects
 
         user = get_user_model().objects.create_user("bench", password="bench-password-1")
-        project = projects.create_project("BENCH", by=user)
+        project = projects.create_project("BENCH", by=permissions.command_actor("bench"), owner=user)
         results = [
             run("MR", "MR", args.mr, 256, tmp, user, project),
             run("CT", "CT", args.ct, 512, tmp, user, project),

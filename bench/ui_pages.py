@@ -49,11 +49,13 @@ def populate(sessions: int, prearchive: int):
 
     from archive.models import ImageSession, Scan, Subject
     from prearchive.models import PrearchiveSession, Status
-    from xnatlite import projects
+    from xnatlite import permissions, projects
 
     call_command("migrate", verbosity=0)
     owner = get_user_model().objects.create_user("owner", "owner@example.org", "pw")
-    project = projects.create_project("BENCH", by=owner, name="Benchmark project")
+    project = projects.create_project(
+        "BENCH", by=permissions.command_actor("bench"), owner=owner, name="Benchmark project"
+    )
     modalities = ["MR", "CT", "PT", "MR"]
     with transaction.atomic():
         subjects = Subject.objects.bulk_create(

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class PrearchiveConfig(AppConfig):
     name = "prearchive"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # A new project ID or alias that data waiting in Unassigned would route to needs a site admin
+        # (xnatlite/projects.py): the kernel imports no app, so the prearchive tells it what waits.
+        from prearchive import queries
+        from xnatlite import projects
+
+        projects.register_waiting_data_check(queries.unassigned_data_answers_to)

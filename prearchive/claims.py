@@ -1,7 +1,8 @@
 """Which prearchive session an instance joins (xnat-spec.md §3.4): found by (project, StudyInstanceUID,
-session label), created (with a folder suffix when its name is taken, §3.1), reopened, or interrupted
-while it is being built. Every claim is a conditional UPDATE on the session's status, so any number
-of ingesting processes may claim at once and end in one session.
+session label) and, for Unassigned data, who uploaded it (one account's upload never joins another's,
+nor the receiver's), created (with a folder suffix when its name is taken, §3.1), reopened, or
+interrupted while it is being built. Every claim is a conditional UPDATE on the session's status, so
+any number of ingesting processes may claim at once and end in one session.
 """
 
 from __future__ import annotations
@@ -68,9 +69,13 @@ def _create_session(found: routing.Route, study: Study, context: IngestContext) 
                     protocol=context.protocol,
                     timezone=context.timezone,
                     receiver_ae=context.receiver.ae_title if context.receiver else "",
+                    uploaded_by=context.uploader,
+                    routing_values=PrearchiveSession.routing_text(found.candidates)
+                    if project is None
+                    else "",
                 )
         except IntegrityError:
-            if _receiving_session(found, study.instance_uid) is not None:
+            if _receiving_session(found, study.instance_uid, context) is not None:
                 return None  # another association created it first: join that one
             continue  # the folder name is taken in this timestamp: try the next suffix
         audit.record(
@@ -85,12 +90,24 @@ def _create_session(found: routing.Route, study: Study, context: IngestContext) 
     return None
 
 
-def _receiving_session(found: routing.Route, study_instance_uid: str) -> PrearchiveSession | None:
+def _same_session(found: routing.Route, study_instance_uid: str, context: IngestContext) -> dict:
+    """The columns a session is found by: (project, StudyInstanceUID, label), and for Unassigned data
+    its uploader (None: the receiver's)."""
+    columns = {
+        "project_id": found.project_id,
+        "study_instance_uid": study_instance_uid,
+        "label": found.session,
+    }
+    if found.project_id is None:
+        columns["uploaded_by"] = context.uploader
+    return columns
+
+
+def _receiving_session(
+    found: routing.Route, study_instance_uid: str, context: IngestContext
+) -> PrearchiveSession | None:
     return PrearchiveSession.objects.filter(
-        project_id=found.project_id,
-        study_instance_uid=study_instance_uid,
-        label=found.session,
-        status=Status.RECEIVING,
+        **_same_session(found, study_instance_uid, context), status=Status.RECEIVING
     ).first()
 
 
@@ -114,9 +131,9 @@ def claim_session(found: routing.Route, study: Study, context: IngestContext) ->
     study_instance_uid = study.instance_uid
     for _ in range(CLAIM_TRIES):
         rows = list(
-            PrearchiveSession.objects.filter(
-                project_id=found.project_id, study_instance_uid=study_instance_uid, label=found.session
-            ).order_by("-created_at", "-id")
+            PrearchiveSession.objects.filter(**_same_session(found, study_instance_uid, context)).order_by(
+                "-created_at", "-id"
+            )
         )
         order = {**dict.fromkeys(ACCEPTING, 0), Status.BUILDING: 1, **dict.fromkeys(REOPENING, 2)}
         rows = sorted((r for r in rows if r.status in order), key=lambda r: order[r.status])
@@ -147,14 +164,15 @@ def claim_session(found: routing.Route, study: Study, context: IngestContext) ->
     raise RuntimeError(f"Could not claim a prearchive session for study {study_instance_uid}")
 
 
-def key(found: routing.Route, study: Study) -> tuple:
-    """What a session is found by: (project, StudyInstanceUID, session label)."""
-    return (found.project_id, study.instance_uid, found.session)
+def key(found: routing.Route, study: Study, context: IngestContext) -> tuple:
+    """What a session is found by: (project, StudyInstanceUID, session label, Unassigned uploader)."""
+    uploader = context.uploader if found.project_id is None else None
+    return (found.project_id, study.instance_uid, found.session, uploader.pk if uploader else None)
 
 
 def session_for(found: routing.Route, study: Study, context: IngestContext) -> PrearchiveSession:
     """The session this process recorded this study in moments ago, else `claim_session`'s."""
-    return _recent_claims.peek(key(found, study)) or claim_session(found, study, context)
+    return _recent_claims.peek(key(found, study, context)) or claim_session(found, study, context)
 
 
 def remember(claim: tuple, session: PrearchiveSession) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.contrib.auth.models import User as Account
+
 from prearchive import routing
 from prearchive.models import AutoArchive, PrearchiveFile, PrearchiveSession
 from xnatlite import permissions
@@ -41,6 +43,8 @@ class IngestContext:
     user: object | None = None  # the acting user; None for the receiver
     upload: str = ""  # the upload this instance belongs to (prearchive/uploads.py), if any
     _project: Project | None = field(default=None, repr=False)
+    # project ID -> whether `user` may use its prearchive, for the projects routing found (ingest.route)
+    _usable: dict[str, bool] = field(default_factory=dict, repr=False)
 
     @property
     def anonymizes(self) -> bool:
@@ -60,6 +64,26 @@ class IngestContext:
         if wanted is False:
             return AutoArchive.MANUAL
         return AutoArchive.for_code(project.prearchive_code)
+
+    @property
+    def uploader(self) -> Account | None:
+        """The account behind this upload, if a person's (None: the receiver, a system actor)."""
+        user = self.user
+        return user if isinstance(user, Account) and user.is_authenticated else None
+
+    def may_route_to(self, project_id: str) -> bool:
+        """Whether routing may put this instance into that project: always for the receiver and for
+        system actors that ingest; for a person, only a project whose prearchive they may use, as for
+        an explicit project (issue 14: any account could write into any project by naming it in
+        Study Description). Asked once per project and upload."""
+        if self.user is None:
+            return True
+        if project_id not in self._usable:
+            project = Project.objects.filter(pk=project_id).first()
+            self._usable[project_id] = project is not None and permissions.can(
+                self.user, "prearchive", project
+            )
+        return self._usable[project_id]
 
     @property
     def actor(self) -> permissions.User:

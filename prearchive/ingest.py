@@ -68,15 +68,29 @@ def _explicit_project(context: IngestContext) -> Project | None:
     return project
 
 
+def _usable_projects(context: IngestContext) -> Callable[[list[str]], dict[str, str]]:
+    """`find_projects` as routing sees it for this context: for an upload by a person, only projects
+    whose prearchive they may use; the others are passed over as if they did not exist, so the
+    routing chain goes on and ends, at worst, in the uploader's own Unassigned space."""
+
+    def find(values: list[str]) -> dict[str, str]:
+        found = rules.find_projects(values)
+        return {value: pk for value, pk in found.items() if context.may_route_to(pk)}
+
+    return rules.find_projects if context.user is None else find
+
+
 def route(ds: Dataset, context: IngestContext) -> routing.Route:
-    """Where this instance goes, by the routing chain (§5.4) with the context's explicit values first."""
+    """Where this instance goes, by the routing chain (§5.4) with the context's explicit values first.
+    A project found in the headers counts only if the uploader may use its prearchive, exactly as an
+    explicit one (the receiver has no uploader: its routing is XNAT's)."""
     project = _explicit_project(context)
     subject = layout.check_label(context.subject, "Subject label") if context.subject else ""
     session = layout.check_label(context.session, "Session label") if context.session else ""
     return routing.route_instance(
         ds,
         rules.rule_set(routing.receiver_rules(*context.receiver.routing) if context.receiver else None),
-        rules.find_projects,
+        _usable_projects(context),
         project_id=project.pk if project else None,
         subject=subject,
         session=session,
@@ -99,7 +113,7 @@ class _Prepared:
 
     @property
     def key(self) -> tuple:
-        return claims.key(self.found, self.study)
+        return claims.key(self.found, self.study, self.context)
 
 
 # --- the flow -------------------------------------------------------------------------------------

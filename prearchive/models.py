@@ -7,6 +7,7 @@ condition on the old status, so two processes never both win.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -177,6 +178,20 @@ class PrearchiveSession(models.Model):
         help_text="what was asked when the session was queued for archiving, and by whom: the sweep "
         "queues its task again when it was lost",
     )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        related_name="+",
+        on_delete=models.SET_NULL,
+        help_text="the account whose upload created the session (empty for the DICOM receiver); "
+        "an Unassigned session is theirs to see and act on",
+    )
+    routing_values = models.TextField(
+        blank=True,
+        help_text="Unassigned: the values routing looked for a project by, one a line between line ends "
+        "(an ID or alias naming one of them needs a site admin); empty when not recorded yet",
+    )
     created_at = models.DateTimeField("uploaded", default=now)
     last_modified = models.DateTimeField(default=now, db_index=True)
     file_count = models.IntegerField(default=0)
@@ -202,11 +217,20 @@ class PrearchiveSession(models.Model):
                 condition=Q(status="RECEIVING"),
                 name="prearchive_one_receiving_per_study",
             ),
+            # Unassigned data is kept apart by who uploaded it (nobody: the receiver), so that one
+            # account's upload never joins another's session (issue 14).
             models.UniqueConstraint(
                 "study_instance_uid",
                 "label",
-                condition=Q(status="RECEIVING", project__isnull=True),
+                condition=Q(status="RECEIVING", project__isnull=True, uploaded_by__isnull=True),
                 name="prearchive_one_receiving_per_unassigned_study",
+            ),
+            models.UniqueConstraint(
+                "study_instance_uid",
+                "label",
+                "uploaded_by",
+                condition=Q(status="RECEIVING", project__isnull=True, uploaded_by__isnull=False),
+                name="prearchive_one_receiving_per_uploaders_unassigned_study",
             ),
         ]
         indexes = [
@@ -234,8 +258,21 @@ class PrearchiveSession(models.Model):
 
     @property
     def owning_project(self) -> Project | None:
-        """None for Unassigned: only site admins may act on it (xnatlite/permissions.py)."""
+        """None for Unassigned: only site admins, and the account that uploaded it, may act on it
+        (xnatlite/permissions.py)."""
         return self.project
+
+    @staticmethod
+    def routing_text(values: list[str] | tuple[str, ...]) -> str:
+        """`routing_values` of these values: those that could be a project ID, one a line, with a line
+        end before and after each so that a whole value is found by `\nVALUE\n`."""
+        names = dict.fromkeys(v for v in values if layout.is_label(v))
+        return "\n" + "".join(f"{name}\n" for name in names)
+
+    @property
+    def uploader_id(self) -> int | None:
+        """Who uploaded Unassigned data (xnatlite/permissions.py reads it); None for the receiver's."""
+        return self.uploaded_by_id if self.project_id is None else None
 
     @property
     def is_unassigned(self) -> bool:

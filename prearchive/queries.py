@@ -9,6 +9,7 @@ import pydicom
 from django.db.models import Count, Min, Q, QuerySet, Sum
 
 from archive.models import ImageSession
+from prearchive import routing, rules
 from prearchive.models import PrearchiveFile, PrearchiveSession
 from xnatlite import layout, permissions
 from xnatlite.errors import NotFound
@@ -21,11 +22,15 @@ def prearchive_listing(
     user: permissions.User | None, project_ids: Iterable[str] | None = None
 ) -> QuerySet[PrearchiveSession]:
     """Rows the user may see: projects where they may use the prearchive (owners, members), plus
-    Unassigned for site admins (xnat-spec.md §2.4); optionally only the given projects (`Unassigned`
-    names the rows without a project). Newest first, projects joined: a constant number of queries."""
+    Unassigned for site admins (xnat-spec.md §2.4) and the Unassigned sessions each account uploaded
+    (permissions.unassigned_scope); optionally only the given projects (`Unassigned` names the rows
+    without a project). Newest first, projects joined: a constant number of queries."""
     visible = Q(project__in=permissions.projects_for(user, "prearchive").values("pk"))
-    if permissions.is_site_admin(user):
+    scope = permissions.unassigned_scope(user)
+    if scope == "all":
         visible |= Q(project__isnull=True)
+    elif scope == "own":
+        visible |= Q(project__isnull=True, uploaded_by=getattr(user, "pk", None))
     rows = PrearchiveSession.objects.filter(visible)
     if project_ids is not None:
         wanted = set(project_ids)
@@ -50,6 +55,48 @@ def get_prearchive_session(
     if session is None or not permissions.can(user, "prearchive", session):
         raise NotFound(f"No prearchive session {project}/{timestamp}/{folder}")
     return session
+
+
+def unassigned_data_answers_to(name: str) -> bool:
+    """Whether data waiting in Unassigned would go to a project with this ID or alias: a value its
+    routing looked at (Study Description, Accession Number, `Project:`, a rule's result), or its
+    session or subject label; compared without case, as project IDs are. xnatlite/projects.py asks
+    before a new ID or alias (prearchive/apps.py registers this)."""
+    waiting = PrearchiveSession.objects.filter(project__isnull=True)
+    for session in waiting.filter(routing_values="").iterator():
+        _record_routing_values(session)  # a session received before the values were kept
+    return waiting.filter(
+        Q(routing_values__icontains=f"\n{name}\n")
+        | Q(label__iexact=name)
+        | Q(subject_label__iexact=name)
+        | Q(folder_name__iexact=name)
+    ).exists()
+
+
+def _record_routing_values(session: PrearchiveSession) -> None:
+    """Read the values routing looks at from the session's first file, once, and keep them."""
+    values: list[str] = []
+    file = session_files(session).first()
+    if file is not None:
+        try:
+            ds = pydicom.dcmread(file.absolute_path, stop_before_pixels=True, specific_tags=ROUTING_KEYWORDS)
+            values = routing.project_candidates(ds, rules.rule_set(None))
+        except (OSError, ValueError, pydicom.errors.InvalidDicomError):
+            pass
+    PrearchiveSession.objects.filter(pk=session.pk).update(
+        routing_values=PrearchiveSession.routing_text(values)
+    )
+
+
+ROUTING_KEYWORDS = [
+    "StudyDescription",
+    "AccessionNumber",
+    "PatientComments",
+    "StudyComments",
+    "AdditionalPatientHistory",
+    "PatientName",
+    "PatientID",
+]
 
 
 def session_files(session: PrearchiveSession) -> QuerySet[PrearchiveFile]:

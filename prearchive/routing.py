@@ -16,6 +16,11 @@ value wins, except that a project value only counts if it names an existing proj
 
 Subject and session values become label characters: anything outside [A-Za-z0-9_-] becomes `_`.
 The auto-archive flag comes from the site `aa` rules, then `AA:` in the three comment fields.
+
+Every regular expression that reads a header value runs with RE2 (anonymize/dicomedit/regex.py),
+in time linear in the value whatever the pattern: the rules' patterns, and the `Key:value` pattern of
+the comment fields, which Python's engine took seconds on for a 64 KB Patient Comments of repeated
+`Project: a` sent by anyone who may reach the receiver (issue 14).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
+from anonymize.dicomedit.regex import Regex, RegexError, compile_regex
 from prearchive.dicomfiles import header_text
 from xnatlite import layout
 from xnatlite.errors import InvalidInput
@@ -50,9 +56,9 @@ class Rule:
     """`(gggg,eeee):regex[:group][ t:target r:replacement]`: the regex must match the whole value."""
 
     tag: int
-    pattern: re.Pattern
+    pattern: Regex
     group: int = 1
-    target: re.Pattern | None = None
+    target: Regex | None = None
     replacement: str = ""
     text: str = ""
 
@@ -82,9 +88,9 @@ def parse_rules(text: str, what: str = "Routing rule") -> list[Rule]:
             )
         group_text, regex = match.group(4), match.group(3)
         try:
-            pattern = re.compile(regex)
-            target = re.compile(match.group(5)) if match.group(5) is not None else None
-        except re.error as exc:
+            pattern = compile_regex(regex)
+            target = compile_regex(match.group(5)) if match.group(5) is not None else None
+        except RegexError as exc:
             raise InvalidInput(f"{what} on line {number} has a bad regular expression: {exc}") from None
         # Group 1 by default (§5.5); a regex without groups yields its whole match.
         group = int(group_text) if group_text else min(1, pattern.groups)
@@ -110,23 +116,23 @@ def tag_text(ds: Dataset, tag: int) -> str:
     return header_text(ds, tag)
 
 
-@functools.lru_cache(maxsize=8)
-def _comment_pattern(key: str) -> re.Pattern:
+def _comment_pattern(key: str) -> Regex:
     """`Key:value` in a comment field: the whole field must match; `.` does not cross lines; values are
-    word characters and `-`."""
-    return re.compile(
-        rf"(?:.*[\s,;])?{re.escape(key)}\s*:\s*([\w\-]*)(?:[\s,;].*)?", re.IGNORECASE | re.ASCII
-    )
+    ASCII word characters and `-` (RE2 reads `\\w` as ASCII, like Java)."""
+    return compile_regex(rf"(?i)(?:.*[\s,;])?{re.escape(key)}\s*:\s*([\w\-]*)(?:[\s,;].*)?")
 
 
 def comment_values(ds: Dataset, key: str) -> list[str]:
     """`Key:value` from each comment field that holds it, in XNAT's order (ContainedAssignmentExtractor,
     §5.4): each field is its own link of the chain."""
-    pattern = _comment_pattern(key)
     values = []
     for tag in COMMENT_TAGS:
-        if (match := pattern.fullmatch(header_text(ds, tag))) and match.group(1):
-            values.append(match.group(1))
+        text = header_text(ds, tag)
+        # Most instances have no comments, or none naming the key: RE2 is only asked when the key is there.
+        if key.lower() not in text.lower():
+            continue
+        if (match := _comment_pattern(key).fullmatch(text)) and match.group(1):
+            values.append(match.group(1) or "")
     return values
 
 
@@ -189,6 +195,9 @@ class Route:
     subject: str
     session: str
     auto_archive: bool | None = None
+    # The values the project chain looked at when no explicit project was given (what a project ID
+    # or alias would have to be to catch this instance): kept on Unassigned sessions (issue 14).
+    candidates: tuple[str, ...] = ()
 
 
 def _rule_values(rules: Iterable[Rule], ds: Dataset) -> list[str]:
@@ -223,6 +232,7 @@ def route_instance(
 ) -> Route:
     """Route one instance. `find_projects(values)` maps the values naming a project ID or alias to
     that project's ID; explicit `project_id`/`subject`/`session` come first (the caller checked them)."""
+    candidates: list[str] = []
     if project_id is None:
         candidates = project_candidates(ds, rules)
         found = find_projects(candidates) if candidates else {}
@@ -248,4 +258,10 @@ def route_instance(
         or DEFAULT_SESSION_LABEL
     )
     aa_text = next(iter(_rule_values(rules.site.aa, ds)), "") or comment_value(ds, "AA")
-    return Route(project_id=project_id, subject=subject, session=session, auto_archive=aa_value(aa_text))
+    return Route(
+        project_id=project_id,
+        subject=subject,
+        session=session,
+        auto_archive=aa_value(aa_text),
+        candidates=tuple(candidates),
+    )

@@ -1,7 +1,8 @@
 """The idle-timeout sweep: RECEIVING sessions that got no data for XNATLITE_SESSION_IDLE_SECONDS are
 built (prearchive/builder.py) and, when their project or `AA:` flag asks, auto-archived
 (prearchive/handoff.py); sessions and archives a dead process left are recovered first
-(xnat-spec.md §3.4, §3.5, §4).
+(xnat-spec.md §3.4, §3.5, §4), and so are the upload folders a killed process left under
+`cache/uploads/` (xnatlite/uploads.py).
 
 Every claim is a conditional UPDATE, so the Celery beat task, the `serve` thread and the management
 command may run at once, in any number of processes.
@@ -23,7 +24,7 @@ from archive import previews
 from prearchive import builder, handoff, intake
 from prearchive.builder import BuildReport
 from prearchive.models import PrearchiveSession, Status, change_status
-from xnatlite import heartbeats, jobs
+from xnatlite import heartbeats, jobs, uploads
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,14 @@ def _recover_lost_work(now: datetime) -> None:
         log.exception("queueing missing previews failed")
 
 
+def _sweep_upload_leftovers() -> None:
+    """Upload folders no live process owns any more go (xnatlite/uploads.py)."""
+    try:
+        uploads.sweep_upload_leftovers()
+    except Exception:
+        log.exception("sweeping upload leftovers failed")
+
+
 def build_idle_sessions(now: datetime | None = None) -> BuildReport:
     """Claim every RECEIVING session idle for XNATLITE_SESSION_IDLE_SECONDS and build it.
 
@@ -58,6 +67,7 @@ def build_idle_sessions(now: datetime | None = None) -> BuildReport:
     heartbeats.beat(heartbeats.SWEEP)
     report = builder.recover_stuck_sessions(now)
     _recover_lost_work(now)
+    _sweep_upload_leftovers()
     # An instance the receiver acknowledged may wait in its spool for a moment before its session is
     # claimed (dicom_receiver/spool.py): build nothing until what was received before now is processed.
     if not intake.wait_until_processed(time.time(), SPOOL_WAIT_SECONDS):

@@ -31,9 +31,10 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 def make_project(project_id: str, owner, **fields) -> Project:
-    """A project made the way users make them: through the service, with its role groups."""
+    """A project made through the service, with its role groups, for its owner: as a site admin makes
+    one for someone (XNATLITE_PROJECT_CREATION=admins, the default) or approves their request."""
     return projects.create_project(
-        project_id, by=owner, name=fields.pop("name", f"Project {project_id}"), **fields
+        project_id, by=TESTS, owner=owner, name=fields.pop("name", f"Project {project_id}"), **fields
     )
 
 

@@ -38,6 +38,12 @@ def check_label(value: object, what: str = "Label") -> str:
     return text
 
 
+def is_label(value: object) -> bool:
+    """Whether the value could be a label or project ID as it is."""
+    text = "" if value is None else str(value)
+    return 0 < len(text) <= LABEL_MAX_LENGTH and _LABEL_RE.fullmatch(text) is not None
+
+
 def clean_label(value: object) -> str:
     """Turn any text into label characters the way XNAT's routing does: others become `_` (§5.4)."""
     text = "" if value is None else str(value).strip()

@@ -133,3 +133,41 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} {self.name}"
+
+
+class ProjectRequest(models.Model):
+    """A request for a new project by someone who may not create one (XNATLITE_PROJECT_CREATION=admins):
+    a site admin approves it (the project is created, the requester its owner) or refuses it."""
+
+    audit_type = "project_request"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a site administrator"
+        APPROVED = "approved", "Approved"
+        REFUSED = "refused", "Refused"
+
+    requested_id = models.CharField(
+        "project ID", max_length=layout.LABEL_MAX_LENGTH, validators=[layout.validate_label]
+    )
+    name = models.CharField("project title", max_length=255)
+    description = models.TextField(blank=True)
+    reason = models.TextField("what it is for", blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, related_name="project_requests", on_delete=models.CASCADE
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+", on_delete=models.SET_NULL
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField("the administrator's note", blank=True)
+    project = models.ForeignKey(
+        Project, null=True, blank=True, related_name="+", on_delete=models.SET_NULL, help_text="once approved"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.requested_id} (requested by {self.requested_by.get_username()})"

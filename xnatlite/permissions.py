@@ -14,6 +14,12 @@ projects let everyone signed in *see* them, public ones let everyone signed in *
 behaviour, not the wiki's: §2.3). Site admins (superusers) may do everything, including the
 Unassigned prearchive. Someone who may not see a project gets NotFound, exactly as if it did not exist.
 
+Unassigned data (no project) is the site admins' (xnat-spec.md §3.6), and beyond XNAT also its
+uploader's: an upload routed to a project the uploader may not use lands in their own Unassigned
+space instead (issue 14), which they may see, read, download and use as a prearchive (delete, move
+to a project of theirs, rebuild). Unassigned data says who uploaded it through its `uploader_id`
+(None for what the DICOM receiver received).
+
 Parts of xnatlite that act on their own (the receiver, the idle builder, auto-archive, recovery, a
 command a site admin runs on the server) are `SystemActor`s: objects this module decides about like
 anyone else (the actions each was given, in every project), never a string that skips the check.
@@ -25,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.models import User as Account
@@ -169,6 +176,15 @@ def forget_cached_permissions(user: AbstractBaseUser) -> None:
     user.__dict__.pop("_xnatlite_permission_checker", None)
 
 
+# What the uploader of Unassigned data may do with it (site admins may do everything).
+UNASSIGNED_UPLOADER_ACTIONS = frozenset({"see", "read", "download", "prearchive"})
+
+
+def _uploaded_it(user: AbstractBaseUser, obj: Any) -> bool:
+    uploader = getattr(obj, "uploader_id", None)
+    return uploader is not None and uploader == user.pk
+
+
 def can(user: User | None, action: str, obj: Any) -> bool:
     """May this user do this action on this object (a project or anything in one)?"""
     if action not in ACTION_PERMISSION:
@@ -183,8 +199,8 @@ def can(user: User | None, action: str, obj: Any) -> bool:
     if user.is_superuser:
         return True
     project = project_of(obj)
-    if project is None:  # Unassigned prearchive: site admins only (xnat-spec.md §3.6)
-        return False
+    if project is None:  # Unassigned: site admins (§3.6) and its uploader
+        return action in UNASSIGNED_UPLOADER_ACTIONS and _uploaded_it(user, obj)
     if action in ACCESSIBILITY_ACTIONS[Accessibility(project.accessibility)]:
         return True
     return _checker(user).has_perm(ACTION_PERMISSION[action], project)
@@ -250,6 +266,31 @@ def get_project(user: User | None, project_id: str, action: str = "see") -> Proj
     return project
 
 
+def acts_as_site_admin(user: User | None) -> bool:
+    """A site admin, or a command a site admin runs on the server (a system actor that may manage)."""
+    if isinstance(user, SystemActor):
+        return "manage" in user.actions
+    return is_site_admin(user)
+
+
+def may_create_project(user: User | None) -> bool:
+    """Whether the user may create a project outright: site admins always; every other signed-in
+    account only with XNATLITE_PROJECT_CREATION=everyone (the default `admins`: they request one,
+    since a project named like a Study Description captures the data routed to it, issue 14)."""
+    if acts_as_site_admin(user):
+        return True
+    if isinstance(user, SystemActor) or user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return bool(settings.PROJECT_CREATION == "everyone")
+
+
+def may_claim_waiting_data(user: User | None) -> bool:
+    """Whether the user may give a project an ID or alias that data already waiting in Unassigned
+    would route to (its Study Description, Accession Number, `Project:` or label): site admins only,
+    so nobody takes over a scanner's data by naming a project after it (issue 14)."""
+    return acts_as_site_admin(user)
+
+
 def require_site_admin(user: User | None) -> None:
     if not is_site_admin(user):
         raise Forbidden("Only site administrators may do this")
@@ -268,8 +309,18 @@ def project_roles(user: User | None) -> dict[str, Role]:
     return roles
 
 
+def unassigned_scope(user: User | None) -> str:
+    """Which Unassigned prearchive sessions the user may list: "all" (site admins, §3.6), "own" (any
+    other signed-in account: those it uploaded) or "none" (visitors, system actors)."""
+    if is_site_admin(user):
+        return "all"
+    if isinstance(user, SystemActor) or user is None or not user.is_authenticated or not user.is_active:
+        return "none"
+    return "own"
+
+
 def require_unassigned(user: User | None) -> None:
-    """Unassigned prearchive data (no project) is for site admins alone (xnat-spec.md §3.6); anyone else
-    gets NotFound, as if it did not exist."""
-    if not is_site_admin(user):
+    """The Unassigned prearchive listing is for site admins and, for their own uploads, every signed-in
+    account (`unassigned_scope`); a visitor gets NotFound, as if it did not exist."""
+    if unassigned_scope(user) == "none":
         raise NotFound("Project 'Unassigned' not found")

@@ -116,6 +116,13 @@ ADMIN_USERNAME = env("XNATLITE_ADMIN_USERNAME")
 ADMIN_PASSWORD = env("XNATLITE_ADMIN_PASSWORD")
 ADMIN_EMAIL = env("XNATLITE_ADMIN_EMAIL")
 PROJECT_GROUPS = env_bool("XNATLITE_PROJECT_GROUPS", False)
+# Who may create projects (README "Projects, roles and data"): `admins` (the default: anyone else
+# requests one, which a site admin approves) or `everyone` signed in (xnatlite before issue 14).
+PROJECT_CREATION = env("XNATLITE_PROJECT_CREATION", "admins").strip().lower()
+if PROJECT_CREATION not in ("admins", "everyone"):
+    raise ImproperlyConfigured(
+        f"XNATLITE_PROJECT_CREATION must be admins or everyone, not {env('XNATLITE_PROJECT_CREATION')!r}"
+    )
 # How long a process keeps the site routing rules before reading them again (XNAT: about 5 s, §5.5).
 ROUTING_CACHE_SECONDS = 5.0
 # REST API (README "The XNAT-compatible REST API"): alias token lifetime, and the caps on uploaded archives.

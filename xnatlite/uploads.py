@@ -17,10 +17,13 @@ store members under checked names (archive/services/resources.py).
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import shutil
 import stat
 import tarfile
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -226,15 +229,95 @@ def _members(path: Path, workdir: Path, budget: _Budget, depth: int, prefix: str
             extracted.unlink(missing_ok=True)
 
 
+# --- upload folders ------------------------------------------------------------------------------
+# Every upload on its way in (request bodies, archive members, resource files before they are renamed
+# into the archive) lives in its own folder `cache/uploads/{id}/`, beside the archive on the same
+# filesystem so that the last rename is atomic, never inside the archive tree. Its process holds an
+# flock on `cache/uploads/{id}.lock` for as long as it works there: the kernel drops the lock when the
+# process ends, even by SIGKILL, so a lock that can be taken marks a folder nobody owns any more, which
+# `sweep_upload_leftovers` removes (at start-up and with every idle-session sweep).
+LEGACY_LEFTOVER_SECONDS = 24 * 3600  # folders of before the locks, and anything else unexplained
+
+
+def uploads_root() -> Path:
+    return layout.cache_root() / "uploads"
+
+
+def _take_lock(path: Path) -> int | None:
+    """An fd holding an exclusive flock on `path` (created if needed) that is still the file at `path`;
+    None when another process holds it."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # a sweeper removed it between our open and our lock: take a new one
+
+
 @contextmanager
 def upload_folder() -> Iterator[Path]:
-    """A private folder under `cache/uploads/` for one upload, removed afterwards whatever happens."""
-    folder = layout.cache_root() / "uploads" / uuid.uuid4().hex
-    folder.mkdir(parents=True)
+    """A private folder under `cache/uploads/` for one upload, locked while in use and removed afterwards
+    whatever happens (by the sweep if this process is killed)."""
+    root = uploads_root()
+    root.mkdir(parents=True, exist_ok=True)
+    name = uuid.uuid4().hex
+    lock = root / f"{name}.lock"
+    fd = _take_lock(lock)
+    assert fd is not None  # a fresh random name: nobody else knows it
+    folder = root / name
     try:
+        folder.mkdir()
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def sweep_upload_leftovers(now: float | None = None) -> int:
+    """Remove upload folders no live process owns (their lock can be taken): what a killed process
+    left. Returns how many went. Safe to run in any number of processes at once."""
+    root = uploads_root()
+    if not root.is_dir():
+        return 0
+    now = time.time() if now is None else now
+    removed = 0
+    for lock in root.glob("*.lock"):
+        fd = _take_lock(lock)
+        if fd is None:
+            continue  # a live upload
+        try:
+            folder = root / lock.stem
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+                log.warning("removed the upload folder %s a dead process left", folder.name)
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+    for entry in root.iterdir():
+        # Anything without a lock: a folder of an older version, or a lock's folder whose sweep died.
+        if entry.suffix == ".lock" or (root / f"{entry.name}.lock").exists():
+            continue
+        try:
+            old = now - entry.lstat().st_mtime > LEGACY_LEFTOVER_SECONDS
+        except FileNotFoundError:
+            continue
+        if old:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+            log.warning("removed the upload leftover %s", entry.name)
+    return removed
 
 
 def save_stream(stream: BinaryIO, target: Path, *, max_bytes: int | None = None) -> int:

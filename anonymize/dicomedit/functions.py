@@ -21,6 +21,8 @@ from .errors import ScriptRuntimeError
 from .evaluator import Context, edit_items
 from .pixels import alter_pixels
 from .rawitems import KEEP, Keep
+from .regex import Match, RegexError
+from .regex import fullmatch as regex_fullmatch
 from .tagpath import TagPath
 
 Arg = str | TagPath
@@ -141,19 +143,28 @@ def concatenate(ctx: Context, args: list[Arg]) -> str:
 @register("match", "value", "value", "value", regex=1)
 def match(ctx: Context, args: list[Arg]) -> str:
     """Group n of a regex that must match the whole value ('' when it does not match)."""
-    found = re.fullmatch(str(args[1]), str(args[0]))
+    found = _fullmatch("match", str(args[1]), str(args[0]))
     group = _int("match", str(args[2]))
     if found is None:
         return ""
-    if group > (found.re.groups or 0):
-        raise ScriptRuntimeError(f"match: the regular expression has no group {group}")
-    return found.group(group) or ""
+    try:
+        return found.group(group) or ""
+    except IndexError:
+        raise ScriptRuntimeError(f"match: the regular expression has no group {group}") from None
 
 
 @register("ismatch", "value", "value", regex=1)
 def ismatch(ctx: Context, args: list[Arg]) -> str:
     """``ismatch[s, regex]``: "true" when the regex matches the whole value, else "false"."""
-    return "true" if re.fullmatch(str(args[1]), str(args[0])) else "false"
+    return "true" if _fullmatch("ismatch", str(args[1]), str(args[0])) else "false"
+
+
+def _fullmatch(name: str, pattern: str, text: str) -> Match | None:
+    """RE2's match of the whole value (linear time whatever the pattern: regex.py)."""
+    try:
+        return regex_fullmatch(pattern, text)
+    except RegexError as exc:
+        raise ScriptRuntimeError(f"{name}: invalid regular expression {pattern!r}: {exc}") from None
 
 
 @register("urlEncode", "value")

@@ -30,8 +30,9 @@ Decisions where the references leave the language open (also in README "Anonymiz
 * In a value, a tag path spelled exactly like the assigned path means the element being assigned, so
   ``*/(0008,1155) ?= hashUID[*/(0008,1155)]`` remaps each referenced UID in place; any other tag path
   means the first element it names ('' when none).
-* ``~`` and ``!~`` match the whole value, like Java's ``String.matches``; regexes use Python syntax,
-  which agrees with Java's for the constructs scripts use.
+* ``~`` and ``!~`` match the whole value, like Java's ``String.matches``; regexes run with RE2 (``regex.py``:
+  linear time whatever the pattern), whose syntax agrees with Python's and Java's for the constructs
+  scripts use; a literal regex RE2 cannot compile is a syntax error.
 * A bare name is a variable, except ``newUID``, which may be written without brackets.
 * A variable with no value (not passed, not assigned earlier, not described) fails the run; a
   ``describe``d variable nobody supplied is ''.
@@ -60,6 +61,7 @@ from .evaluator import (
 )
 from .functions import FUNCTIONS, Arg, Function, hash_uid_values, new_uid
 from .lexer import Token, tokenize
+from .regex import Regex, RegexError, compile_regex
 from .tagpath import DepthStep, ExactTag, SequenceStep, Step, TagPath, element_matcher
 
 VERSION = re.compile(r"6\.[0-6](\.\d+)?")
@@ -294,16 +296,16 @@ class _Parser:
         self.rule = None  # the actions' rules belong to them, not to the conditional
         return conditional(test, then, otherwise)
 
-    def literal_regex(self, tok: Token, op: str) -> "re.Pattern[str] | None":
+    def literal_regex(self, tok: Token, op: str) -> Regex | None:
         """Compile a literal regex at parse time so a bad one is a syntax error, not a failed import."""
         if op not in ("~", "!~") or tok.kind != "STRING" or self.tokens[self.pos - 1] is not tok:
             return None
         return self.regex(tok)
 
-    def regex(self, tok: Token) -> "re.Pattern[str]":
+    def regex(self, tok: Token) -> Regex:
         try:
-            return re.compile(tok.value)
-        except re.error as exc:
+            return compile_regex(str(tok.value))
+        except RegexError as exc:
             raise self.error(f"invalid regular expression {tok.value!r}: {exc}", tok) from None
 
     # --- values ----------------------------------------------------------------------------------------
@@ -491,9 +493,7 @@ def _call(function: Function, args: "list[Expr | TagPath]") -> Callable[[Context
     return call
 
 
-def _comparison(
-    op: str, left: Expr, right: Expr, pattern: "re.Pattern[str] | None"
-) -> Callable[[Context], bool]:
+def _comparison(op: str, left: Expr, right: Expr, pattern: Regex | None) -> Callable[[Context], bool]:
     if op == "=":
         return lambda ctx: left(ctx) == right(ctx)
     if op == "!=":
@@ -507,10 +507,10 @@ def _comparison(
     return matches
 
 
-def _runtime_regex(text: str) -> "re.Pattern[str]":
+def _runtime_regex(text: str) -> Regex:
     try:
-        return re.compile(text)
-    except re.error as exc:
+        return compile_regex(text)
+    except RegexError as exc:
         raise ScriptRuntimeError(f"invalid regular expression {text!r}: {exc}") from None
 
 

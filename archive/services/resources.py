@@ -1,6 +1,7 @@
 """Resources (labelled folders of files) on a project, subject, session or scan, and their files:
-streamed to a temporary name inside the resource folder, hashed on the way and renamed into place;
-a resource's catalog (archive/catalogs.py) is rewritten after its files change."""
+streamed to a private upload folder under the data root's cache (never inside the archive tree: a
+process killed mid-upload leaves its part there, where the upload sweep removes it), hashed on the way
+and renamed into place; a resource's catalog (archive/catalogs.py) is rewritten after its files change."""
 
 from __future__ import annotations
 
@@ -67,9 +68,9 @@ def find_resource(owner: Owner, label_or_id: str) -> Resource:
 
 
 def _write_stream(stream: BinaryIO, folder: Path) -> tuple[Path, int, str]:
-    """Stream into a temporary file inside `folder`; (temp path, size, MD5). Removed on failure."""
-    folder.mkdir(parents=True, exist_ok=True)
-    temp = folder / f".upload-{uuid.uuid4().hex}.part"  # a dot name: never a stored file name
+    """Stream into a temporary file inside `folder` (an upload folder); (temp path, size, MD5). Removed
+    on failure."""
+    temp = folder / f"{uuid.uuid4().hex}.part"
     digest, size = hashlib.md5(usedforsecurity=False), 0
     try:
         with open(temp, "wb") as out:
@@ -109,8 +110,8 @@ def _store_one(
             f"File '{name}' already exists in resource {resource.label}; use overwrite=true"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp, size, md5 = _write_stream(stream, target.parent)
-    try:
+    with uploads.upload_folder() as work:  # same filesystem as the archive: the rename below is atomic
+        temp, size, md5 = _write_stream(stream, work)
         with transaction.atomic():
             file = existing or File(resource=resource, name=name)
             file.path = layout.relative_path(target)
@@ -118,9 +119,6 @@ def _store_one(
             file.format, file.content, file.tags = format[:64], content[:64], tags[:255]
             file.save()
             os.replace(temp, target)  # last step inside the transaction: row and file appear together
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     return file, existing is not None
 
 

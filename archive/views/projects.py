@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from archive import forms, queries
 from archive.views.common import history_rows, page, paginate, project_context, readable_project
+from prearchive import queries as prearchive_queries
 from xnatlite import permissions, projects
 from xnatlite.errors import InvalidInput, NotFound, XnatliteError
 
@@ -29,11 +30,24 @@ def project_list(request: HttpRequest) -> HttpResponse:
     readable = set(permissions.projects_for(request.user, "read").values_list("pk", flat=True))
     for project in listing:
         project.readable = project.pk in readable
-    return render(request, "archive/project_list.html", {"projects": listing})
+    context = {
+        "projects": listing,
+        "may_create": permissions.may_create_project(request.user),
+        "waiting_requests": (
+            projects.project_requests(request.user, pending_only=True).count()
+            if permissions.is_site_admin(request.user)
+            else 0
+        ),
+    }
+    return render(request, "archive/project_list.html", context)
 
 
 @login_required
 def project_create(request: HttpRequest) -> HttpResponse:
+    """New project: created at once by those who may (site admins; everyone with
+    XNATLITE_PROJECT_CREATION=everyone), else requested from the site admins."""
+    if not permissions.may_create_project(request.user):
+        return _project_request(request)
     form = forms.ProjectCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -45,6 +59,60 @@ def project_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Project {project.id} created; you are its owner.")
             return redirect("project-detail", project_id=project.id)
     return render(request, "archive/project_create.html", {"form": form})
+
+
+def _project_request(request: HttpRequest) -> HttpResponse:
+    form = forms.ProjectRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            asked = projects.request_project(data.pop("project_id"), by=request.user, **data)
+        except XnatliteError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(
+                request, f"Project {asked.requested_id} is requested; a site administrator will decide."
+            )
+            return redirect("project-create")
+    requests = projects.project_requests(request.user)[:50]
+    return render(request, "archive/project_request.html", {"form": form, "requests": requests})
+
+
+@page
+def project_requests(request: HttpRequest) -> HttpResponse:
+    """Site admins approve (the project is created, the requester its owner) or refuse requests."""
+    permissions.require_site_admin(request.user)
+    if request.method == "POST":
+        form = forms.ProjectRequestDecisionForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose a request and approve or refuse it.")
+            return redirect("project-requests")
+        data = form.cleaned_data
+        asked = projects.project_requests(request.user).filter(pk=data["request"]).first()
+        if asked is None:
+            raise NotFound("No such project request")
+        try:
+            if data["action"] == "approve":
+                project = projects.approve_project_request(asked, by=request.user)
+                messages.success(
+                    request,
+                    f"Project {project.id} created; {asked.requested_by.get_username()} is its owner.",
+                )
+            else:
+                projects.refuse_project_request(asked, by=request.user, note=data["note"])
+                messages.success(request, f"The request for {asked.requested_id} is refused.")
+        except XnatliteError as exc:
+            messages.error(request, f"{asked.requested_id}: {exc.message}")
+        return redirect("project-requests")
+    rows = projects.project_requests(request.user)
+    pending = list(rows.filter(status="pending"))
+    for asked in pending:  # what approving would start catching, for the admin to weigh
+        asked.names_waiting_data = prearchive_queries.unassigned_data_answers_to(asked.requested_id)
+    context = {
+        "pending": pending,
+        "decided": list(rows.exclude(status="pending")[:50]),
+    }
+    return render(request, "archive/project_requests.html", context)
 
 
 @page

@@ -2,7 +2,7 @@
 rebuild, reset a stuck status, or all of these on chosen rows.
 
 Rows and sessions come from prearchive/queries.py (which decides who sees what: owners and members of
-a project, site admins also Unassigned, xnat-spec.md §2.4); actions are prearchive/operations.py's.
+a project, site admins also Unassigned, xnat-spec.md §2.4, and each account its own Unassigned uploads); actions are prearchive/operations.py's.
 Pages refresh themselves with static/refresh.js while a session is busy.
 """
 
@@ -59,8 +59,11 @@ def site_prearchive(request: HttpRequest) -> HttpResponse:
     projects = list(
         permissions.projects_for(request.user, "prearchive").order_by("id").values_list("pk", flat=True)
     )
-    if permissions.is_site_admin(request.user):
-        projects.insert(0, queries.UNASSIGNED)
+    scope = permissions.unassigned_scope(request.user)
+    if scope == "all" or (
+        scope == "own" and queries.prearchive_listing(request.user, [queries.UNASSIGNED]).exists()
+    ):
+        projects.insert(0, queries.UNASSIGNED)  # an account sees its own Unassigned uploads
     context = {"projects": projects, "chosen": chosen, "site_wide": True}
     return _listing(request, rows, context)
 

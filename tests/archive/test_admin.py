@@ -5,8 +5,8 @@ from django.urls import reverse
 
 from archive.models import Subject
 from tests.factories import ImageSessionFactory
-from xnatlite import permissions
-from xnatlite.models import AuditEvent, Project, ProjectAlias
+from xnatlite import permissions, projects
+from xnatlite.models import AuditEvent, Project, ProjectAlias, ProjectRequest
 
 
 @pytest.fixture
@@ -26,6 +26,7 @@ def admin_client(client, root):
         "archive_file",
         "xnatlite_auditevent",
         "archive_accessioncounter",
+        "xnatlite_projectrequest",
     ],
 )
 def test_changelists_load_and_search(admin_client, project_a, model):
@@ -87,3 +88,20 @@ def test_non_staff_cannot_open_admin(client, alice):
     client.force_login(alice)
     response = client.get(reverse("admin:xnatlite_project_changelist"))
     assert response.status_code == 302
+
+
+def test_admin_approves_and_refuses_project_requests(admin_client, alice, dave, root):
+    asked = projects.request_project("NEURO", by=alice)
+    other = projects.request_project("OTHER", by=dave)
+    url = reverse("admin:xnatlite_projectrequest_changelist")
+    page = admin_client.get(url)
+    assert b"NEURO" in page.content and b"Approve the selected requests" in page.content
+    admin_client.post(url, {"action": "approve", "_selected_action": [asked.pk]})
+    admin_client.post(url, {"action": "refuse", "_selected_action": [other.pk]})
+    project = Project.objects.get()
+    assert project.id == "NEURO" and permissions.role_of(alice, project) == "owner"
+    assert dict(ProjectRequest.objects.values_list("requested_id", "status")) == {
+        "NEURO": "approved",
+        "OTHER": "refused",
+    }
+    assert AuditEvent.objects.filter(action="archive.project.request_approved", actor=root).exists()

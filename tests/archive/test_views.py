@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 
 from tests.factories import make_project
-from xnatlite import permissions
-from xnatlite.models import AuditEvent, Project
+from xnatlite import permissions, projects
+from xnatlite.models import AuditEvent, Project, ProjectRequest
 
 
 def test_root_answers_200_with_the_sign_in_form_for_visitors(client, db):
@@ -37,7 +37,8 @@ def test_pages_need_sign_in(client, project_a):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_create_project_makes_me_owner(client, dave):
+def test_create_project_makes_me_owner(client, dave, settings):
+    settings.PROJECT_CREATION = "everyone"
     client.force_login(dave)
     response = client.post(
         reverse("project-create"),
@@ -131,3 +132,62 @@ def test_sign_out_is_a_post(client, alice):
     response = client.post(reverse("logout"))
     assert response.status_code == 302
     assert client.get(reverse("project-list")).status_code == 302
+
+
+# --- project requests (issue 14 item 5) ---------------------------------------------------------------
+def test_someone_who_may_not_create_projects_requests_one(client, dave):
+    client.force_login(dave)
+    page = client.get(reverse("project-create"))
+    assert page.status_code == 200 and b"Request a project" in page.content
+    response = client.post(
+        reverse("project-create"), {"project_id": "NEURO", "name": "Neuro", "reason": "our MR study"}
+    )
+    assert response.status_code == 302 and response["Location"] == reverse("project-create")
+    assert not Project.objects.exists()
+    asked = ProjectRequest.objects.get()
+    assert (asked.requested_id, asked.requested_by, asked.status) == ("NEURO", dave, "pending")
+    listed = client.get(reverse("project-create"))
+    assert b"NEURO" in listed.content and b"Waiting for a site administrator" in listed.content
+    assert b"Request a project" in client.get(reverse("project-list")).content
+
+
+def test_an_admin_approves_or_refuses_requests_on_the_requests_page(client, dave, carol, root):
+    asked = projects.request_project("NEURO", by=dave, name="Neuro")
+    other = projects.request_project("OTHER", by=carol)
+    client.force_login(dave)
+    assert client.get(reverse("project-requests")).status_code == 403
+    assert (
+        client.post(reverse("project-requests"), {"request": asked.pk, "action": "approve"}).status_code
+        == 403
+    )
+    assert not Project.objects.exists()
+    client.force_login(root)
+    listing = client.get(reverse("project-list"))
+    assert b"2 project requests waiting" in listing.content
+    page = client.get(reverse("project-requests"))
+    assert b"NEURO" in page.content and b"OTHER" in page.content
+    client.post(reverse("project-requests"), {"request": asked.pk, "action": "approve"})
+    client.post(reverse("project-requests"), {"request": other.pk, "action": "refuse", "note": "no"})
+    project = Project.objects.get()
+    assert project.id == "NEURO" and permissions.role_of(dave, project) == "owner"
+    other.refresh_from_db()
+    assert (other.status, other.note) == ("refused", "no")
+    assert set(AuditEvent.objects.values_list("action", flat=True)) >= {
+        "archive.project.requested",
+        "archive.project.request_approved",
+        "archive.project.request_refused",
+    }
+
+
+def test_the_requests_page_warns_when_a_request_names_data_waiting_in_unassigned(client, dave, root):
+    from tests.dicomgen import make_study
+    from tests.sessions import ingest_study
+
+    ingest_study(make_study(1, 1, study_description="BRAIN_MR"), source="dicom")
+    projects.request_project("BRAIN_MR", by=dave)
+    projects.request_project("OTHER", by=dave)
+    client.force_login(root)
+    page = client.get(reverse("project-requests")).content.decode()
+    rows = page.split('<tr id="request-')[1:]
+    warned = {name for row in rows for name in ("BRAIN_MR", "OTHER") if name in row and "Names data" in row}
+    assert len(rows) == 2 and warned == {"BRAIN_MR"}

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from dicom_receiver.models import Receiver
+from tests.ports import PortTaken, start_on_a_free_port
 from tests.waiting import TIMEOUT, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +71,29 @@ def start_serve(tmp_path: Path, *args: str, env: dict[str, str], timeout: float 
         proc.wait(TIMEOUT)
         raise
     return Server(proc, match.group(1), log)
+
+
+def start_serve_receiving(tmp_path: Path, env: dict) -> tuple[Server, int]:
+    """`manage.py serve` with its DICOM receiver on a port chosen here, and that port. serve's receiver
+    cannot share its port, so a port taken before serve could bind it means starting again on another."""
+
+    def attempt(port: int) -> tuple[Server, int]:
+        Receiver.objects.all().delete()  # serve creates the default receiver from XNATLITE_DICOM_PORT
+        server = start_serve(tmp_path, "--no-migrate", env={**env, "XNATLITE_DICOM_PORT": str(port)})
+        bound = wait_for(
+            lambda: re.search(
+                rf"(receiving DICOM|cannot listen) on 127\.0\.0\.1:{port}\b", server.log.read_text()
+            ),
+            what="the receiver in serve",
+            process=server.proc,
+            log=server.log,
+        )
+        if bound.group(1) == "cannot listen":
+            server.stop()
+            raise PortTaken(port)
+        return server, port
+
+    return start_on_a_free_port(attempt)
 
 
 @pytest.fixture

@@ -122,7 +122,8 @@ def archived(transactional_db, cast, project_a):
     return session
 
 
-def test_sign_in_create_a_project_and_sign_out(visit, transactional_db):
+def test_sign_in_create_a_project_and_sign_out(visit, transactional_db, settings):
+    settings.PROJECT_CREATION = "everyone"  # the live server runs in this process
     UserFactory(username="erin")
     v = visit()
     v.go("/")
@@ -137,6 +138,40 @@ def test_sign_in_create_a_project_and_sign_out(visit, transactional_db):
     v.page.click("text=Sign out")
     v.page.wait_for_selector("#id_password")
     assert v.only_local_requests(), v.hosts
+
+
+def test_request_a_project_and_an_admin_approves_it(visit, transactional_db):
+    """XNATLITE_PROJECT_CREATION=admins (the default, issue 14): erin requests a project, root approves
+    it on the Project requests page, erin owns it."""
+    UserFactory(username="erin")
+    UserFactory(username="root", is_staff=True, is_superuser=True)
+    erin = visit()
+    erin.sign_in("erin")
+    erin.page.click("text=Request a project")
+    erin.page.fill("#id_project_id", "NEURO_7")
+    erin.page.fill("#id_name", "Neuro seven")
+    erin.page.fill("#id_reason", "MR study; the scanner sends Study Description NEURO_7")
+    erin.page.click("button:has-text('Request project')")
+    erin.page.wait_for_selector("text=Project NEURO_7 is requested")
+    assert erin.page.locator("#project-requests >> text=Waiting for a site administrator").count() == 1
+    erin.shot("project-request")
+    assert not Project.objects.exists()
+
+    root = visit()
+    root.sign_in("root")
+    root.page.click("text=1 project request waiting")
+    root.page.wait_for_selector("#pending-requests >> text=NEURO_7")
+    root.shot("project-requests")
+    root.page.click("#pending-requests >> button:has-text('Approve')")
+    root.page.wait_for_selector("text=Project NEURO_7 created; erin is its owner.")
+    assert Project.objects.get().created_by.username == "erin"
+
+    erin.go("/projects/new/")
+    assert erin.page.locator("#project-requests >> text=Approved").count() == 1
+    erin.page.click("#project-requests >> text=NEURO_7")
+    erin.page.wait_for_url("**/projects/NEURO_7/")
+    assert erin.page.locator("text=Neuro seven").count() >= 1
+    assert erin.only_local_requests() and root.only_local_requests()
 
 
 def test_member_browses_and_edits_a_session(visit, archived):
@@ -370,9 +405,10 @@ def test_prearchive_list_refreshes_itself_while_receiving(visit, transactional_d
     assert v.page.locator("#prearchive-rows").get_attribute("data-refresh") == "idle"
 
 
-def test_whole_day_create_upload_review_archive_preview_download(visit, transactional_db, tmp_path):
+def test_whole_day_create_upload_review_archive_preview_download(visit, transactional_db, tmp_path, settings):
     """The issue's walk: sign in, create a project, upload a zip (progress), Review and Archive with
     new labels, see the previews, download the session zip and check what is in it."""
+    settings.PROJECT_CREATION = "everyone"
     UserFactory(username="erin")
     v = visit()
     v.sign_in("erin")

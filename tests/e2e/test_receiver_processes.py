@@ -4,7 +4,6 @@ processes sharing a port), `manage.py build_idle_sessions --loop`, and `manage.p
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -14,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from dicom_receiver.models import QuarantinedInstance, Receiver
+from dicom_receiver.models import QuarantinedInstance
 from prearchive import intake
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
 from tests.dicomgen import echo, make_study, send_datasets
-from tests.e2e.conftest import ROOT, Server, start_serve
-from tests.ports import PortTaken, reserved_port, start_on_a_free_port
+from tests.e2e.conftest import ROOT, start_serve, start_serve_receiving
+from tests.ports import reserved_port
 from tests.waiting import TIMEOUT, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -99,29 +98,6 @@ def test_receiver_processes_and_the_builder_command(transactional_db, child_env,
             assert stop(receiver) == 0
     log = receiver_log.read_text()
     assert "association TESTSCU@127.0.0.1 -> XNATLITE released: 10 instances" in log
-
-
-def start_serve_receiving(tmp_path: Path, env: dict) -> tuple[Server, int]:
-    """`manage.py serve` with its DICOM receiver on a port chosen here, and that port. serve's receiver
-    cannot share its port, so a port taken before serve could bind it means starting again on another."""
-
-    def attempt(port: int) -> tuple[Server, int]:
-        Receiver.objects.all().delete()  # serve creates the default receiver from XNATLITE_DICOM_PORT
-        server = start_serve(tmp_path, "--no-migrate", env={**env, "XNATLITE_DICOM_PORT": str(port)})
-        bound = wait_for(
-            lambda: re.search(
-                rf"(receiving DICOM|cannot listen) on 127\.0\.0\.1:{port}\b", server.log.read_text()
-            ),
-            what="the receiver in serve",
-            process=server.proc,
-            log=server.log,
-        )
-        if bound.group(1) == "cannot listen":
-            server.stop()
-            raise PortTaken(port)
-        return server, port
-
-    return start_on_a_free_port(attempt)
 
 
 def test_serve_runs_the_receiver_and_the_builder(transactional_db, child_env, project_a, tmp_path):

@@ -124,3 +124,29 @@ def test_reset_status_undoes_an_interrupted_archive(ready, project_a, bob):
 
 
 # --- auto-archive (xnat-spec.md §4) ----------------------------------------------------------------
+
+
+# --- an account's own Unassigned uploads (issue 14 item 1) ------------------------------------------
+def test_an_uploader_acts_on_their_own_unassigned_session(project_a, project_d, alice, dave):
+    """Dave's upload named alice's private A: it landed in his Unassigned. He may rebuild it and move it
+    to his own project; alice (a stranger to it) may not touch it, nor may he move it into A."""
+    session = ingest_study(make_study(1, 2, study_description="A"), source="import", user=dave)
+    assert (session.project_id, session.uploaded_by) == (None, dave)
+    with pytest.raises(NotFound):
+        operations.delete_session(session, by=alice)
+    operations.rebuild_session(session, by=dave)
+    session.refresh_from_db()
+    assert session.status == Status.READY
+    with pytest.raises(XnatliteError, match="Unable to modify session data for destination project"):
+        operations.move_session(session, "A", by=dave)
+    moved = operations.move_session(session, "D", by=dave)
+    assert moved.project == project_d and moved.folder.is_dir()
+    assert AuditEvent.objects.filter(action="prearchive.session.moved", actor=dave).exists()
+
+
+def test_an_uploader_deletes_their_own_unassigned_session(alice, dave):
+    session = ingest_study(make_study(1, 1, study_description="NOWHERE"), source="import", user=dave)
+    session = make_ready(session)
+    folder = session.folder
+    operations.delete_session(session, by=dave)
+    assert not PrearchiveSession.objects.exists() and not folder.exists()

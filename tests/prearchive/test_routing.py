@@ -131,3 +131,66 @@ def test_site_aa_rules_come_before_comments():
 def test_bad_rules_are_refused_with_the_line(text, message):
     with pytest.raises(InvalidInput, match=message):
         parse_rules(text)
+
+
+# --- hostile values and patterns (issue 14 item 3): RE2, linear time -------------------------------
+def _route_in_child(setup: str) -> str:
+    """Route a hostile dataset in a fresh interpreter, bounded; its printed project and session."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    code = textwrap.dedent(
+        """
+        from pydicom.dataset import Dataset
+        from prearchive.routing import RuleSet, SiteRules, ReceiverRules, parse_rules, route_instance
+        ds = Dataset()
+        ds.PatientName, ds.PatientID = "P", "S1"
+        """
+    ) + textwrap.dedent(setup)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "xnatlite.settings", "DEBUG": "true"},
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("routing was still running after 60 s")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_hostile_comment_field_routes_at_once():
+    """330 KB of `Project: a ` in Patient Comments took Python's engine seconds per field, per key."""
+    out = _route_in_child(
+        """
+        ds.PatientComments = "Project: a " * 30000 + "\\nx"
+        ds.StudyComments = "Subject: b " * 30000 + "\\nx"
+        found = route_instance(ds, RuleSet(), lambda values: {})
+        print(found.project_id, found.session)
+        """
+    )
+    assert out == "None S1"
+
+
+def test_a_catastrophic_rule_runs_at_once():
+    out = _route_in_child(
+        """
+        ds.StudyDescription = "a" * 63 + "!"
+        rules = RuleSet(site=SiteRules(project=parse_rules("(0008,1030):((a+)+b)"), session=parse_rules("(0008,1030):(a|aa)+b t:a r:x")))
+        found = route_instance(ds, rules, lambda values: {})
+        print(found.project_id, found.session)
+        """
+    )
+    assert out == "None S1"
+
+
+def test_a_rule_re2_cannot_run_is_refused_naming_its_line():
+    with pytest.raises(InvalidInput) as exc:
+        parse_rules("(0008,1030):(\\w+)\n(0010,0020):(a)\\1")
+    assert "line 2" in exc.value.message
+    assert "RE2 has no backreferences" in exc.value.message

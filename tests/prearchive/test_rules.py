@@ -9,9 +9,10 @@ from prearchive import rules
 from prearchive.ingest import IngestContext, route
 from prearchive.models import SiteRoutingRules
 from tests.dicomgen import make_study
+from tests.factories import make_project
 from xnatlite import cache
 from xnatlite.models import Project
-from xnatlite.projects import add_project_alias, create_project
+from xnatlite.projects import add_project_alias
 
 
 def test_a_changed_site_rule_routes_the_next_instance_even_without_a_cache_lifetime(db, alice, settings):
@@ -20,7 +21,7 @@ def test_a_changed_site_rule_routes_the_next_instance_even_without_a_cache_lifet
     with no cache lifetime gave stale routes, data going to the wrong project. Each toggle is followed
     by three lookups, as ingest makes one per instance."""
     settings.ROUTING_CACHE_SECONDS = 0
-    create_project("RULED", by=alice)
+    make_project("RULED", alice)
     [ds] = make_study(1, 1, study_description="names no project", patient_id="P1")
     ds.StudyComments = "RULED"  # a site rule on Study Comments names the project
     row = SiteRoutingRules.objects.create(project_rules=r"(0032,4000):(\w+)", project_rules_enabled=False)
@@ -39,7 +40,7 @@ def test_a_changed_site_rule_routes_the_next_instance_even_without_a_cache_lifet
 
 
 def test_a_site_rule_saved_in_this_process_applies_at_once(db, alice):
-    create_project("RULED", by=alice)
+    make_project("RULED", alice)
     [ds] = make_study(1, 1, study_description="names no project", patient_id="P1")
     ds.StudyComments = "RULED"
     assert route(ds, IngestContext(source="upload")).project_id is None  # cached: no rules

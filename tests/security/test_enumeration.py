@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.security.conftest import TIMEOUT, browser_sign_in
+from tests.security.conftest import BOUND, browser_sign_in
 from xnatlite import permissions, projects
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +25,7 @@ def test_giving_a_role_answers_alike_for_existing_and_missing_accounts(live, pub
     for who in ("alice", "bob"):  # a reader of the public project, and one of its members
         answers = {
             name: requests.put(
-                server.url + f"data/projects/D/users/Collaborators/{name}", auth=(who, "pw"), timeout=TIMEOUT
+                server.url + f"data/projects/D/users/Collaborators/{name}", auth=(who, "pw"), timeout=BOUND
             )
             for name in ("carol", "nobody-by-this-name")
         }
@@ -36,7 +36,7 @@ def test_giving_a_role_answers_alike_for_existing_and_missing_accounts(live, pub
     assert not permissions.project_roles(alice).get("D")
     # Owners still add people by name.
     added = requests.put(
-        server.url + "data/projects/D/users/Collaborators/carol", auth=("dave", "pw"), timeout=TIMEOUT
+        server.url + "data/projects/D/users/Collaborators/carol", auth=("dave", "pw"), timeout=BOUND
     )
     assert added.status_code == 200
 
@@ -46,7 +46,7 @@ def test_the_users_list_shows_e_mail_addresses_to_owners_and_admins_only(live, p
 
     def emails(who: str) -> dict[str, str]:
         listing = requests.get(
-            server.url + "data/projects/D/users?format=json", auth=(who, "pw"), timeout=TIMEOUT
+            server.url + "data/projects/D/users?format=json", auth=(who, "pw"), timeout=BOUND
         )
         assert listing.status_code == 200
         return {row["login"]: row.get("email", "") for row in listing.json()["ResultSet"]["Result"]}
@@ -55,7 +55,7 @@ def test_the_users_list_shows_e_mail_addresses_to_owners_and_admins_only(live, p
     assert emails("bob") == {"dave": "", "bob": ""}
     assert emails("dave") == {"dave": "dave@example.org", "bob": "bob@example.org"}
     assert emails("root") == {"dave": "dave@example.org", "bob": "bob@example.org"}
-    csv = requests.get(server.url + "data/projects/D/users?format=csv", auth=("alice", "pw"), timeout=TIMEOUT)
+    csv = requests.get(server.url + "data/projects/D/users?format=csv", auth=("alice", "pw"), timeout=BOUND)
     assert "@" not in csv.text
-    page = browser_sign_in(server.url, "alice").get(server.url + "projects/D/users/", timeout=TIMEOUT)
+    page = browser_sign_in(server.url, "alice").get(server.url + "projects/D/users/", timeout=BOUND)
     assert page.status_code == 200 and "bob" in page.text and "@example.org" not in page.text

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.factories import make_session_with_files
-from tests.security.conftest import TIMEOUT, browser_sign_in
+from tests.security.conftest import BOUND, browser_sign_in
 from xnatlite import projects
 
 pytestmark = pytest.mark.e2e
@@ -74,20 +74,20 @@ def answer(response: requests.Response) -> tuple[int, str, bytes]:
 def test_the_api_answers_hidden_and_missing_alike(live, world, alice, dave):
     server = live()
     for hidden, missing in api_pairs(world):
-        seen = requests.get(server.url + hidden.lstrip("/"), auth=("dave", "pw"), timeout=TIMEOUT)
-        absent = requests.get(server.url + missing.lstrip("/"), auth=("dave", "pw"), timeout=TIMEOUT)
+        seen = requests.get(server.url + hidden.lstrip("/"), auth=("dave", "pw"), timeout=BOUND)
+        absent = requests.get(server.url + missing.lstrip("/"), auth=("dave", "pw"), timeout=BOUND)
         assert seen.status_code == 404, hidden
         assert answer(seen) == answer(absent), (hidden, missing)
-        assert requests.get(server.url + hidden.lstrip("/"), auth=("alice", "pw"), timeout=TIMEOUT).ok, hidden
+        assert requests.get(server.url + hidden.lstrip("/"), auth=("alice", "pw"), timeout=BOUND).ok, hidden
 
 
 def test_a_protected_projects_data_answers_as_missing_data(live, world, alice, dave):
     projects.update_project(world["a"]["session"].project, by=alice, accessibility="protected")
     server = live()
-    assert requests.get(server.url + "data/projects/A", auth=("dave", "pw"), timeout=TIMEOUT).ok  # it shows
+    assert requests.get(server.url + "data/projects/A", auth=("dave", "pw"), timeout=BOUND).ok  # it shows
     for hidden, missing in api_pairs(world)[1:]:
-        seen = requests.get(server.url + hidden.lstrip("/"), auth=("dave", "pw"), timeout=TIMEOUT)
-        absent = requests.get(server.url + missing.lstrip("/"), auth=("dave", "pw"), timeout=TIMEOUT)
+        seen = requests.get(server.url + hidden.lstrip("/"), auth=("dave", "pw"), timeout=BOUND)
+        absent = requests.get(server.url + missing.lstrip("/"), auth=("dave", "pw"), timeout=BOUND)
         assert answer(seen) == answer(absent) and seen.status_code == 404, (hidden, missing)
 
 
@@ -105,8 +105,8 @@ def test_the_pages_answer_hidden_and_missing_alike(live, world, alice, dave):
     ]
     browser = browser_sign_in(server.url, "dave")
     for hidden, missing in pairs:
-        seen = browser.get(server.url + hidden, timeout=TIMEOUT)
-        absent = browser.get(server.url + missing, timeout=TIMEOUT)
+        seen = browser.get(server.url + hidden, timeout=BOUND)
+        absent = browser.get(server.url + missing, timeout=BOUND)
         assert seen.status_code == 404, hidden
         assert (seen.status_code, TOKEN.sub(b"", seen.content)) == (
             absent.status_code,

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import ROOT
-from tests.security.conftest import TIMEOUT, browser_sign_in, client_at, csrf_token
+from tests.security.conftest import BOUND, browser_sign_in, client_at, csrf_token
 from xnatlite.models import AuditEvent
 
 pytestmark = pytest.mark.e2e
@@ -28,23 +28,23 @@ def server(live, project_a, alice, bob, root):
 
 def form_sign_in(url: str, username: str, password: str, client: requests.Session | None = None):
     client = client if client is not None else requests.Session()
-    form = client.get(url + "login/", timeout=TIMEOUT)
+    form = client.get(url + "login/", timeout=BOUND)
     return client.post(
         url + "login/",
         data={"username": username, "password": password, "csrfmiddlewaretoken": csrf_token(form.text)},
         headers={"Referer": url + "login/"},
-        timeout=TIMEOUT,
+        timeout=BOUND,
         allow_redirects=False,
     )
 
 
 def basic(url: str, username: str, password: str, client=requests) -> requests.Response:
-    return client.get(url + "data/projects", auth=(username, password), timeout=TIMEOUT)
+    return client.get(url + "data/projects", auth=(username, password), timeout=BOUND)
 
 
 def services_auth(url: str, username: str, password: str) -> requests.Response:
     return requests.put(
-        url + "data/services/auth", data={"username": username, "password": password}, timeout=TIMEOUT
+        url + "data/services/auth", data={"username": username, "password": password}, timeout=BOUND
     )
 
 
@@ -83,7 +83,7 @@ def test_basic_auth_stops_guessing(server):
 
 def test_services_auth_and_alias_token_guesses_stop_too(server):
     token = requests.get(
-        server.url + "data/services/tokens/issue", auth=("alice", "pw"), timeout=TIMEOUT
+        server.url + "data/services/tokens/issue", auth=("alice", "pw"), timeout=BOUND
     ).json()
     for n in range(LIMIT - 1):
         assert services_auth(server.url, "alice", f"guess-{n}").status_code == 401
@@ -91,7 +91,7 @@ def test_services_auth_and_alias_token_guesses_stop_too(server):
     assert services_auth(server.url, "alice", "pw").status_code == 429
     assert basic(server.url, token["alias"], token["secret"]).status_code == 429
     validate = f"data/services/tokens/validate/{token['alias']}/{token['secret']}"
-    assert requests.get(server.url + validate, timeout=TIMEOUT).status_code == 429
+    assert requests.get(server.url + validate, timeout=BOUND).status_code == 429
 
 
 def test_an_account_stays_locked_from_another_address_and_others_are_not(server):
@@ -124,7 +124,7 @@ def test_an_admin_unlocks_with_a_command_or_in_django_admin(server, child_env):
         basic(server.url, "alice", f"again-{n}")
     assert basic(server.url, "alice", "pw").status_code == 429
     admin = browser_sign_in(server.url, "root", browser=client_at("127.0.0.2"))
-    listing = admin.get(server.url + "admin/axes/accessattempt/", timeout=TIMEOUT)
+    listing = admin.get(server.url + "admin/axes/accessattempt/", timeout=BOUND)
     assert listing.status_code == 200 and "alice" in listing.text
     from axes.models import AccessAttempt
 
@@ -138,7 +138,7 @@ def test_an_admin_unlocks_with_a_command_or_in_django_admin(server, child_env):
             "csrfmiddlewaretoken": csrf_token(listing.text),
         },
         headers={"Referer": server.url + "admin/axes/accessattempt/"},
-        timeout=TIMEOUT,
+        timeout=BOUND,
     )
     assert deleted.status_code in (200, 302), deleted.text[:300]
     assert basic(server.url, "alice", "pw").status_code == 200
@@ -158,7 +158,7 @@ def test_behind_a_proxy_each_client_counts_apart(live, project_a, alice, bob):
             server.url + "data/projects",
             auth=(username, password),
             headers={"X-Forwarded-For": forwarded},
-            timeout=TIMEOUT,
+            timeout=BOUND,
         )
         return answer.status_code
 

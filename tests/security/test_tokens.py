@@ -9,7 +9,7 @@ import pytest
 import requests
 from django.utils import timezone
 
-from tests.security.conftest import TIMEOUT, browser_sign_in
+from tests.security.conftest import BOUND, browser_sign_in
 from xnatapi.models import AliasToken
 from xnatlite.models import AuditEvent
 
@@ -17,13 +17,13 @@ pytestmark = pytest.mark.e2e
 
 
 def issue(url: str, **how) -> dict:
-    answer = requests.get(url + "data/services/tokens/issue", timeout=TIMEOUT, **how)
+    answer = requests.get(url + "data/services/tokens/issue", timeout=BOUND, **how)
     assert answer.status_code == 200, answer.text
     return answer.json()
 
 
 def reads(url: str, **how) -> int:
-    return requests.get(url + "data/projects/A?format=json", timeout=TIMEOUT, **how).status_code
+    return requests.get(url + "data/projects/A?format=json", timeout=BOUND, **how).status_code
 
 
 def test_revoking_a_token_ends_its_sessions_and_the_tokens_minted_with_it(live, project_a, alice):
@@ -31,7 +31,7 @@ def test_revoking_a_token_ends_its_sessions_and_the_tokens_minted_with_it(live, 
     first = issue(server.url, auth=("alice", "pw"))
     # xnatpy's way with a token: GET / with basic auth, then only the JSESSIONID it got back.
     client = requests.Session()
-    assert client.get(server.url, auth=(first["alias"], first["secret"]), timeout=TIMEOUT).ok
+    assert client.get(server.url, auth=(first["alias"], first["secret"]), timeout=BOUND).ok
     opened = client.cookies["JSESSIONID"]
     assert reads(server.url, cookies={"JSESSIONID": opened}) == 200
     # A token minted by that session, and a session opened with the minted token.
@@ -39,7 +39,7 @@ def test_revoking_a_token_ends_its_sessions_and_the_tokens_minted_with_it(live, 
     second = requests.put(
         server.url + "data/services/auth",
         data={"username": minted["alias"], "password": minted["secret"]},
-        timeout=TIMEOUT,
+        timeout=BOUND,
     )
     assert second.status_code == 200
     grandchild = issue(server.url, cookies={"JSESSIONID": second.text})
@@ -50,7 +50,7 @@ def test_revoking_a_token_ends_its_sessions_and_the_tokens_minted_with_it(live, 
     revoked = requests.get(
         server.url + f"data/services/tokens/invalidate/{first['alias']}",
         auth=("alice", "pw"),
-        timeout=TIMEOUT,
+        timeout=BOUND,
     )
     assert revoked.status_code == 200
 
@@ -74,7 +74,7 @@ def test_a_tokens_sessions_end_when_it_expires_and_minted_tokens_never_outlive_i
     session = requests.put(
         server.url + "data/services/auth",
         data={"username": token["alias"], "password": token["secret"]},
-        timeout=TIMEOUT,
+        timeout=BOUND,
     ).text
     minted = issue(server.url, cookies={"JSESSIONID": session})
     parent, child = (
@@ -92,15 +92,13 @@ def test_a_token_minted_with_a_token_beside_a_browser_session_is_still_its_child
     token = issue(server.url, auth=("alice", "pw"))
     browser = browser_sign_in(server.url, "alice")
     minted = browser.get(
-        server.url + "data/services/tokens/issue", auth=(token["alias"], token["secret"]), timeout=TIMEOUT
+        server.url + "data/services/tokens/issue", auth=(token["alias"], token["secret"]), timeout=BOUND
     ).json()
     assert AliasToken.objects.get(alias=minted["alias"]).parent.alias == token["alias"]
     assert requests.get(
         server.url + f"data/services/tokens/invalidate/{token['alias']}",
         auth=("alice", "pw"),
-        timeout=TIMEOUT,
+        timeout=BOUND,
     ).ok
     assert reads(server.url, auth=(minted["alias"], minted["secret"])) == 401
-    assert browser.get(
-        server.url + "data/projects/A?format=json", timeout=TIMEOUT
-    ).ok  # her own session stays
+    assert browser.get(server.url + "data/projects/A?format=json", timeout=BOUND).ok  # her own session stays

@@ -108,7 +108,8 @@ def test_alias_token_signs_in_until_revoked(alice, dave):
     }
 
 
-def test_api_paths_need_no_csrf_token(alice):
+def test_api_paths_need_no_csrf_token(alice, settings):
+    settings.PROJECT_CREATION = "everyone"  # alice may create a project herself
     client = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=basic("alice"))
     response = client.put("/data/projects/NEWP?xsiType=xnat:projectData")
     assert response.status_code == 201

@@ -364,3 +364,56 @@ def test_a_refused_member_leaves_the_files_before_it_as_an_unfinished_upload(tra
     idle_sweep_later()
     session = PrearchiveSession.objects.get()
     assert (session.status, session.file_count) == (Status.RECEIVING, 2) and session.open_upload
+
+
+# --- routing honours only projects the uploader may use (issue 14 item 1) ----------------------------
+@pytest.mark.parametrize("code", [0, 4])
+def test_a_stranger_cannot_route_data_into_a_private_project(api, dave, project_a, code):
+    """Study Description `A` names alice's private project; dave has no role in it. Without `project=`
+    his upload used to land in A's prearchive (and, when A archives automatically, in its archive),
+    and the answer named A. It lands in his own Unassigned space, which only he and admins see."""
+    project_a.prearchive_code = code
+    project_a.save()
+    _, members = study_members(2, study_description="A")
+    response = post_import(api(dave), make_zip(members), query="subject=S9&session=E9")
+    assert response.status_code == 200, response.content
+    session = PrearchiveSession.objects.get()
+    assert session.project_id is None and session.uploaded_by == dave
+    assert response.content.decode() == f"/data/prearchive/projects/Unassigned/{session.timestamp}/E9\r\n"
+    assert b"/A/" not in response.content
+    assert not ImageSession.objects.exists() and not File.objects.exists()
+    assert session.auto_archive == "Manual"
+    listed = api(dave).get("/data/prearchive/projects?format=json").json()["ResultSet"]["Result"]
+    assert [(r["project"], r["name"]) for r in listed] == [("Unassigned", "E9")]
+    alices = api(project_a.created_by).get("/data/prearchive/projects?format=json").json()
+    assert alices["ResultSet"]["Result"] == []
+
+
+def test_the_routing_chain_goes_on_past_a_project_the_uploader_may_not_use(api, dave, project_a, project_d):
+    """A is alice's (dave may not use it), the Accession Number names dave's D: D it is."""
+    _, members = study_members(1, study_description="A", accession="D")
+    response = post_import(api(dave), make_zip(members), query="subject=S1&session=E1")
+    assert response.status_code == 200, response.content
+    assert PrearchiveSession.objects.get().project == project_d
+
+
+def test_a_collaborator_cannot_route_data_into_the_project_either(api, carol, project_a):
+    _, members = study_members(1, study_description="A")
+    assert post_import(api(carol), make_zip(members), query="subject=S1&session=E1").status_code == 200
+    assert PrearchiveSession.objects.get().project is None
+
+
+def test_a_member_routes_by_the_headers_as_before(api, bob, project_a):
+    _, members = study_members(1, study_description="A")
+    assert post_import(api(bob), make_zip(members), query="subject=S1&session=E1").status_code == 200
+    session = PrearchiveSession.objects.get()
+    assert session.project == project_a and session.uploaded_by == bob
+
+
+def test_two_accounts_uploading_one_study_to_unassigned_get_a_session_each(api, bob, dave, project_a):
+    _, members = study_members(2, study_description="NOWHERE")
+    for who in (bob, dave):
+        assert post_import(api(who), make_zip(members), query="subject=S1&session=E1").status_code == 200
+    sessions = PrearchiveSession.objects.order_by("pk")
+    assert [(s.project_id, s.uploaded_by) for s in sessions] == [(None, bob), (None, dave)]
+    assert [s.file_count for s in sessions] == [2, 2]

@@ -85,14 +85,23 @@ def test_scans_are_listed_in_the_uis_order_numbers_first(api, alice, project_a):
     assert PrearchiveSession.objects.get().file_count == 3
 
 
-def test_unassigned_rows_are_listed_for_site_admins_only(api, alice, root, project_a):
+def test_unassigned_rows_are_listed_for_site_admins_and_their_uploaders(api, alice, dave, root, project_a):
     unassigned = PrearchiveSession.objects.create(
         project=None, timestamp="20240102_101500123", folder_name="EU", label="EU", study_instance_uid="1.2"
     )
+    alices = PrearchiveSession.objects.create(
+        project=None, timestamp="20240102_101500124", folder_name="AU", label="AU", uploaded_by=alice
+    )
     rows = api(root).get("/data/prearchive/projects/Unassigned?format=json").json()["ResultSet"]["Result"]
-    assert [(r["project"], r["name"]) for r in rows] == [("Unassigned", "EU")]
-    refused = api(alice).get("/data/prearchive/projects/Unassigned,A")
-    assert (refused.status_code, refused.content) == (404, b"Not Found")
+    assert [(r["project"], r["name"]) for r in rows] == [("Unassigned", "AU"), ("Unassigned", "EU")]
+    # An account sees the Unassigned sessions it uploaded, and no other (issue 14).
+    rows = api(alice).get("/data/prearchive/projects/Unassigned,A?format=json").json()["ResultSet"]["Result"]
+    assert [(r["project"], r["name"]) for r in rows] == [("Unassigned", "AU")]
     assert (
         api(alice).get(f"/data/prearchive/projects/Unassigned/{unassigned.timestamp}/EU").status_code == 404
+    )
+    assert api(alice).get(f"/data/prearchive/projects/Unassigned/{alices.timestamp}/AU").status_code == 200
+    assert api(dave).get(f"/data/prearchive/projects/Unassigned/{alices.timestamp}/AU").status_code == 404
+    assert (
+        api(dave).get("/data/prearchive/projects/Unassigned?format=json").json()["ResultSet"]["Result"] == []
     )

@@ -6,7 +6,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from tests.factories import UserFactory
+from tests.factories import TESTS, UserFactory
 from xnatlite import audit, permissions, projects
 from xnatlite.models import AuditEvent, Project
 
@@ -27,7 +27,7 @@ def _migrate(targets) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_roles_and_audit_survive_the_move_of_projects_into_the_kernel():
     owner, member = UserFactory(username="owner"), UserFactory(username="member")
-    project = projects.create_project("MOVED", by=owner)
+    project = projects.create_project("MOVED", by=TESTS, owner=owner)
     projects.set_project_role(project, member, "member", by=owner)
     events = AuditEvent.objects.filter(project_id="MOVED").count()
 

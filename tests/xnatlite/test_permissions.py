@@ -105,11 +105,25 @@ def test_unassigned_prearchive_data_is_for_site_admins_only(root, alice):
     assert not permissions.can(alice, "prearchive", unassigned)
     with pytest.raises(NotFound):
         permissions.require(alice, "prearchive", unassigned)
+    assert permissions.unassigned_scope(root) == "all"
+    assert permissions.unassigned_scope(alice) == "own"  # only what she uploaded: none here
     permissions.require_unassigned(root)
     with pytest.raises(NotFound):
-        permissions.require_unassigned(alice)
-    with pytest.raises(NotFound):
         permissions.require_unassigned(AnonymousUser())
+
+
+def test_unassigned_data_an_account_uploaded_is_theirs(root, alice, dave):
+    """Issue 14: an upload routed to a project its uploader may not use lands in their own Unassigned."""
+    theirs = PrearchiveSession(
+        project=None, timestamp="20240102_101500123", folder_name="E1", label="E1", uploaded_by=alice
+    )
+    for action in ("see", "read", "download", "prearchive"):
+        assert permissions.can(alice, action, theirs)
+        assert permissions.can(root, action, theirs)
+        assert not permissions.can(dave, action, theirs)
+    assert not permissions.can(alice, "delete", theirs) and not permissions.can(alice, "manage", theirs)
+    with pytest.raises(NotFound):
+        permissions.require(dave, "prearchive", theirs)
 
 
 def test_inactive_user_may_do_nothing(project_a, alice):

@@ -6,11 +6,14 @@ from django.contrib.auth.models import Group
 from tests.factories import make_project
 from xnatlite import permissions, projects
 from xnatlite.errors import Forbidden, InvalidInput, InvalidLabel, NotFound
-from xnatlite.models import AuditEvent, Project, ProjectAlias
+from xnatlite.models import AuditEvent, Project, ProjectAlias, ProjectRequest
 
 
-def test_creating_a_project_makes_the_creator_owner_and_three_groups(alice):
-    project = make_project("NEURO", alice, name="Neuro study", accessibility="protected", prearchive_code=4)
+def test_creating_a_project_makes_the_creator_owner_and_three_groups(alice, settings):
+    settings.PROJECT_CREATION = "everyone"
+    project = projects.create_project(
+        "NEURO", by=alice, name="Neuro study", accessibility="protected", prearchive_code=4
+    )
     project.refresh_from_db()
     assert (project.name, project.accessibility, project.prearchive_code) == ("Neuro study", "protected", 4)
     assert set(Group.objects.filter(name__startswith="NEURO_").values_list("name", flat=True)) == {
@@ -103,3 +106,147 @@ def test_find_user_by_username_or_unique_email(alice, bob):
     assert projects.find_user("BOB@example.org") == bob
     with pytest.raises(NotFound):
         projects.find_user("nobody@example.org")
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        "Unassigned",
+        "unassigned",
+        "UNASSIGNED",
+        "projects",
+        "prearchive",
+        "data",
+        "REST",
+        "xapi",
+        "admin",
+        "static",
+        "new",
+        "experiments",
+    ],
+)
+def test_reserved_words_are_refused_as_project_ids(alice, word):
+    """Issue 14 item 14: a project named `Unassigned` broke its own prearchive; URL words are reserved."""
+    with pytest.raises(InvalidInput) as exc:
+        make_project(word, alice)
+    assert "reserved" in exc.value.message
+    assert not Project.objects.exists()
+    assert not Group.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.parametrize("word", ["Unassigned", "subjects", "Xapi"])
+def test_reserved_words_are_refused_as_aliases(alice, project_a, word):
+    with pytest.raises(InvalidInput) as exc:
+        projects.add_project_alias(project_a, word, by=alice)
+    assert "reserved" in exc.value.message
+    assert not ProjectAlias.objects.exists()
+
+
+def test_names_that_only_contain_a_reserved_word_are_fine(alice):
+    project = make_project("Unassigned2", alice)
+    projects.add_project_alias(project, "my-data", by=alice)
+    assert ProjectAlias.objects.get().alias == "my-data"
+
+
+# --- who may create projects (issue 14 item 5) ------------------------------------------------------
+def test_by_default_only_site_admins_create_projects(alice, root):
+    with pytest.raises(Forbidden) as exc:
+        projects.create_project("BRAIN", by=alice)
+    assert "request one" in exc.value.message
+    assert not Project.objects.exists() and not Group.objects.exists() and not AuditEvent.objects.exists()
+    project = projects.create_project("BRAIN", by=root, owner=alice)
+    assert permissions.role_of(alice, project) == "owner" and permissions.role_of(root, project) is None
+    event = AuditEvent.objects.get(action="archive.project.created")
+    assert (event.actor, event.details) == (root, {"name": "BRAIN", "owner": "alice"})
+
+
+def test_a_requested_project_is_created_by_an_admin_with_the_requester_as_owner(alice, bob, root):
+    asked = projects.request_project(
+        "NEURO", by=alice, name="Neuro", reason="MR study, Study Description NEURO"
+    )
+    assert not Project.objects.exists()
+    assert list(projects.project_requests(bob)) == [] and list(projects.project_requests(alice)) == [asked]
+    with pytest.raises(Forbidden):
+        projects.approve_project_request(asked, by=bob)
+    with pytest.raises(InvalidInput):
+        projects.request_project("neuro", by=bob)  # one request per ID at a time
+    project = projects.approve_project_request(asked, by=root)
+    asked.refresh_from_db()
+    assert (asked.status, asked.project, asked.decided_by) == ("approved", project, root)
+    assert (project.id, project.name, project.created_by) == ("NEURO", "Neuro", alice)
+    assert permissions.role_of(alice, project) == "owner"
+    assert list(AuditEvent.objects.order_by("id").values_list("action", "actor__username")) == [
+        ("archive.project.requested", "alice"),
+        ("archive.project.created", "root"),
+        ("archive.project.request_approved", "root"),
+    ]
+    with pytest.raises(InvalidInput):
+        projects.approve_project_request(asked, by=root)  # decided once
+
+
+def test_a_refused_request_creates_nothing(alice, root):
+    asked = projects.request_project("NEURO", by=alice)
+    projects.refuse_project_request(asked, by=root, note="Use project NEURO2")
+    asked.refresh_from_db()
+    assert (asked.status, asked.note, asked.decided_by) == ("refused", "Use project NEURO2", root)
+    assert not Project.objects.exists()
+    assert AuditEvent.objects.filter(action="archive.project.request_refused", actor=root).exists()
+
+
+def test_requests_are_checked_like_project_ids(alice, project_a):
+    for bad in ("Unassigned", "a", "a b"):
+        with pytest.raises((InvalidInput, InvalidLabel)):
+            projects.request_project(bad, by=alice)
+    assert not ProjectRequest.objects.exists()
+
+
+def test_everyone_may_create_projects_when_the_site_says_so(alice, settings):
+    settings.PROJECT_CREATION = "everyone"
+    assert projects.create_project("OWN", by=alice).created_by == alice
+
+
+# --- names of data waiting in Unassigned need an admin (issue 14 item 5) ------------------------------
+@pytest.fixture
+def waiting(db):
+    """What a scanner sent with Study Description BRAIN_MR and Accession Number ACC123: no project
+    of that name, so it waits in Unassigned."""
+    from tests.dicomgen import make_study
+    from tests.sessions import ingest_study
+
+    session = ingest_study(
+        make_study(1, 1, study_description="BRAIN_MR", accession="ACC123", patient_id="P7"), source="dicom"
+    )
+    assert session.project_id is None
+    return session
+
+
+@pytest.mark.parametrize("name", ["BRAIN_MR", "brain_mr", "ACC123", "P7"])
+def test_an_alias_naming_waiting_data_needs_an_admin(project_a, alice, root, waiting, name):
+    with pytest.raises(Forbidden) as exc:
+        projects.add_project_alias(project_a, name, by=alice)
+    assert "Unassigned" in exc.value.message
+    assert not ProjectAlias.objects.exists()
+    projects.add_project_alias(project_a, name, by=root)
+    assert ProjectAlias.objects.get().alias == name
+
+
+def test_a_project_id_naming_waiting_data_needs_an_admin(alice, root, waiting, settings):
+    settings.PROJECT_CREATION = "everyone"
+    with pytest.raises(Forbidden):
+        projects.create_project("BRAIN_MR", by=alice)
+    assert projects.create_project("OTHER", by=alice).id == "OTHER"
+    assert projects.create_project("BRAIN_MR", by=root, owner=alice).id == "BRAIN_MR"
+
+
+def test_sessions_received_before_routing_values_were_kept_are_read_from_their_files(
+    project_a, alice, root, waiting
+):
+    from prearchive.models import PrearchiveSession
+
+    PrearchiveSession.objects.filter(pk=waiting.pk).update(routing_values="")
+    with pytest.raises(Forbidden):
+        projects.add_project_alias(project_a, "ACC123", by=alice)
+    projects.add_project_alias(project_a, "OTHER", by=alice)  # kept once read (a refusal rolls back)
+    waiting.refresh_from_db()
+    assert "\nACC123\n" in waiting.routing_values and "\nBRAIN_MR\n" in waiting.routing_values

@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from xnatlite import uploads
+
 log = logging.getLogger("xnatlite.serve")
 
 # Each entry names a function `start(stop: threading.Event) -> None` run in its own thread; it must
@@ -52,6 +54,7 @@ class Command(BaseCommand):
         if settings.ADMIN_USERNAME and settings.ADMIN_PASSWORD:
             call_command("createadmin")
         settings.DATA_ROOT.mkdir(parents=True, exist_ok=True)
+        uploads.sweep_upload_leftovers()  # what a killed process left (the idle sweep repeats it)
 
         stop = threading.Event()
         workers = []

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('xnatlite', '0001_initial'),
+        ('xnatlite', '0002_project_requests'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('prearchive', '0003_site_routing_rules'),
+        ('prearchive', '0005_routing_values'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('prearchive', '0004_archive_request'),
+        ('prearchive', '0006_archive_request'),
     ]
 
     operations = [
