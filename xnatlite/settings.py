@@ -263,9 +263,13 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True  # `serve` works before collectstatic has ever run
 
-# Uploads larger than this go to a temporary file, never to memory.
+# Uploads larger than this go to a file, never to memory: in its own folder under the data root's
+# cache/uploads/, where the sweep finds what a killed process left (xnatlite/uploads.py).
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-FILE_UPLOAD_TEMP_DIR = None
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "xnatlite.uploads.UploadFolderHandler",
+]
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "")

@@ -23,6 +23,7 @@ import os
 import shutil
 import stat
 import tarfile
+import tempfile
 import time
 import uuid
 import zipfile
@@ -33,6 +34,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
 from django.conf import settings
+from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
+from django.core.files.uploadhandler import FileUploadHandler, TemporaryFileUploadHandler
 
 from xnatlite import layout
 from xnatlite.errors import InvalidInput
@@ -279,6 +282,37 @@ def upload_folder() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
         lock.unlink(missing_ok=True)
         os.close(fd)
+
+
+class _SweptUploadedFile(TemporaryUploadedFile):
+    """A multipart file part on disk inside its own upload folder (`upload_folder`), so that a process
+    killed while a form upload streams in leaves nothing the sweep does not find. Django closes the file
+    when the request ends; closing it also removes its folder."""
+
+    def __init__(self, name, content_type, size, charset, content_type_extra=None):
+        self._folder = upload_folder()
+        folder = self._folder.__enter__()
+        file = tempfile.NamedTemporaryFile(suffix=".upload", dir=folder)  # noqa: SIM115 - closed in close()
+        UploadedFile.__init__(self, file, name, content_type, size, charset, content_type_extra)
+
+    def close(self):
+        try:
+            return super().close()
+        finally:
+            folder, self._folder = self._folder, None
+            if folder is not None:
+                folder.__exit__(None, None, None)
+
+
+class UploadFolderHandler(TemporaryFileUploadHandler):
+    """Django's upload handler for files too big for memory, writing them under `cache/uploads/` (beside
+    the archive, swept after a kill) rather than the system's temporary folder (settings.FILE_UPLOAD_HANDLERS)."""
+
+    def new_file(self, *args, **kwargs) -> None:
+        FileUploadHandler.new_file(self, *args, **kwargs)
+        self.file = _SweptUploadedFile(
+            self.file_name, self.content_type, 0, self.charset, self.content_type_extra
+        )
 
 
 def sweep_upload_leftovers(now: float | None = None) -> int:

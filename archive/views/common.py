@@ -9,7 +9,6 @@ import logging
 from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -22,6 +21,7 @@ from prearchive import queries as prearchive_queries
 from xnatlite import permissions
 from xnatlite.errors import Forbidden, NotFound, XnatliteError
 from xnatlite.models import Project
+from xnatlite.uploads import UploadFolderHandler
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def uploads_to_disk(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if request.method == "POST":
-            request.upload_handlers = [TemporaryFileUploadHandler(request)]
+            request.upload_handlers = [UploadFolderHandler(request)]
         return protected(request, *args, **kwargs)
 
     return wrapper
