@@ -12,24 +12,27 @@ import logging
 import os
 import shutil
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from prearchive.dicomfiles import file_fields, read_instance
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
-from xnatlite import audit, layout, permissions
+from xnatlite import audit, disk, layout, permissions
 from xnatlite.errors import InvalidDicom
 
 log = logging.getLogger(__name__)
 
 ACTOR = permissions.PREARCHIVE_BUILDER
-# A build takes seconds; a row in BUILDING for this long belongs to a process that died.
-STUCK_SECONDS = 600
+# A build takes seconds and holds the session's lock: a row in BUILDING this long (or
+# settings.LOST_TASK_SECONDS if shorter) whose lock nobody holds belongs to a process that died.
+STUCK_SECONDS = 60
 
 
 @dataclass
@@ -169,10 +172,24 @@ def _build_problem(session: PrearchiveSession) -> str:
     return ""
 
 
-def build_session(session: PrearchiveSession, report: BuildReport) -> None:
+def build_session(
+    session: PrearchiveSession,
+    report: BuildReport,
+    on_ready: Callable[[PrearchiveSession], object] | None = None,
+) -> None:
     """Build a session this process has moved to BUILDING: rows from disk, scan IDs, counts, READY.
     An upload that was still marked as writing it (cut off, prearchive/uploads.py) is forgotten: someone
-    chose to build what arrived."""
+    chose to build what arrived. The session's lock is held meanwhile, so that the sweep can tell a
+    live build from one whose process died (`recover_stuck_sessions`). `on_ready` (the sweep's
+    auto-archive) runs in the transaction that makes the session READY: a process killed in between
+    leaves neither, never a READY session that was to be archived and never will be."""
+    with disk.flock(disk.session_lock_path(session.pk)):  # not had: the caller holds it already
+        _build(session, report, on_ready)
+
+
+def _build(
+    session: PrearchiveSession, report: BuildReport, on_ready: Callable[[PrearchiveSession], object] | None
+) -> None:
     if session.open_upload:
         PrearchiveSession.objects.filter(pk=session.pk).update(open_upload="")
         session.open_upload = ""
@@ -197,7 +214,7 @@ def build_session(session: PrearchiveSession, report: BuildReport) -> None:
             report.errors.append(session.pk)
             audit.record(ACTOR, "prearchive.session.build_failed", session, reason=problem)
             return
-    elif change_status(session, Status.READY):
+    elif _make_ready(session, on_ready):
         report.ready.append(session.pk)
         log.info(
             "prearchive session %s is READY (%s files, %s scans)",
@@ -212,6 +229,15 @@ def build_session(session: PrearchiveSession, report: BuildReport) -> None:
         report.interrupted.append(session.pk)
 
 
+def _make_ready(session: PrearchiveSession, on_ready: Callable[[PrearchiveSession], object] | None) -> bool:
+    with transaction.atomic():
+        if not change_status(session, Status.READY):
+            return False
+        if on_ready is not None:
+            on_ready(session)
+    return True
+
+
 def _remove_empty_folder(session: PrearchiveSession) -> None:
     """Remove the folder of a session without files (and its timestamp folder if that is empty now)."""
     folder = session.folder
@@ -224,12 +250,15 @@ def _remove_empty_folder(session: PrearchiveSession) -> None:
 
 
 def recover_stuck_sessions(now: datetime | None = None, report: BuildReport | None = None) -> BuildReport:
-    """Sessions left BUILDING or RECEIVING_INTERRUPT by a process that died go back to RECEIVING."""
+    """Sessions left BUILDING or RECEIVING_INTERRUPT by a process that died (nobody holds their lock)
+    go back to RECEIVING, to be built again."""
     report = report or BuildReport()
-    cutoff = (now or timezone.now()) - timedelta(seconds=STUCK_SECONDS)
+    cutoff = (now or timezone.now()) - timedelta(seconds=min(STUCK_SECONDS, settings.LOST_TASK_SECONDS))
     for session in PrearchiveSession.objects.filter(
         status__in=[Status.BUILDING, Status.RECEIVING_INTERRUPT], last_modified__lte=cutoff
     ):
+        if disk.is_locked(disk.session_lock_path(session.pk)):
+            continue  # a live process is building it
         if change_status(session, Status.RECEIVING, only_if=Q(last_modified__lte=cutoff)):
             log.warning("prearchive session %s was stuck; back to RECEIVING to be built again", session)
             audit.record(ACTOR, "prearchive.session.recovered", session)

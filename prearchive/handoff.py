@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -37,10 +38,10 @@ log = logging.getLogger(__name__)
 
 ARCHIVE_TASK = "prearchive.tasks.archive_prearchive_session"
 STUCK_SECONDS = 60  # an ARCHIVING row nobody holds the lock of for this long is resumed by the sweep
-# A QUEUED_ARCHIVING row waiting this long had its task lost (a broker restarted without it, a broker
-# that could not be reached at commit): the sweep queues it again, at most this often. A task queued
-# twice does no harm: the second finds the session claimed or gone.
-REQUEUE_SECONDS = 600
+# A QUEUED_ARCHIVING row waiting settings.LOST_TASK_SECONDS had its task lost (a broker restarted
+# without it, a broker that could not be reached at commit, a worker killed with it prefetched): the
+# sweep queues it again, at most this often. A task queued twice does no harm: the second finds the
+# session claimed or gone.
 
 
 class SessionSource:
@@ -299,7 +300,7 @@ def recover_stuck_archives(now: datetime | None = None) -> list[int]:
     with the request its journal recorded (or put back to READY when there is none); QUEUED_ARCHIVING
     rows whose task was lost are queued again. Returns the ids."""
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=STUCK_SECONDS)
+    cutoff = now - timedelta(seconds=min(STUCK_SECONDS, settings.LOST_TASK_SECONDS))
     resumed = requeue_lost_archives(now)
     for session in PrearchiveSession.objects.filter(status=Status.ARCHIVING, last_modified__lte=cutoff):
         if disk.is_locked(disk.session_lock_path(session.pk)):
@@ -315,9 +316,10 @@ def recover_stuck_archives(now: datetime | None = None) -> list[int]:
 
 
 def requeue_lost_archives(now: datetime) -> list[int]:
-    """Queue the task of every session queued for archiving longer than REQUEUE_SECONDS again (touching
-    it, so once per period); a row without the request (queued by an older version) goes back to READY."""
-    cutoff = now - timedelta(seconds=REQUEUE_SECONDS)
+    """Queue the task of every session queued for archiving longer than settings.LOST_TASK_SECONDS again
+    (touching it, so once per period); a row without the request (queued by an older version) goes back
+    to READY."""
+    cutoff = now - timedelta(seconds=settings.LOST_TASK_SECONDS)
     requeued = []
     for session in PrearchiveSession.objects.filter(
         status=Status.QUEUED_ARCHIVING, last_modified__lte=cutoff
@@ -332,7 +334,7 @@ def requeue_lost_archives(now: datetime) -> list[int]:
             log.warning(
                 "prearchive session %s waited %ss for its archive task: queued again",
                 session,
-                REQUEUE_SECONDS,
+                settings.LOST_TASK_SECONDS,
             )
             _send(session)
         requeued.append(session.pk)

@@ -91,21 +91,19 @@ def build_idle_sessions(now: datetime | None = None) -> BuildReport:
         if not change_status(session, Status.BUILDING, only_if=Q(last_modified__lte=cutoff)):
             continue  # new data arrived, or another builder took it
         try:
-            builder.build_session(session, report)
+            builder.build_session(session, report, on_ready=_auto_archive)
         except Exception as exc:  # one broken session must not stop the others
             log.exception("building prearchive session %s failed", session)
             session.refresh_from_db(fields=["status"])
             if session.status == Status.BUILDING:
                 change_status(session, Status.ERROR, reason=f"Building the session failed: {exc}")
             report.errors.append(session.pk)
-            continue
-        if session.pk in report.ready:
-            _auto_archive(session)
     return report
 
 
 def _auto_archive(session: PrearchiveSession) -> None:
-    """Queue a session that just became READY when its project code or `AA:` flag asks (§4)."""
+    """Queue a session that just became READY when its project code or `AA:` flag asks (§4), in the
+    transaction that made it READY (builder.build_session)."""
     try:
         handoff.auto_archive(session)
     except Exception:  # the session stays READY for a person to archive

@@ -103,6 +103,9 @@ DICOM_PORT = env_int("XNATLITE_DICOM_PORT", 8104)
 SESSION_IDLE_SECONDS = env_int("XNATLITE_SESSION_IDLE_SECONDS", 300)
 # How often the idle-session builder looks for idle sessions (README "The prearchive").
 SESSION_CHECK_SECONDS = env_int("XNATLITE_SESSION_CHECK_SECONDS", 60)
+# A session queued for archiving this long without its task running had the task lost (a broker
+# restarted empty, a worker killed): the sweep queues it again (README "Health and status").
+LOST_TASK_SECONDS = env_int("XNATLITE_LOST_TASK_SECONDS", 600)
 # Receiver processes `manage.py dicom_receiver` runs, sharing its ports; 0 = one per CPU core (README "The DICOM receiver").
 RECEIVER_PROCESSES = env_int("XNATLITE_RECEIVER_PROCESSES", 0)
 # Spool workers `manage.py dicom_receiver` runs to process what the receivers acknowledged; 0 = one per core.

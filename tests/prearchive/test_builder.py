@@ -4,6 +4,7 @@ import shutil
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -13,6 +14,7 @@ from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_
 from prearchive.sweep import build_idle_sessions
 from tests.dicomgen import make_instance, make_study
 from tests.waiting import wait_for
+from xnatlite import disk
 from xnatlite.models import AuditEvent
 
 
@@ -120,10 +122,15 @@ def test_data_arriving_during_a_build_sends_the_session_back_to_receiving(db, in
 def test_sessions_left_building_by_a_dead_process_are_recovered(db, ingest, project_a):
     session = ingest(make_study(n_instances=1, study_description="A"))[0].session
     change_status(session, Status.BUILDING)
-    assert build_idle_sessions(now=later(60)).recovered == []  # a build in progress is left alone
-    report = build_idle_sessions(now=later(builder.STUCK_SECONDS + 1))
+    assert build_idle_sessions(now=later(builder.STUCK_SECONDS - 5)).recovered == []  # too early to tell
+    with disk.flock(disk.session_lock_path(session.pk)) as held:  # a live process building it
+        assert held
+        assert build_idle_sessions(now=later(builder.STUCK_SECONDS + 1)).recovered == []
+    report = build_idle_sessions(now=later(builder.STUCK_SECONDS + 1))  # its process died
+    assert report.recovered == [session.pk]  # RECEIVING again, idle from now on
+    report = build_idle_sessions(now=later(builder.STUCK_SECONDS + settings.SESSION_IDLE_SECONDS + 2))
     session.refresh_from_db()
-    assert report.recovered == [session.pk] and report.ready == [session.pk]
+    assert report.ready == [session.pk]
     assert session.status == Status.READY
 
 

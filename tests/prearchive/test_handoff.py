@@ -2,6 +2,7 @@
 §2.4), auto-archive by project code and `AA:`, what a failed archive leaves."""
 
 import pytest
+from django.conf import settings
 
 from anonymize import services as anonymize_services
 from archive.models import ImageSession
@@ -148,7 +149,7 @@ def test_a_session_whose_archive_task_was_lost_is_queued_again_by_the_sweep(
     ready, project_a, bob, django_capture_on_commit_callbacks
 ):
     """Issue 16: a broker restarted without its queue left sessions QUEUED_ARCHIVING forever. The
-    row keeps what was asked; past REQUEUE_SECONDS the sweep queues the task again."""
+    row keeps what was asked; past settings.LOST_TASK_SECONDS the sweep queues the task again."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -169,7 +170,7 @@ def test_a_session_whose_archive_task_was_lost_is_queued_again_by_the_sweep(
         "actor": bob.pk,
     }
     assert handoff.recover_stuck_archives(timezone.now()) == []  # not yet: the task may be on its way
-    later = timezone.now() + timedelta(seconds=handoff.REQUEUE_SECONDS + 1)
+    later = timezone.now() + timedelta(seconds=settings.LOST_TASK_SECONDS + 1)
     with django_capture_on_commit_callbacks(execute=True):
         assert handoff.recover_stuck_archives(later) == [session.pk]
     archived = ImageSession.objects.get(label="LOST1_MR")
@@ -187,7 +188,7 @@ def test_a_queued_session_without_a_kept_request_goes_back_to_ready(ready, proje
 
     session = ready(n_series=1, n_instances=1)
     change_status(session, Status.QUEUED_ARCHIVING)
-    later = timezone.now() + timedelta(seconds=handoff.REQUEUE_SECONDS + 1)
+    later = timezone.now() + timedelta(seconds=settings.LOST_TASK_SECONDS + 1)
     assert handoff.recover_stuck_archives(later) == [session.pk]
     session.refresh_from_db()
     assert session.status == Status.READY
