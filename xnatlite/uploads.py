@@ -28,10 +28,10 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
@@ -289,15 +289,22 @@ class _SweptUploadedFile(TemporaryUploadedFile):
     killed while a form upload streams in leaves nothing the sweep does not find. Django closes the file
     when the request ends; closing it also removes its folder."""
 
-    def __init__(self, name, content_type, size, charset, content_type_extra=None):
-        self._folder = upload_folder()
+    def __init__(
+        self,
+        name: str | None,
+        content_type: str | None,
+        size: int,
+        charset: str | None,
+        content_type_extra: dict | None = None,
+    ) -> None:
+        self._folder: AbstractContextManager[Path] | None = upload_folder()
         folder = self._folder.__enter__()
         file = tempfile.NamedTemporaryFile(suffix=".upload", dir=folder)  # noqa: SIM115 - closed in close()
         UploadedFile.__init__(self, file, name, content_type, size, charset, content_type_extra)
 
-    def close(self):
+    def close(self) -> None:
         try:
-            return super().close()
+            super().close()
         finally:
             folder, self._folder = self._folder, None
             if folder is not None:
@@ -308,7 +315,7 @@ class UploadFolderHandler(TemporaryFileUploadHandler):
     """Django's upload handler for files too big for memory, writing them under `cache/uploads/` (beside
     the archive, swept after a kill) rather than the system's temporary folder (settings.FILE_UPLOAD_HANDLERS)."""
 
-    def new_file(self, *args, **kwargs) -> None:
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
         FileUploadHandler.new_file(self, *args, **kwargs)
         self.file = _SweptUploadedFile(
             self.file_name, self.content_type, 0, self.charset, self.content_type_extra
