@@ -10,7 +10,7 @@ A-ASSOCIATE, A-RELEASE and A-ABORT PDU classes, and its presentation context neg
 of proposed items and remembered. Checked against
 pynetdicom 3.0 and dcmtk 3.6 as requestors (tests/dicom_receiver/test_acceptor.py).
 
-What it serves: C-ECHO, and C-STORE of any SOP class in the first transfer syntax proposed (data sets
+What it serves: C-ECHO, and C-STORE of any SOP class in the first transfer syntax proposed that we can read (data sets
 streamed to disk fragment by fragment, never held in memory). Anything else is aborted. The behaviour
 follows pynetdicom's acceptor: its rejections, its default timeouts (30 s for the A-ASSOCIATE-RQ,
 60 s of network silence, then A-ABORT), A-ABORT on an unexpected or undecodable PDU.
@@ -40,7 +40,7 @@ from pynetdicom.pdu_primitives import (
 from pynetdicom.presentation import build_context, negotiate_unrestricted
 from pynetdicom.sop_class import Verification
 
-from dicom_receiver import dimse
+from dicom_receiver import contexts, dimse
 from xnatlite.errors import InvalidDicom
 
 log = logging.getLogger("xnatlite.receiver")
@@ -149,7 +149,7 @@ _negotiations: dict[bytes, _Negotiated] = {}
 
 def _negotiate_items(pdu_type: int, length: int, body: bytes) -> _Negotiated:
     """Decode the request with pynetdicom and negotiate as pynetdicom's own acceptor does (every storage
-    SOP class in the first transfer syntax proposed, Verification, role selection), then remember it."""
+    SOP class in the first transfer syntax proposed that we can read, Verification, role selection), then remember it."""
     pdu = A_ASSOCIATE_RQ()
     try:
         pdu.decode(struct.pack(">BBI", pdu_type, 0, length) + body)
@@ -161,9 +161,9 @@ def _negotiate_items(pdu_type: int, length: int, body: bytes) -> _Negotiated:
         for item in request.user_information
         if isinstance(item, SCP_SCU_RoleSelectionNegotiation)
     }
-    results, role_replies = negotiate_unrestricted(
-        request.presentation_context_definition_list, [build_context(Verification)], roles
-    )
+    usable, refused = contexts.restrict(request.presentation_context_definition_list)
+    results, role_replies = negotiate_unrestricted(usable, [build_context(Verification)], roles)
+    results = sorted([*results, *refused], key=lambda cx: cx.context_id)
     accept = A_ASSOCIATE()
     accept.application_context_name = UID(APPLICATION_CONTEXT_NAME)
     accept.calling_ae_title = request.calling_ae_title

@@ -236,3 +236,22 @@ def write_deflated(path: Path, ds: Dataset, *, zeros: int = 0) -> Path:
                 out.write(deflater.compress(block[: min(len(block), zeros - start)]))
         out.write(deflater.flush())
     return path
+
+
+def write_with_transfer_syntax(path: Path, ds: Dataset, transfer_syntax: str) -> Path:
+    """`ds` encoded in Explicit VR Little Endian in a Part 10 file whose meta names `transfer_syntax`
+    (made up, say: pydicom itself refuses to write one)."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+
+    meta = FileMetaDataset(ds.file_meta)
+    meta.TransferSyntaxUID = transfer_syntax
+    out = DicomBytesIO()
+    out.is_little_endian, out.is_implicit_VR = True, False
+    out.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(out, meta, enforce_standard=True)
+    bare = ds.copy()
+    del bare.file_meta
+    write_dataset(out, bare)
+    path.write_bytes(out.getvalue())
+    return path
