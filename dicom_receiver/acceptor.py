@@ -10,10 +10,16 @@ A-ASSOCIATE, A-RELEASE and A-ABORT PDU classes, and its presentation context neg
 of proposed items and remembered. Checked against
 pynetdicom 3.0 and dcmtk 3.6 as requestors (tests/dicom_receiver/test_acceptor.py).
 
-What it serves: C-ECHO, and C-STORE of any SOP class in the first transfer syntax proposed (data sets
+What it serves: C-ECHO, and C-STORE of any SOP class in the first transfer syntax proposed that we can read (data sets
 streamed to disk fragment by fragment, never held in memory). Anything else is aborted. The behaviour
-follows pynetdicom's acceptor: its rejections, its default timeouts (30 s for the A-ASSOCIATE-RQ,
-60 s of network silence, then A-ABORT), A-ABORT on an unexpected or undecodable PDU.
+follows pynetdicom's acceptor: its rejections, its 60 s of network silence before A-ABORT, A-ABORT on
+an unexpected or undecodable PDU.
+
+Who may hold a connection (issue 14 item 7: 70 connections that never asked for an association, or
+64 slow senders, kept every real sender out): see `Limits`. A connection has a short time in all for
+its A-ASSOCIATE-RQ, however slowly it trickles in; connections that have not asked yet take no
+association slot; one address holds at most so many connections at once (more are closed as they
+come); and the last slots are kept for senders on a receiver's whitelist.
 """
 
 from __future__ import annotations
@@ -40,14 +46,15 @@ from pynetdicom.pdu_primitives import (
 from pynetdicom.presentation import build_context, negotiate_unrestricted
 from pynetdicom.sop_class import Verification
 
-from dicom_receiver import dimse
+from dicom_receiver import contexts, dimse
 from xnatlite.errors import InvalidDicom
 
 log = logging.getLogger("xnatlite.receiver")
 
 APPLICATION_CONTEXT_NAME = "1.2.840.10008.3.1.1.1"
-# pynetdicom's defaults for an acceptor: acse_timeout and network_timeout.
-ASSOCIATE_TIMEOUT = 30.0
+# The whole time a connection has to send its A-ASSOCIATE-RQ (pynetdicom waits 30 s per read), and
+# pynetdicom's network_timeout.
+ASSOCIATE_TIMEOUT = 10.0
 NETWORK_TIMEOUT = 60.0
 # The largest PDU we accept: fewer, larger reads and writes than the usual 16 kB.
 MAX_PDU_SIZE = 1 << 20
@@ -62,6 +69,16 @@ SERVICE_USER, SERVICE_PROVIDER = 0x00, 0x02
 UNRECOGNIZED_PDU, UNEXPECTED_PDU, INVALID_PARAMETER = 0x01, 0x02, 0x06
 # A-ASSOCIATE-RJ (result, source, reason) for a full house: transient, local limit exceeded.
 REJECT_BUSY = (0x02, 0x03, 0x02)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one listener lets its peers hold (README "The DICOM receiver", Limits)."""
+
+    associate_timeout: float = ASSOCIATE_TIMEOUT  # seconds in all for the A-ASSOCIATE-RQ
+    max_associations: int = MAX_ASSOCIATIONS  # associations at once
+    reserved: int = 8  # of those, the last ones: only for a calling AE on a receiver's whitelist
+    per_peer: int = 16  # connections from one address at once (asking or associated)
 
 
 class Closed(Exception):
@@ -108,6 +125,8 @@ class Association:
     contexts: dict[int, str] = field(default_factory=dict)  # accepted context ID -> transfer syntax
     established: bool = False
     released: bool = False
+    trusted: bool = False  # on the whitelist of the receiver it called: may use the reserved slots
+    admitted: bool = False  # holds one of the listener's association slots
     state: object | None = None  # the events' own bookkeeping (statistics for the log line)
 
 
@@ -149,7 +168,7 @@ _negotiations: dict[bytes, _Negotiated] = {}
 
 def _negotiate_items(pdu_type: int, length: int, body: bytes) -> _Negotiated:
     """Decode the request with pynetdicom and negotiate as pynetdicom's own acceptor does (every storage
-    SOP class in the first transfer syntax proposed, Verification, role selection), then remember it."""
+    SOP class in the first transfer syntax proposed that we can read, Verification, role selection), then remember it."""
     pdu = A_ASSOCIATE_RQ()
     try:
         pdu.decode(struct.pack(">BBI", pdu_type, 0, length) + body)
@@ -161,9 +180,9 @@ def _negotiate_items(pdu_type: int, length: int, body: bytes) -> _Negotiated:
         for item in request.user_information
         if isinstance(item, SCP_SCU_RoleSelectionNegotiation)
     }
-    results, role_replies = negotiate_unrestricted(
-        request.presentation_context_definition_list, [build_context(Verification)], roles
-    )
+    usable, refused = contexts.restrict(request.presentation_context_definition_list)
+    results, role_replies = negotiate_unrestricted(usable, [build_context(Verification)], roles)
+    results = sorted([*results, *refused], key=lambda cx: cx.context_id)
     accept = A_ASSOCIATE()
     accept.application_context_name = UID(APPLICATION_CONTEXT_NAME)
     accept.calling_ae_title = request.calling_ae_title
@@ -222,10 +241,16 @@ class AssociationLoop:
         self.request: dict[int, bytes] | None = None  # the C-STORE-RQ whose data set is arriving
         self.request_context = 0
         self.instance: Instance | None = None
+        self.deadline: float | None = None  # until the A-ASSOCIATE-RQ is in: when it must be
 
     # --- socket ---
     def _receive(self) -> None:
         """Append what the socket has to the buffer (at least one byte)."""
+        if self.deadline is not None:  # a request trickling in byte by byte still ends on time
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            _set_timeout(self.assoc.sock, max(left, 0.001))
         try:
             count = self.assoc.sock.recv_into(self.view[self.end :])
         except BlockingIOError:
@@ -286,9 +311,11 @@ class AssociationLoop:
         assoc = self.assoc
         try:
             assoc.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            _set_timeout(assoc.sock, ASSOCIATE_TIMEOUT)
+            timeout = self.listener.limits.associate_timeout if self.listener else ASSOCIATE_TIMEOUT
+            self.deadline = time.monotonic() + timeout
             if not self._negotiate():
                 return
+            self.deadline = None
             _set_timeout(assoc.sock, NETWORK_TIMEOUT)
             self._serve()
         except TimeoutError:
@@ -339,7 +366,7 @@ class AssociationLoop:
         assoc.peer_max_pdu = negotiated.peer_max_pdu
 
         rejection = self.events.requested(assoc)
-        if rejection is None and self.listener is not None and self.listener.is_full():
+        if rejection is None and self.listener is not None and not self.listener.admit(assoc):
             log.warning(
                 "rejected association from %s@%s: too many associations", assoc.calling_ae, assoc.peer_address
             )
@@ -453,10 +480,21 @@ class Listener(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, address: tuple[str, int], events: Events, *, reuse_port: bool = False):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        events: Events,
+        *,
+        reuse_port: bool = False,
+        limits: Limits | None = None,
+    ):
         self.events, self.reuse_port = events, reuse_port
+        self.limits = limits or Limits()
         self.port = address[1]
         self._active: set[AssociationLoop] = set()
+        self._peers: dict[str, int] = {}  # connections open per address
+        self._associations = 0  # association slots taken
+        self._refused_logged = 0.0
         self._lock = threading.Lock()
         super().__init__(address, socketserver.BaseRequestHandler)
         self.port = self.server_address[1]
@@ -466,12 +504,33 @@ class Listener(socketserver.ThreadingTCPServer):
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         super().server_bind()
 
-    def is_full(self) -> bool:
+    def admit(self, assoc: Association) -> bool:
+        """Give `assoc` an association slot if one is free for it (the reserved ones: only if trusted)."""
+        limits = self.limits
+        room = limits.max_associations if assoc.trusted else limits.max_associations - limits.reserved
         with self._lock:
-            return len(self._active) > MAX_ASSOCIATIONS
+            if self._associations >= room:
+                return False
+            self._associations += 1
+        assoc.admitted = True
+        return True
+
+    def verify_request(self, request, client_address) -> bool:
+        """Take a new connection unless its address already holds `per_peer` (it is closed at once)."""
+        address = _address(client_address)
+        with self._lock:
+            count = self._peers.get(address, 0)
+            if count >= self.limits.per_peer:
+                now = time.monotonic()
+                if now - self._refused_logged > 10:  # one line per 10 s, however many are refused
+                    self._refused_logged = now
+                    log.warning("closed a connection from %s: it already holds %d", address, count)
+                return False
+            self._peers[address] = count + 1
+        return True
 
     def finish_request(self, request, client_address) -> None:
-        address = client_address[0] if isinstance(client_address, tuple) else str(client_address)
+        address = _address(client_address)
         loop = AssociationLoop(Association(request, address, self.port), self.events, self)
         with self._lock:
             self._active.add(loop)
@@ -480,6 +539,12 @@ class Listener(socketserver.ThreadingTCPServer):
         finally:
             with self._lock:
                 self._active.discard(loop)
+                self._associations -= loop.assoc.admitted
+                left = self._peers.get(address, 1) - 1
+                if left > 0:
+                    self._peers[address] = left
+                else:
+                    self._peers.pop(address, None)
 
     def serve_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name=f"receiver:{self.port}", daemon=True)
@@ -504,3 +569,7 @@ class Listener(socketserver.ThreadingTCPServer):
                 loop.assoc.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+def _address(client_address) -> str:
+    return client_address[0] if isinstance(client_address, tuple) else str(client_address)

@@ -66,6 +66,7 @@ class ReceiverEvents:
                 assoc.called_ae,
             )
             return REJECT_CALLING_AE
+        assoc.trusted = self.service.on_whitelist(receiver, assoc.calling_ae, assoc.peer_address)
         assoc.state = AssociationStats()
         return None
 

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from dicom_receiver import incoming, spool, whitelist
-from dicom_receiver.acceptor import Listener
+from dicom_receiver.acceptor import Limits, Listener
 from dicom_receiver.handlers import ReceiverEvents
 from dicom_receiver.models import Receiver, ensure_default_receiver
 from prearchive import sweep
@@ -71,6 +71,13 @@ class ReceiverService:
             entries = receiver.whitelist_entries
         return whitelist.whitelist_allows(entries, calling_ae, address)
 
+    def on_whitelist(self, receiver: Receiver, calling_ae: str, address: str) -> bool:
+        """Whether the receiver has a whitelist and the peer is on it (so it may use the reserved slots)."""
+        entries = self._whitelists.get((receiver.pk, receiver.updated_at))
+        if entries is None:
+            entries = receiver.whitelist_entries
+        return bool(entries) and whitelist.whitelist_allows(entries, calling_ae, address)
+
     # called from the reload loop
     def reload(self) -> None:
         """Start listeners for new ports, stop those of ports without an enabled receiver."""
@@ -108,7 +115,12 @@ class ReceiverService:
             self._names[port] = holder
             self.refused.discard(port)
         try:
-            server = Listener((self.host, port), ReceiverEvents(self, port), reuse_port=self.reuse_port)
+            server = Listener(
+                (self.host, port),
+                ReceiverEvents(self, port),
+                reuse_port=self.reuse_port,
+                limits=listener_limits(),
+            )
         except OSError as exc:
             log.error("cannot listen on %s:%s for %s: %s", self.host, port, ", ".join(titles), exc)
             return
@@ -123,6 +135,16 @@ class ReceiverService:
         for holder in self._names.values():
             holder.close()
         self._names.clear()
+
+
+def listener_limits() -> Limits:
+    """What one listener lets its peers hold, from the settings (issue 14 item 7)."""
+    return Limits(
+        associate_timeout=settings.DICOM_ASSOCIATE_TIMEOUT,
+        max_associations=settings.DICOM_MAX_ASSOCIATIONS,
+        reserved=min(settings.DICOM_RESERVED_ASSOCIATIONS, settings.DICOM_MAX_ASSOCIATIONS),
+        per_peer=settings.DICOM_MAX_PER_PEER,
+    )
 
 
 def start_workers(stop: threading.Event, count: int) -> list[threading.Thread]:

@@ -31,7 +31,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from prearchive import part10
+from prearchive import inflation, part10, transfer_syntaxes
 from xnatlite import layout
 from xnatlite.errors import InvalidDicom
 
@@ -56,10 +56,12 @@ def read_instance(source: Path | str | BinaryIO) -> Dataset:
         on_disk = isinstance(source, (str, Path))
         ds = part10.read(source, DEFER_BYTES) if on_disk else None  # the common case, fast
         if ds is None:
+            inflation.check_deflated(source)  # before pydicom inflates a deflated data set whole
             ds = pydicom.dcmread(source, force=True, defer_size=DEFER_BYTES if on_disk else None)
         if on_disk and ds.file_meta.get("TransferSyntaxUID") in DEFLATED_SYNTAXES:
             ds = pydicom.dcmread(source, force=True)  # deferred values would point into the inflated copy
             on_disk = False
+        transfer_syntaxes.check_readable(ds)
         if not ds._dict:
             raise InvalidDicom("The file holds no DICOM data elements")
         last = ds._dict[next(reversed(ds._dict))]  # the last element read

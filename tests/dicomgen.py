@@ -199,3 +199,59 @@ def pydicom_test_file(name: str) -> Path:
     path = PYDICOM_TEST_FILES / name
     assert path.exists(), f"{name} is not bundled with pydicom"
     return path
+
+
+def write_deflated(path: Path, ds: Dataset, *, zeros: int = 0) -> Path:
+    """`ds` as a Part 10 file in Deflated Explicit VR Little Endian (PS3.5 A.5), its data set followed
+    inside the deflate stream by a Pixel Data (7FE0,0010) OB element of
+    `zeros` zero bytes when `zeros` is set: a deflate bomb of `zeros` bytes in about zeros/1000,
+    written piece by piece (never whole in memory)."""
+    import struct
+    import zlib
+
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    ds = ds.copy()
+    ds.file_meta = FileMetaDataset(ds.file_meta)
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    if zeros:
+        del ds.PixelData  # the zeros take its place
+    head = DicomBytesIO()
+    head.is_little_endian, head.is_implicit_VR = True, False
+    head.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(head, ds.file_meta, enforce_standard=True)
+    body = DicomBytesIO()
+    body.is_little_endian, body.is_implicit_VR = True, False
+    write_dataset(body, ds)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    with open(path, "wb") as out:
+        out.write(head.getvalue())
+        out.write(deflater.compress(body.getvalue()))
+        if zeros:
+            out.write(deflater.compress(struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, zeros)))
+            block = bytes(1 << 20)
+            for start in range(0, zeros, len(block)):
+                out.write(deflater.compress(block[: min(len(block), zeros - start)]))
+        out.write(deflater.flush())
+    return path
+
+
+def write_with_transfer_syntax(path: Path, ds: Dataset, transfer_syntax: str) -> Path:
+    """`ds` encoded in Explicit VR Little Endian in a Part 10 file whose meta names `transfer_syntax`
+    (made up, say: pydicom itself refuses to write one)."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+
+    meta = FileMetaDataset(ds.file_meta)
+    meta.TransferSyntaxUID = transfer_syntax
+    out = DicomBytesIO()
+    out.is_little_endian, out.is_implicit_VR = True, False
+    out.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(out, meta, enforce_standard=True)
+    bare = ds.copy()
+    del bare.file_meta
+    write_dataset(out, bare)
+    path.write_bytes(out.getvalue())
+    return path

@@ -112,6 +112,13 @@ RECEIVER_PROCESSES = env_int("XNATLITE_RECEIVER_PROCESSES", 0)
 RECEIVER_WORKERS = env_int("XNATLITE_RECEIVER_WORKERS", 0)
 # The address the DICOM receivers listen on (all interfaces by default; their ports are in the database).
 DICOM_HOST = env("XNATLITE_DICOM_HOST", "0.0.0.0")
+# What the DICOM receivers let senders hold, per receiver process (README "The DICOM receiver", Limits):
+# seconds in all for an A-ASSOCIATE-RQ, associations at once, how many of those only senders on a
+# receiver's whitelist may use, connections from one address at once.
+DICOM_ASSOCIATE_TIMEOUT = env_int("XNATLITE_DICOM_ASSOCIATE_TIMEOUT", 10)
+DICOM_MAX_ASSOCIATIONS = env_int("XNATLITE_DICOM_MAX_ASSOCIATIONS", 64)
+DICOM_RESERVED_ASSOCIATIONS = env_int("XNATLITE_DICOM_RESERVED_ASSOCIATIONS", 8)
+DICOM_MAX_PER_PEER = env_int("XNATLITE_DICOM_MAX_PER_PEER", 16)
 # Request threads of `manage.py serve`'s web server.
 HTTP_THREADS = env_int("XNATLITE_HTTP_THREADS", 8)
 # The site admin `manage.py createadmin` (and `serve` when both name and password are set) makes.
@@ -134,6 +141,9 @@ UPLOAD_MAX_BYTES = env_int("XNATLITE_UPLOAD_MAX_BYTES", 64 * 1024**3)
 UPLOAD_MAX_RATIO = env_int("XNATLITE_UPLOAD_MAX_RATIO", 200)
 UPLOAD_MAX_MEMBERS = env_int("XNATLITE_UPLOAD_MAX_MEMBERS", 200_000)
 UPLOAD_MAX_DEPTH = env_int("XNATLITE_UPLOAD_MAX_DEPTH", 3)
+# The most a deflated DICOM data set (received or uploaded) may inflate to; it may also grow at most
+# UPLOAD_MAX_RATIO times beyond its first 16 MiB (README "Security", prearchive/inflation.py).
+INFLATED_MAX_BYTES = env_int("XNATLITE_INFLATED_MAX_BYTES", 256 * 1024**2)
 # Sign-in throttling (README "Signing in"): failures from one address or for one account before both are
 # refused, for how long (0: until an admin unlocks), and how many proxies in front of us append the
 # client's address to X-Forwarded-For (0: none; the client's address is the connection's).

@@ -140,6 +140,8 @@ def _ingest(request: HttpRequest, data: dict, files, upload_id: str, commit_also
             archive=False,
             commit=True,
         )
+    if skipped and not count and not error:  # nothing could be read: say which, as a refusal
+        error = f"No file could be read as DICOM: {', '.join(skipped[:SKIPPED_SHOWN])}"
     fresh = {s.pk: s for s in queries.prearchive_listing(request.user).filter(pk__in=shown)}
     rows = [_session_json(fresh[pk]) for pk in shown if pk in fresh]
     # A session gone from the prearchive after its commit was archived (the project archives by itself).

@@ -4,7 +4,9 @@ full house, over raw sockets where no well-behaved requestor would go."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import select
 import shutil
 import socket
 import struct
@@ -30,8 +32,8 @@ from dicom_receiver import acceptor, dimse
 from dicom_receiver.models import Receiver
 from prearchive import intake
 from prearchive.models import PrearchiveFile, PrearchiveSession
-from tests.dicomgen import make_study, pydicom_test_file, write_study
-from tests.waiting import TIMEOUT
+from tests.dicomgen import echo, make_study, pydicom_test_file, write_study
+from tests.waiting import TIMEOUT, wait_for
 
 needs_dcmtk = pytest.mark.skipif(
     not shutil.which("storescu"), reason="dcmtk (storescu, echoscu) is not installed"
@@ -201,8 +203,14 @@ def test_a_release_in_the_middle_of_an_instance_aborts_it_and_keeps_nothing(rece
     assert queued() == []
 
 
-def test_a_connection_without_an_association_request_is_closed(receiver, monkeypatch):
-    monkeypatch.setattr(acceptor, "ASSOCIATE_TIMEOUT", 0.3)
+def limit(receiver, **changes) -> None:
+    """Change the limits of the receiver's listener (read as each connection comes)."""
+    listener = receiver.service.servers[receiver.port]
+    listener.limits = dataclasses.replace(listener.limits, **changes)
+
+
+def test_a_connection_without_an_association_request_is_closed(receiver):
+    limit(receiver, associate_timeout=0.3)
     with connect(receiver, associate=False) as sock:
         started = time.monotonic()
         assert read_pdu(sock)[0] in (0x07, 0)  # aborted, or simply closed
@@ -221,8 +229,8 @@ def test_a_silent_association_is_aborted_after_the_network_timeout(receiver, mon
     assert queued() == []  # the instance cut short is not kept
 
 
-def test_a_full_house_is_rejected_as_busy(receiver, monkeypatch):
-    monkeypatch.setattr(acceptor, "MAX_ASSOCIATIONS", 1)
+def test_a_full_house_is_rejected_as_busy(receiver):
+    limit(receiver, max_associations=1, reserved=0)
     first = AE(ae_title="FIRST")
     first.add_requested_context(Verification)
     held = first.associate("127.0.0.1", receiver.port, ae_title="XNATLITE")
@@ -232,6 +240,62 @@ def test_a_full_house_is_rejected_as_busy(receiver, monkeypatch):
         pdu_type, body = read_pdu(sock)
         assert (pdu_type, tuple(body[1:4])) == (0x03, acceptor.REJECT_BUSY)  # A-ASSOCIATE-RJ, transient
     held.release()
+    assert echo_works(receiver)
+
+
+def test_a_request_trickling_in_is_cut_off_when_its_time_is_up(receiver):
+    """A byte every 50 ms keeps each read within any timeout; the request still has 0.5 s in all."""
+    limit(receiver, associate_timeout=0.5)
+    request = associate_request()
+    with connect(receiver, associate=False) as sock:
+        sent = 0
+        try:
+            for byte in request:  # bounded: the request is a few hundred bytes, 50 ms apart
+                sock.sendall(bytes([byte]))
+                sent += 1
+                if select.select([sock], [], [], 0.05)[0]:
+                    break  # the receiver answered: an A-ABORT, or closed
+        except OSError:
+            pass  # closed under us
+        assert sent < len(request), "the whole request went in: nothing cut it off"
+        assert read_pdu(sock)[0] in (0x07, 0)  # aborted, or simply closed
+
+
+def test_one_address_holds_at_most_per_peer_connections(receiver):
+    limit(receiver, per_peer=2)
+    held = [connect(receiver, associate=False) for _ in range(2)]
+    try:
+        wait_for(lambda: receiver.service.servers[receiver.port]._peers.get("127.0.0.1") == 2, what="2 held")
+        with connect(receiver, associate=False) as third:
+            assert read_pdu(third) == (0, b"")  # closed at once: the address holds its two
+    finally:
+        for sock in held:
+            sock.close()
+    wait_for(echo_works_for(receiver), what="the address to get its connections back")
+
+
+def echo_works_for(receiver):
+    return lambda: echo_works(receiver)
+
+
+def test_the_reserved_slots_are_for_senders_on_a_whitelist(receiver):
+    Receiver.objects.create(ae_title="SECURE", port=receiver.port, whitelist="TRUSTED@127.0.0.1")
+    receiver.wait_reloaded()
+    limit(receiver, max_associations=2, reserved=1)
+    first = AE(ae_title="FIRST")
+    first.add_requested_context(Verification)
+    held = first.associate("127.0.0.1", receiver.port, ae_title="XNATLITE")
+    assert held.is_established  # the one slot for everyone
+    try:
+        assert echo(receiver.port) is None  # the next one is only for the whitelist: rejected, busy
+        trusted = AE(ae_title="TRUSTED")
+        trusted.add_requested_context(Verification)
+        assoc = trusted.associate("127.0.0.1", receiver.port, ae_title="SECURE")
+        assert assoc.is_established
+        assert assoc.send_c_echo().Status == 0
+        assoc.release()
+    finally:
+        held.release()
     assert echo_works(receiver)
 
 

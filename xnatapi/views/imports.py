@@ -8,6 +8,7 @@ it apart safely. The answer is XNAT's: 200, one URI per session, CRLF-terminated
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from django.http import HttpRequest, HttpResponse
 
@@ -22,6 +23,7 @@ from xnatlite.errors import InvalidInput, NotFound
 
 log = logging.getLogger("xnatlite.api")
 
+SKIPPED_NAMED = 50  # skipped files named in X-Skipped-File-Names
 HANDLERS = ("DICOM-zip", "dicom-zip", "gradual-DICOM", "gradual-dicom", "")
 
 
@@ -109,4 +111,6 @@ def import_service(request: HttpRequest) -> HttpResponse:
     response = text("".join(line + "\r\n" for line in lines))
     response["X-Imported-Files"] = str(result.files)
     response["X-Skipped-Files"] = str(len(result.skipped))  # non-DICOM members, with Ignore-Unparsable
+    if result.skipped:  # which ones, URL-quoted (a member's name may hold anything)
+        response["X-Skipped-File-Names"] = ", ".join(quote(name) for name in result.skipped[:SKIPPED_NAMED])
     return response
