@@ -119,8 +119,16 @@ DICOM_ASSOCIATE_TIMEOUT = env_int("XNATLITE_DICOM_ASSOCIATE_TIMEOUT", 10)
 DICOM_MAX_ASSOCIATIONS = env_int("XNATLITE_DICOM_MAX_ASSOCIATIONS", 64)
 DICOM_RESERVED_ASSOCIATIONS = env_int("XNATLITE_DICOM_RESERVED_ASSOCIATIONS", 8)
 DICOM_MAX_PER_PEER = env_int("XNATLITE_DICOM_MAX_PER_PEER", 16)
-# Request threads of `manage.py serve`'s web server.
+# Request threads of `manage.py serve`'s web server, and its limits (xnatlite/webserver.py, README
+# "Security"): open connections; seconds for a request's headers (and for an idle connection's next
+# request); seconds a body or an answer may move nothing; the largest body sent without credentials;
+# how much of an answer is spooled for a slow client before the request thread waits for it.
 HTTP_THREADS = env_int("XNATLITE_HTTP_THREADS", 8)
+HTTP_CONNECTIONS = env_int("XNATLITE_HTTP_CONNECTIONS", 1000)
+HTTP_HEADER_SECONDS = env_int("XNATLITE_HTTP_HEADER_SECONDS", 30)
+HTTP_IDLE_SECONDS = env_int("XNATLITE_HTTP_IDLE_SECONDS", 60)
+HTTP_ANONYMOUS_BODY_BYTES = env_int("XNATLITE_HTTP_ANONYMOUS_BODY_BYTES", 64 * 1024)
+HTTP_SPOOL_BYTES = env_int("XNATLITE_HTTP_SPOOL_BYTES", 1024**3)
 # The site admin `manage.py createadmin` (and `serve` when both name and password are set) makes.
 ADMIN_USERNAME = env("XNATLITE_ADMIN_USERNAME")
 ADMIN_PASSWORD = env("XNATLITE_ADMIN_PASSWORD")

@@ -2,7 +2,8 @@
 
 Applies migrations, creates the first admin from XNATLITE_ADMIN_* if set, starts the background
 companions other apps register (the DICOM receiver, the idle-session scheduler), and serves the web
-app with waitress, a production-grade pure-Python WSGI server, until SIGINT or SIGTERM.
+app with waitress, a production-grade pure-Python WSGI server, until SIGINT or SIGTERM; with the limits
+on bodies, slow clients and connections of `xnatlite/webserver.py`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from xnatlite import uploads
+from xnatlite import uploads, webserver
 
 log = logging.getLogger("xnatlite.serve")
 
@@ -45,8 +46,6 @@ class Command(BaseCommand):
         parser.add_argument("--web-only", action="store_true", help="do not start the companions")
 
     def handle(self, *args, host: str, port: int, threads: int, no_migrate: bool, web_only: bool, **options):
-        from waitress.server import create_server
-
         from xnatlite.wsgi import application
 
         if not no_migrate:
@@ -63,13 +62,11 @@ class Command(BaseCommand):
             thread.start()
             workers.append(thread)
 
-        server = create_server(
+        server = webserver.create_server(
             application,
             host=host,
             port=port,
             threads=threads,
-            channel_timeout=300,
-            max_request_body_size=1 << 62,
             # waitress drops X-Forwarded-* headers by default; behind a proxy Django reads them itself
             # (SECURE_PROXY_SSL_HEADER, the client's address in xnatlite/signin.py).
             clear_untrusted_proxy_headers=not (settings.BEHIND_TLS_PROXY or settings.TRUSTED_PROXIES),
@@ -85,9 +82,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, shut_down)
         signal.signal(signal.SIGINT, shut_down)
-        self.stdout.write(
-            f"xnatlite serving http://{server.effective_host}:{server.effective_port}/ (data in {settings.DATA_ROOT})"
-        )
+        (address, bound), *_ = webserver.addresses(server)
+        self.stdout.write(f"xnatlite serving http://{address}:{bound}/ (data in {settings.DATA_ROOT})")
         self.stdout.flush()
         try:
             server.run()
