@@ -94,7 +94,7 @@ def test_dry_run_of_the_default_project_script_on_a_real_file(project_a, alice):
     path = pydicom_test_file("CT_small.dcm")
     before = path.read_bytes()
     changes = services.dry_run_project_script(project_a, path, by=alice, subject="S01", session="S01_CT1")
-    by_keyword = {c.keyword: c for c in changes}
+    by_keyword = {c.keyword: c for c in changes.changes}
     assert by_keyword["PatientName"].after == "S01"
     assert by_keyword["PatientID"].after == "S01_CT1"
     assert by_keyword["StudyDescription"].after == "A"
@@ -105,7 +105,7 @@ def test_dry_run_of_an_unsaved_edit_and_of_a_non_dicom_file(project_a, alice, bo
     changes = services.dry_run_project_script(
         project_a, pydicom_test_file("MR_small.dcm"), by=alice, text=GOOD
     )
-    assert [(c.keyword, c.after) for c in changes] == [("PatientName", "SUBJECT")]
+    assert [(c.keyword, c.after) for c in changes.changes] == [("PatientName", "SUBJECT")]
     junk = tmp_path / "junk.dcm"
     junk.write_bytes(b"not dicom at all" * 20)
     with pytest.raises(InvalidDicom):
