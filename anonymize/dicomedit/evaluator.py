@@ -74,7 +74,7 @@ class Context:
     def text_of(self, path: TagPath) -> str:
         """Value of the first element the path names, '' if none."""
         found = self.resolve(path)
-        if not found:
+        if not found or found[0][1] not in found[0][0]:  # an assignment's target it is about to create
             return ""
         ds, tag = found[0]
         return element_text(ds[tag])

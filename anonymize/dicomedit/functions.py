@@ -222,7 +222,7 @@ def _shift(ctx: Context, args: list[Arg], default_unit: str, function: str) -> s
     vr = ""
     if isinstance(args[0], TagPath):
         found = ctx.resolve(args[0])
-        if not found:
+        if not found or found[0][1] not in found[0][0]:
             return ""
         ds, tag = found[0]
         vr, text = ds[tag].VR, element_text(ds[tag])

@@ -122,3 +122,17 @@ def test_dry_run_command_prints_changes(db, capsys):
     assert "InstitutionName" in out and "'JFK IMAGING CENTER' -> ''" in out
     with pytest.raises(CommandError, match="No project 'NOPE'"):
         call_command("anon_dryrun", str(pydicom_test_file("CT_small.dcm")), "--project", "NOPE")
+
+
+def test_what_a_script_could_never_run_is_refused_when_saved(root, project_a, alice, settings):
+    shifting = 'version "6.3"\nshiftSubjectDates["(0008,0020)"]\n'
+    with pytest.raises(InvalidScript, match="project scripts only"):
+        services.save_site_script(shifting, enabled=True, by=root)
+    assert services.save_project_script(project_a, shifting, enabled=True, by=alice).version == 1
+    fetching = 'version "6.3"\n(0010,0020) := getURL["http://127.0.0.1/ids"]\n'
+    settings.SCRIPT_URL_PREFIXES = []
+    with pytest.raises(InvalidScript, match="getURL is turned off"):
+        services.save_project_script(project_a, fetching, enabled=True, by=alice)
+    settings.SCRIPT_URL_PREFIXES = ["http://127.0.0.1/"]
+    assert services.save_project_script(project_a, fetching, enabled=True, by=alice).version == 2
+    assert not SiteScript.objects.exists()
