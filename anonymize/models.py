@@ -83,8 +83,8 @@ class ScriptVersion(models.Model):
 class SubjectDateShift(models.Model):
     """The secret number of days a project's scripts move a subject's dates by (``subjectDateShift[]``,
     ``shiftSubjectDates[...]``): drawn at random the first time a script asks, then the same for every
-    session of the subject, so intervals survive (PS3.15 E.3.6, Modified Dates). Never shown to anyone
-    but the project's owners (through the dry run) and site admins."""
+    session of the subject, so intervals survive (PS3.15 E.3.6, Modified Dates). Shown on no page and in
+    no API answer; owners can only infer it from their dry run."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     subject = models.CharField(max_length=64)  # the subject label the project script runs with

@@ -165,8 +165,9 @@ def project_script_services(project: Project, subject: str, *, lookup_table: str
     if lookup_table is None:
         row = ProjectScript.objects.filter(project=project).only("lookup_table").first()
         lookup_table = row.lookup_table if row else ""
+    shift = functools.cache(lambda: subject_date_shift(project, subject))  # one query per session
     return Services(
-        subject_date_shift=lambda: subject_date_shift(project, subject),
+        subject_date_shift=shift,
         lookup=_lookup(lookup_table),
         get_url=url_fetcher(),
     )
