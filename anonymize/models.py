@@ -1,4 +1,5 @@
-"""Stored anonymization scripts: one site-wide script, one per project, and every saved version.
+"""Stored anonymization scripts: one site-wide script, one per project, and every saved version; and the
+secret date shift of each subject of a project.
 
 No row means the shipped default (anonymize/scripts/), enabled: a fresh site de-identifies by default.
 """
@@ -16,6 +17,10 @@ class ScriptFields(models.Model):
         default=True,
         help_text="The script removes identifying information: files it ran on are marked "
         "Patient Identity Removed (0012,0062) = YES.",
+    )
+    lookup_table = models.TextField(
+        blank=True,
+        help_text="What DicomEdit's lookup[category, key] answers: one `category/key = value` per line.",
     )
     version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
@@ -73,3 +78,21 @@ class ScriptVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id or 'site'} script v{self.version}"
+
+
+class SubjectDateShift(models.Model):
+    """The secret number of days a project's scripts move a subject's dates by (``subjectDateShift[]``,
+    ``shiftSubjectDates[...]``): drawn at random the first time a script asks, then the same for every
+    session of the subject, so intervals survive (PS3.15 E.3.6, Modified Dates). Shown on no page and in
+    no API answer; owners can only infer it from their dry run."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    subject = models.CharField(max_length=64)  # the subject label the project script runs with
+    days = models.IntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("project", "subject", name="subject_date_shift_unique")]
+
+    def __str__(self) -> str:
+        return f"date shift of {self.project_id}/{self.subject}"

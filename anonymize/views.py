@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from anonymize import services
+from anonymize.dicomedit import Preview
 from archive import queries
 from archive.models import ImageSession
 from archive.views import page, project_context
@@ -38,6 +39,12 @@ class ScriptForm(forms.Form):
         strip=False,
         widget=forms.Textarea(attrs={"class": "script", "rows": 18, "spellcheck": "false"}),
     )
+    lookup_table = forms.CharField(
+        label="Lookup table (what lookup[category, key] answers: one category/key = value per line)",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"class": "script", "rows": 4, "spellcheck": "false"}),
+    )
     enabled = forms.BooleanField(required=False)
     deidentifying = forms.BooleanField(
         label="The script de-identifies (files are marked Patient Identity Removed)", required=False
@@ -50,6 +57,9 @@ class ScriptForm(forms.Form):
     def clean_text(self) -> str:
         """Browsers send a textarea's lines ended by CR LF (HTML's form encoding); scripts keep LF."""
         return self.cleaned_data["text"].replace("\r\n", "\n")
+
+    def clean_lookup_table(self) -> str:
+        return self.cleaned_data["lookup_table"].replace("\r\n", "\n")
 
 
 class DryRunForm(forms.Form):
@@ -140,8 +150,8 @@ class ScriptPage:
     prearchived: QuerySet[PrearchiveSession]  # sessions a dry run may use
     archived: QuerySet[ImageSession]
     enabled_label: str
-    save: Callable[..., services.ScriptState]  # (text, enabled=, deidentifying=, by=)
-    dry_run: Callable[[str, Instance], list]  # (text, instance) -> changes
+    save: Callable[..., services.ScriptState]  # (text, enabled=, deidentifying=, lookup_table=, by=)
+    dry_run: Callable[[str, str, Instance], Preview]  # (text, lookup table, instance) -> what it does
     saved_message: str  # "... saved as version {version}."
 
 
@@ -150,7 +160,12 @@ def _script_page(
 ) -> HttpResponse:
     """Show the script; `save` in the POST stores it, `dry_run` previews the box's text instead."""
     state = spec.state
-    initial = {"text": state.text, "enabled": state.enabled, "deidentifying": state.deidentifying}
+    initial = {
+        "text": state.text,
+        "lookup_table": state.lookup_table,
+        "enabled": state.enabled,
+        "deidentifying": state.deidentifying,
+    }
     loaded = None
     wanted = request.GET.get("version", "")
     if request.method == "GET" and wanted.isdigit():
@@ -161,7 +176,7 @@ def _script_page(
     prearchived = list(spec.prearchived[:RECENT_SESSIONS])
     archived = list(spec.archived.select_related("subject")[:RECENT_SESSIONS])
     dry_form = DryRunForm(request.POST if "dry_run" in request.POST else None, prearchived, archived)
-    changes = instance = None
+    result = instance = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         if "dry_run" in request.POST:
@@ -169,7 +184,7 @@ def _script_page(
                 try:
                     chosen = dry_form.cleaned_data
                     instance = _instance(chosen["session"], chosen["scan"], spec.prearchived, spec.archived)
-                    changes = spec.dry_run(data["text"], instance)
+                    result = spec.dry_run(data["text"], data["lookup_table"], instance)
                 except (InvalidScript, InvalidDicom, NotFound) as exc:
                     dry_form.add_error(None, exc.message)
                     instance = None
@@ -179,6 +194,7 @@ def _script_page(
                     data["text"],
                     enabled=data["enabled"],
                     deidentifying=data["deidentifying"],
+                    lookup_table=data["lookup_table"],
                     by=request.user,
                 )
             except InvalidScript as exc:
@@ -190,7 +206,9 @@ def _script_page(
         state=state,
         form=form,
         dry_form=dry_form,
-        changes=changes,
+        changes=result.changes if result else None,
+        dates=result.dates if result else None,
+        dry_warnings=result.warnings if result else None,
         instance=instance,
         loaded=loaded,
         has_instances=bool(archived or prearchived),
@@ -205,12 +223,13 @@ def project_script(request: HttpRequest, project_id: str) -> HttpResponse:
     project = permissions.get_project(request.user, project_id, "see")
     permissions.require(request.user, "manage", project)
 
-    def dry_run(text: str, instance: Instance) -> list:
+    def dry_run(text: str, lookup_table: str, instance: Instance) -> Preview:
         return services.dry_run_project_script(
             project,
             instance.path,
             by=request.user,
             text=text,
+            lookup_table=lookup_table,
             subject=instance.subject,
             session=instance.session,
         )
@@ -235,9 +254,11 @@ def site_script(request: HttpRequest) -> HttpResponse:
     """The site script, run on every instance as it arrives with the routed labels (site admins)."""
     permissions.require_site_admin(request.user)
 
-    def dry_run(text: str, instance: Instance) -> list:
+    def dry_run(text: str, lookup_table: str, instance: Instance) -> Preview:
         variables = {"project": instance.project, "subject": instance.subject, "session": instance.session}
-        return services.dry_run_file(text, instance.path, variables)
+        return services.dry_run_site_script(
+            instance.path, by=request.user, text=text, lookup_table=lookup_table, variables=variables
+        )
 
     spec = ScriptPage(
         state=services.get_site_script(),

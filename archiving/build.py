@@ -129,6 +129,12 @@ def build_beside(session: ArchiveSource, target: Target, request: ArchiveRequest
         None if session.prevent_anon else anonymize_services.project_script_for_archive(project)
     )
     variables = {"project": project.id, "subject": target.subject_label, "session": label}
+    # The subject's secret date shift, the lookup table, getURL: one set per session, asked lazily.
+    script_services = (
+        anonymize_services.project_script_services(project, target.subject_label)
+        if script_and_record is not None
+        else None
+    )
     folders: dict[str, str] = {}  # archived scan ID -> its DICOM folder in the build
     seen: set[str] = set()
 
@@ -189,7 +195,8 @@ def build_beside(session: ArchiveSource, target: Target, request: ArchiveRequest
             ds = dicomfiles.read_instance(source)  # the pixel data stays in the file (copied by the kernel)
             if script_and_record is not None:
                 script, record = script_and_record
-                if script.apply(ds, variables, record=record).rejected:
+                assert script_services is not None
+                if script.apply(ds, variables, record=record, services=script_services).rejected:
                     build.rejected += 1
                     continue
             set_text(ds, PATIENT_NAME, target.subject_label)  # always: DESIGN.md "Anonymization"

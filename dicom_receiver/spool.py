@@ -413,7 +413,10 @@ def warm_up() -> None:
     site = anonymize_services.site_script_for_ingest()
     if site is not None:
         site[0].apply(
-            ds, {"project": "Unassigned", "subject": found.subject, "session": found.session}, record=site[1]
+            ds,
+            {"project": "Unassigned", "subject": found.subject, "session": found.session},
+            record=site[1],
+            services=anonymize_services.site_script_services(),
         )
     dicomfiles.prepare_meta(ds, "WARMUP")
     dicomfiles.encode_instance(ds)

@@ -130,7 +130,8 @@ def _prepare(source: Path | str | BinaryIO | Dataset, context: IngestContext, in
                 "subject": found.subject,
                 "session": found.session,
             }
-            if script.apply(ds, variables, record=record_info).rejected:
+            services = anonymize_services.site_script_services()
+            if script.apply(ds, variables, record=record_info, services=services).rejected:
                 log.info("site script rejected instance for %s/%s", variables["project"], found.session)
                 return None
             if not header_text(ds, 0x00080018) or not header_text(ds, 0x00080016):

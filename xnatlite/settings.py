@@ -141,6 +141,8 @@ if PROJECT_CREATION not in ("admins", "everyone"):
     raise ImproperlyConfigured(
         f"XNATLITE_PROJECT_CREATION must be admins or everyone, not {env('XNATLITE_PROJECT_CREATION')!r}"
     )
+# URL prefixes DicomEdit's getURL may fetch, comma-separated (README "Anonymization"); none: getURL is off.
+SCRIPT_URL_PREFIXES = [p.strip() for p in env("XNATLITE_SCRIPT_URL_PREFIXES", "").split(",") if p.strip()]
 # How long a process keeps the site routing rules before reading them again (XNAT: about 5 s, §5.5).
 ROUTING_CACHE_SECONDS = 5.0
 # REST API (README "The XNAT-compatible REST API"): alias token lifetime, and the caps on uploaded archives.

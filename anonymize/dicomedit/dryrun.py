@@ -1,4 +1,5 @@
-"""Dry run: apply a script to a copy of a dataset and list, per attribute, what it would change."""
+"""Dry run: apply a script to a copy of a dataset and list, per attribute, what it would change, and
+every date, time and age before and after (what researchers will be able to sort and filter by)."""
 
 import copy
 from collections.abc import Mapping
@@ -10,9 +11,10 @@ from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from .elements import element_text, is_sequence, sequence_items
-from .evaluator import RecordInfo, Script
+from .evaluator import NO_SERVICES, RecordInfo, Script, Services
 
 PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+DATE_VRS = frozenset({"DA", "DT", "TM", "AS"})
 
 
 @dataclass(frozen=True)
@@ -26,15 +28,61 @@ class Change:
     action: str  # "changed", "removed" or "added"
 
 
+@dataclass(frozen=True)
+class DateRow:
+    """A top-level date, time, date-time or age element before and after; None when absent/removed."""
+
+    path: str
+    keyword: str
+    vr: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Everything a dry run shows."""
+
+    changes: list[Change]
+    dates: list[DateRow]
+    echoes: list[str]
+    warnings: list[str]
+
+
+def preview(
+    script: Script,
+    ds: Dataset,
+    variables: Mapping[str, str],
+    *,
+    record: RecordInfo | None = None,
+    services: Services = NO_SERVICES,
+) -> Preview:
+    """What ``script`` would do to ``ds`` (left untouched): the changes, nested sequences and private tags
+    included, and the top-level dates, times and ages before and after, changed or not."""
+    after = copy.deepcopy(ds)
+    result = script.apply(after, variables, record=record, services=services)
+    changes: list[Change] = []
+    _diff(ds, after, "", changes)
+    return Preview(changes, _dates(ds, after), result.echoes, result.warnings)
+
+
 def dry_run(
     script: Script, ds: Dataset, variables: Mapping[str, str], *, record: RecordInfo | None = None
 ) -> list[Change]:
     """Changes ``script`` would make to ``ds`` (left untouched), nested sequences and private tags included."""
-    after = copy.deepcopy(ds)
-    script.apply(after, variables, record=record)
-    changes: list[Change] = []
-    _diff(ds, after, "", changes)
-    return changes
+    return preview(script, ds, variables, record=record).changes
+
+
+def _dates(before: Dataset, after: Dataset) -> list[DateRow]:
+    rows = []
+    for tag in sorted(set(before.keys()) | set(after.keys())):
+        elem = before[tag] if tag in before else after[tag]
+        if elem.VR not in DATE_VRS:
+            continue
+        old = element_text(before[tag]) if tag in before else None
+        new = element_text(after[tag]) if tag in after else None
+        rows.append(DateRow(_tag_text(tag), keyword_for_tag(tag) or "", elem.VR, old, new))
+    return rows
 
 
 def _diff(before: Dataset, after: Dataset, prefix: str, changes: list[Change]) -> None:

@@ -25,12 +25,30 @@ class Rejected(Exception):
     """Raised by ``reject`` inside a run; Script.apply turns it into ``ApplyResult.rejected``."""
 
 
+@dataclass(frozen=True)
+class Services:
+    """What a script may ask of the system that runs it; None where that system offers nothing.
+
+    The interpreter stays free of Django: the archive passes the subject's secret date shift, the
+    project's lookup table and (when the site allows it) a guarded URL fetcher (anonymize/services.py).
+    """
+
+    subject_date_shift: Callable[[], int] | None = None  # days, the same for every session of a subject
+    lookup: Callable[[str, str], str | None] | None = None  # (category, key) -> value, None when absent
+    get_url: Callable[[str], str] | None = None  # the body of a GET, or ScriptRuntimeError
+
+
+NO_SERVICES = Services()
+
+
 class Context:
     """State of one application of a script to one dataset."""
 
-    def __init__(self, root: Dataset, variables: Mapping[str, str]) -> None:
+    def __init__(self, root: Dataset, variables: Mapping[str, str], services: Services = NO_SERVICES) -> None:
         self.root = root
         self.variables = dict(variables)
+        self.services = services
+        self.subject_days: int | None = None  # asked of services once per run
         self.echoes: list[str] = []
         self.warnings: list[str] = []
         # The element an assignment is writing: a tag path in the value that spells the assigned path
@@ -56,7 +74,7 @@ class Context:
     def text_of(self, path: TagPath) -> str:
         """Value of the first element the path names, '' if none."""
         found = self.resolve(path)
-        if not found:
+        if not found or found[0][1] not in found[0][0]:  # an assignment's target it is about to create
             return ""
         ds, tag = found[0]
         return element_text(ds[tag])
@@ -230,24 +248,57 @@ class Script:
     statements: tuple[Statement, ...]
     variables: tuple[Variable, ...]
 
+    functions: frozenset[str] = frozenset()  # names of the functions the script calls
+
     def apply(
-        self, ds: Dataset, variables: Mapping[str, str], *, record: RecordInfo | None = None
+        self,
+        ds: Dataset,
+        variables: Mapping[str, str],
+        *,
+        record: RecordInfo | None = None,
+        services: Services = NO_SERVICES,
     ) -> ApplyResult:
         """Run every statement on ``ds`` in place; on failure raise ScriptRuntimeError naming the statement."""
-        ctx = Context(ds, variables)
+        ctx = Context(ds, variables, services)
         result = ApplyResult(echoes=ctx.echoes, warnings=ctx.warnings)
-        for statement in self.statements:
-            try:
-                statement.run(ctx)
-            except Rejected:
-                log.info("script rejected the object at line %d", statement.line)
-                result.rejected = True
-                return result
-            except Exception as exc:  # a pydicom or value error inside one statement
-                raise failure(exc, statement.line, statement.text) from exc
+        try:
+            run_statements(self.statements, ctx)
+        except Rejected as exc:
+            log.info("script rejected the object at line %s", exc.args[0] if exc.args else "?")
+            result.rejected = True
+            return result
         if record is not None:
             add_record(ds, record)
         return result
+
+
+def run_statements(statements: "tuple[Statement, ...]", ctx: Context) -> None:
+    """Run statements in order; a failure names its own statement (the innermost one, in a block)."""
+    for statement in statements:
+        try:
+            statement.run(ctx)
+        except Rejected as exc:
+            if not exc.args:
+                raise Rejected(statement.line) from None
+            raise
+        except Exception as exc:  # a pydicom or value error inside one statement
+            raise failure(exc, statement.line, statement.text) from exc
+
+
+def if_block(
+    branches: "list[tuple[Callable[[Context], bool], tuple[Statement, ...]]]",
+    otherwise: "tuple[Statement, ...]",
+) -> Action:
+    """``if (condition) { ... } else if (condition) { ... } else { ... }``: the first true branch runs."""
+
+    def run(ctx: Context) -> None:
+        for test, statements in branches:
+            if test(ctx):
+                run_statements(statements, ctx)
+                return
+        run_statements(otherwise, ctx)
+
+    return run
 
 
 def failure(exc: Exception, line: int, text: str) -> ScriptRuntimeError:

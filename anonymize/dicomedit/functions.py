@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
-from .elements import blank, element_text, is_sequence, sequence_items
+from .elements import blank, element_text, is_sequence, sequence_items, set_text
 from .errors import ScriptRuntimeError
 from .evaluator import Context, edit_items
 from .pixels import alter_pixels
@@ -222,16 +222,22 @@ def _shift(ctx: Context, args: list[Arg], default_unit: str, function: str) -> s
     vr = ""
     if isinstance(args[0], TagPath):
         found = ctx.resolve(args[0])
-        if not found:
+        if not found or found[0][1] not in found[0][0]:
             return ""
         ds, tag = found[0]
         vr, text = ds[tag].VR, element_text(ds[tag])
     else:
         text = args[0]
-    amount = _int(function, str(args[1]))
-    unit_name = (str(args[2]) if len(args) > 2 else default_unit).strip().lower().rstrip("s")
+    unit = str(args[2]) if len(args) > 2 else default_unit
+    return _shift_text(ctx, text, vr, str(args[1]), unit, function)
+
+
+def _shift_text(ctx: Context, text: str, vr: str, amount_text: str, unit: str, function: str) -> str:
+    """Shift each value of ``text`` (of VR ``vr``; '' reads DA or DT by its length) by an amount in a unit."""
+    amount = _int(function, amount_text)
+    unit_name = unit.strip().lower().rstrip("s")
     if unit_name not in UNITS:
-        raise ScriptRuntimeError(f"{function}: unknown unit {args[2]!r} (days, hours, minutes or seconds)")
+        raise ScriptRuntimeError(f"{function}: unknown unit {unit!r} (days, hours, minutes or seconds)")
     delta = datetime.timedelta(**{UNITS[unit_name]: amount})
     shifted = []
     for part in text.split("\\"):
@@ -287,6 +293,161 @@ def shift_date(ctx: Context, args: list[Arg]) -> str:
 def shift_date_time(ctx: Context, args: list[Arg]) -> str:
     """Shift a DT, DA or TM value; like DicomEdit the increment is in seconds unless a unit is given."""
     return _shift(ctx, args, "seconds", "shiftDateTimeByIncrement")
+
+
+@register("shiftDateTimeSequenceByIncrement", "value", "path", "value", optional=1, statement=True)
+def shift_date_time_sequence(ctx: Context, args: list[Arg]) -> str:
+    """``shiftDateTimeSequenceByIncrement[increment, "tagpath" {, unit}]``: shift, in place, every DA, DT or
+    TM element the path names, in sequences at any depth the path reaches; seconds unless a unit is given
+    (the unit is xnatlite's addition)."""
+    path = args[1]
+    assert isinstance(path, TagPath)
+    unit = str(args[2]) if len(args) > 2 else "seconds"
+    _shift_in_place(ctx, [path], str(args[0]), unit, "shiftDateTimeSequenceByIncrement")
+    return ""
+
+
+def _shift_in_place(ctx: Context, paths: list[TagPath], amount: str, unit: str, function: str) -> None:
+    for path in paths:
+        for ds, tag in path.find(ctx.root, ctx.walk):
+            elem = ds[tag]
+            if elem.VR in DATE_VRS:
+                set_text(ds, tag, _shift_text(ctx, element_text(elem), elem.VR, amount, unit, function))
+
+
+DATE_VRS = frozenset({"DA", "DT", "TM"})
+
+
+# --- the subject's secret date shift (PS3.15 E.3.6, Retain Longitudinal Temporal Information with Modified
+# Dates): one random whole number of days per subject and project, drawn and kept by the server, so every
+# session of a subject moves by the same amount and the intervals between them survive.
+
+
+def _subject_days(ctx: Context, function: str) -> int:
+    if ctx.subject_days is None:
+        provider = ctx.services.subject_date_shift
+        if provider is None:
+            raise ScriptRuntimeError(
+                f"{function}: the subject's date shift exists only in project scripts, run at archive"
+            )
+        ctx.subject_days = provider()
+    return ctx.subject_days
+
+
+@register("subjectDateShift")
+def subject_date_shift(ctx: Context, args: list[Arg]) -> str:
+    """``subjectDateShift[]``: the subject's secret shift in days (a signed integer, never 0)."""
+    return str(_subject_days(ctx, "subjectDateShift"))
+
+
+@register("shiftSubjectDates", "path", variadic="path", statement=True)
+def shift_subject_dates(ctx: Context, args: list[Arg]) -> str:
+    """``shiftSubjectDates[path, ...]``: move every DA and DT element the paths name by the subject's shift;
+    TM elements keep their value (a shift of whole days leaves the time of day as it was)."""
+    days = _subject_days(ctx, "shiftSubjectDates")
+    paths = [path for path in args if isinstance(path, TagPath)]
+    _shift_in_place(ctx, paths, str(days), "days", "shiftSubjectDates")
+    return ""
+
+
+# --- age at the study -------------------------------------------------------------------------------------
+
+
+@register("ageAt", "path_or_value", "path_or_value")
+def age_at(ctx: Context, args: list[Arg]) -> str:
+    """``ageAt[birthDate, date]``: the age on ``date`` as an Age String (PS3.5 6.2: ``nnnY``, or ``nnnM``,
+    ``nnnW``, ``nnnD`` under a year, month or week); '' when either date is missing or not a date."""
+    born, on = (_date(_text(ctx, arg)) for arg in args)
+    if born is None or on is None or on < born:
+        return ""
+    years = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+    if years >= 1:
+        return f"{min(years, 999):03d}Y"
+    months = (on.year - born.year) * 12 + on.month - born.month - (on.day < born.day)
+    if months >= 1:
+        return f"{months:03d}M"
+    days = (on - born).days
+    return f"{days // 7:03d}W" if days >= 7 else f"{days:03d}D"
+
+
+def _date(text: str) -> datetime.date | None:
+    value = text.strip()[:8]
+    try:
+        return datetime.datetime.strptime(value, "%Y%m%d").date() if len(value) == 8 else None
+    except ValueError:
+        return None
+
+
+# --- values from outside the dataset ----------------------------------------------------------------------
+
+
+@register("lookup", "value", "value")
+def lookup(ctx: Context, args: list[Arg]) -> str:
+    """``lookup[category, key]``: the value the lookup table maps ``category/key`` to; '' (and a warning)
+    when the table has no such line, so an unknown key never leaks the original value."""
+    provider = ctx.services.lookup
+    if provider is None:
+        raise ScriptRuntimeError("lookup: no lookup table is available to this script")
+    category, key = str(args[0]), str(args[1])
+    found = provider(category, key)
+    if found is None:
+        ctx.warn(f"lookup: no value for {category}/{key} in the lookup table; '' used")
+        return ""
+    return found
+
+
+@register("getURL", "value")
+def get_url(ctx: Context, args: list[Arg]) -> str:
+    """``getURL[url]``: the body of an HTTP GET, when the site allows that URL (README "Anonymization")."""
+    fetch = ctx.services.get_url
+    if fetch is None:
+        raise ScriptRuntimeError("getURL is turned off on this site (XNATLITE_SCRIPT_URL_PREFIXES)")
+    return fetch(str(args[0]))
+
+
+# --- UIDs mapped under a root of the site's choosing ------------------------------------------------------
+
+
+def map_uid(prefix: str, uid: str) -> str:
+    """A UID under ``prefix`` derived from ``uid`` alone (SHA-1, as decimal digits, cut to 64 characters), so
+    an instance UID and every reference to it map to the same new UID, in every file and every process."""
+    root = prefix.strip().rstrip(".")
+    if not root:
+        return hash_uid(uid)
+    room = 64 - len(root) - 1
+    if room < 8 or not UID_ROOT.fullmatch(root):
+        raise ScriptRuntimeError(f"mapReferencedUIDs: {prefix!r} is not a UID root with room for a suffix")
+    digits = str(int.from_bytes(hashlib.sha1(uid.encode()).digest(), "big"))
+    return f"{root}.{digits[:room]}"
+
+
+UID_ROOT = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))*")
+
+
+@register("mapReferencedUIDs", "value", "path", variadic="path", statement=True)
+def map_referenced_uids(ctx: Context, args: list[Arg]) -> str:
+    """``mapReferencedUIDs[root, "tagpath", ...]``: replace every UID the paths name with map_uid's."""
+    prefix = str(args[0])
+    for path in args[1:]:
+        assert isinstance(path, TagPath)
+        for ds, tag in path.find(ctx.root, ctx.walk):
+            old = element_text(ds[tag])
+            new = "\\".join(map_uid(prefix, part.strip()) if part.strip() else "" for part in old.split("\\"))
+            set_text(ds, tag, new)
+    return ""
+
+
+@register("set", "path", "value", statement=True)
+def set_(ctx: Context, args: list[Arg]) -> str:
+    """``set["tagpath", value]``: the same as ``tagpath := value``."""
+    path, value = args
+    assert isinstance(path, TagPath)
+    targets = path.targets(ctx.root, ctx.walk) if path.creates else path.find(ctx.root, ctx.walk)
+    if path.steps:
+        ctx.structure_changed()
+    for ds, tag in targets:
+        set_text(ds, tag, str(value))
+    return ""
 
 
 # --- statements that edit the dataset --------------------------------------------------------------------

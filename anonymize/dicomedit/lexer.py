@@ -7,7 +7,9 @@ from typing import Any
 from .errors import ScriptSyntaxError
 
 TAG_DIGITS = frozenset("0123456789abcdefABCDEFXx#@")
-OPERATORS = (":=", "?=", "!=", "!~", "=", "~", "?", ":", "-", "[", "]", ",", "/", "*", "+", ".", "%")
+OPERATORS = (
+    ":=", "?=", "!=", "!~", "=", "~", "?", ":", "-", "[", "]", ",", "/", "*", "+", ".", "%", "(", ")", "{", "}"
+)  # fmt: skip
 OCTAL = re.compile(r"[0-3][0-7]{0,2}|[4-7][0-7]?")
 ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "(": "(", ")": ")", "\\": "\\"}
 
@@ -59,7 +61,7 @@ class _Lexer:
             elif text.startswith("//", self.pos):
                 end = text.find("\n", self.pos)
                 self.pos = len(text) if end < 0 else end
-            elif ch == "(":
+            elif ch == "(" and self.starts_tag():
                 self.add_tag()
             elif ch in "\"'":
                 self.add_string(ch)
@@ -118,6 +120,11 @@ class _Lexer:
             else:
                 raise self.error(f"unknown escape \\{nxt} in string (use \\\\ for a backslash)")
         self.add("STRING", start, "".join(out))
+
+    def starts_tag(self) -> bool:
+        """A '(' opens a tag, except right after ``if``, where it opens the condition."""
+        last = self.tokens[-1] if self.tokens else None
+        return not (last is not None and last.kind == "IDENT" and last.value == "if")
 
     def add_tag(self) -> None:
         """A tag is one token: ``(gggg,eeee)`` or ``(gggg,{Private Creator}ee)``, digits or X # @."""

@@ -7,12 +7,15 @@ Grammar, as xnatlite reads it (one statement per line; ``//`` comments; blank li
     statement  := "-" tagpath                                      delete
                 | tagpath (":=" | "?=") value                      assign / assign if present
                 | name ":=" value                                  set a variable
-                | value ("=" | "!=" | "~" | "!~") value "?" action [":" action]
+                | condition "?" action [":" action]
+                | "if" "(" condition ")" block ("else" "if" "(" condition ")" block)* ["else" block]
                 | "echo" value ("," value)*
                 | "describe" name (string ["hidden"] | "hidden")
                 | "export" name [string]                           accepted and ignored
                 | "removeAllPrivateTags" | "reject" | function-call
-    action     := any statement except version, describe, export and a conditional
+    action     := any statement except version, describe, export, a conditional and an if block
+    condition  := value ("=" | "!=" | "~" | "!~") value
+    block      := "{" statement* "}"                                 statements one per line
     tagpath    := segment ("/" segment)*;   the last segment is a tag without an item index
     segment    := tag ["[" (integer | "%") "]"] | "*" | "+" | "."
     value      := string | number | "-" number | tagpath | name | name "[" [arg ("," arg)*] "]" | "new" "UID"
@@ -34,6 +37,10 @@ Decisions where the references leave the language open (also in README "Anonymiz
   linear time whatever the pattern), whose syntax agrees with Python's and Java's for the constructs
   scripts use; a literal regex RE2 cannot compile is a syntax error.
 * A bare name is a variable, except ``newUID``, which may be written without brackets.
+* ``if (...) { ... } else { ... }`` blocks are xnatlite's: DicomEdit's published 6.x grammar has only the
+  ``? :`` form, whose actions are single statements. A block holds any statements (nested blocks and
+  conditionals too); ``else`` may start the line after ``}``. Only right after ``if`` is ``(`` a
+  parenthesis; anywhere else it opens a tag, as in every DicomEdit script.
 * A variable with no value (not passed, not assigned earlier, not described) fails the run; a
   ``describe``d variable nobody supplied is ''.
 """
@@ -56,6 +63,7 @@ from .evaluator import (
     conditional,
     delete,
     echo,
+    if_block,
     reject,
     set_variable,
 )
@@ -91,6 +99,7 @@ class _Parser:
         self.described: dict[str, Variable] = {}
         self.paths_in_value: list[str] = []
         self.rule: TagRule | None = None  # set by statement() when the statement can run in a batch
+        self.functions: set[str] = set()  # every function the script calls
 
     # --- token helpers ---------------------------------------------------------------------------------
 
@@ -148,7 +157,9 @@ class _Parser:
                 rule = self.rule and dataclasses.replace(self.rule, line=start.line, text=text)
                 statements.append((Statement(start.line, text, run), rule))
             self.expect_end("after the statement")
-        return Script(version, _batched(statements), tuple(self.described.values()))
+        return Script(
+            version, _batched(statements), tuple(self.described.values()), frozenset(self.functions)
+        )
 
     def version(self) -> str:
         tok = self.tok
@@ -227,6 +238,10 @@ class _Parser:
         tok = self.tok
         name = tok.value
         following = self.peek()
+        if name == "if" and self.is_op("(", tok=following):
+            if not allow_conditional:
+                raise self.error("an if block cannot be the action of a conditional")
+            return self.if_statement()
         if name == "echo":
             self.advance()
             values = [self.value()]
@@ -249,6 +264,7 @@ class _Parser:
                 call = self.call()
             elif not function.params and function.variadic is None:
                 self.advance()
+                self.functions.add(name)
                 call = _call(function, [])
             else:
                 raise self.error(f"expected '[' after {name}")
@@ -266,6 +282,50 @@ class _Parser:
             raise self.error(f"expected ':=' or a comparison after {name}, found {_describe(self.tok)}")
         return self.conditional(left)
 
+    def if_statement(self) -> Action:
+        """``if (condition) { ... }``, then any ``else if (condition) { ... }``, then an optional
+        ``else { ... }``; ``else`` may start the line after the closing brace."""
+        branches: list[tuple[Callable[[Context], bool], tuple[Statement, ...]]] = []
+        otherwise: tuple[Statement, ...] = ()
+        while True:
+            self.advance()  # if
+            self.expect_op("(", "after if")
+            test = self.condition(self.value())
+            self.expect_op(")", "after the condition")
+            branches.append((test, self.block()))
+            after_block = self.pos
+            self.skip_newlines()
+            if not (self.tok.kind == "IDENT" and self.tok.value == "else"):
+                self.pos = after_block
+                break
+            self.advance()
+            if self.tok.kind == "IDENT" and self.tok.value == "if" and self.is_op("(", tok=self.peek()):
+                continue
+            otherwise = self.block()
+            break
+        self.rule = None  # the statements inside run where the block runs, never in a batch
+        return if_block(branches, otherwise)
+
+    def block(self) -> tuple[Statement, ...]:
+        """``{`` statements, one per line, ``}``."""
+        self.skip_newlines()
+        self.expect_op("{", "to open the block")
+        statements: list[Statement] = []
+        while True:
+            self.skip_newlines()
+            if self.is_op("}"):
+                self.advance()
+                return tuple(statements)
+            start = self.tok
+            if start.kind == "EOF":
+                raise self.error("expected '}' to close the block")
+            if start.kind == "IDENT" and start.value in ("describe", "export", "version"):
+                raise self.error(f"{start.value} cannot be used inside a block")
+            run = self.statement(allow_conditional=True)
+            statements.append(Statement(start.line, self.lines[start.line - 1].strip(), run))
+            if not self.is_op("}"):
+                self.expect_end("after the statement")
+
     def batch_rule(self, path: TagPath, tokens: list[Token]) -> TagRule | None:
         """For ``?=``: a TagRule when the value is a literal or ``hashUID[same path]``."""
         if len(tokens) == 1 and tokens[0].kind in ("STRING", "NUMBER"):
@@ -280,13 +340,16 @@ class _Parser:
             return _rule(path, hash_uid_values)
         return None
 
-    def conditional(self, left: Expr) -> Action:
+    def condition(self, left: Expr) -> Callable[[Context], bool]:
         if not self.is_op(*COMPARISONS):
             raise self.error(f"expected a comparison (=, !=, ~ or !~), found {_describe(self.tok)}")
         op = self.advance().value
         right_tok = self.tok
         right = self.value()
-        test = _comparison(op, left, right, self.literal_regex(right_tok, op))
+        return _comparison(op, left, right, self.literal_regex(right_tok, op))
+
+    def conditional(self, left: Expr) -> Action:
+        test = self.condition(left)
         self.expect_op("?", "after the condition")
         then = self.statement(allow_conditional=False)
         otherwise = None
@@ -365,6 +428,7 @@ class _Parser:
         function = FUNCTIONS.get(name_tok.value)
         if function is None:
             raise self.error(_unknown_function(name_tok.value), name_tok)
+        self.functions.add(function.name)
         self.expect_op("[", f"after {name_tok.value}")
         args: list[Expr | TagPath] = []
         while not self.is_op("]"):

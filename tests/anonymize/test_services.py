@@ -94,7 +94,7 @@ def test_dry_run_of_the_default_project_script_on_a_real_file(project_a, alice):
     path = pydicom_test_file("CT_small.dcm")
     before = path.read_bytes()
     changes = services.dry_run_project_script(project_a, path, by=alice, subject="S01", session="S01_CT1")
-    by_keyword = {c.keyword: c for c in changes}
+    by_keyword = {c.keyword: c for c in changes.changes}
     assert by_keyword["PatientName"].after == "S01"
     assert by_keyword["PatientID"].after == "S01_CT1"
     assert by_keyword["StudyDescription"].after == "A"
@@ -105,7 +105,7 @@ def test_dry_run_of_an_unsaved_edit_and_of_a_non_dicom_file(project_a, alice, bo
     changes = services.dry_run_project_script(
         project_a, pydicom_test_file("MR_small.dcm"), by=alice, text=GOOD
     )
-    assert [(c.keyword, c.after) for c in changes] == [("PatientName", "SUBJECT")]
+    assert [(c.keyword, c.after) for c in changes.changes] == [("PatientName", "SUBJECT")]
     junk = tmp_path / "junk.dcm"
     junk.write_bytes(b"not dicom at all" * 20)
     with pytest.raises(InvalidDicom):
@@ -122,3 +122,17 @@ def test_dry_run_command_prints_changes(db, capsys):
     assert "InstitutionName" in out and "'JFK IMAGING CENTER' -> ''" in out
     with pytest.raises(CommandError, match="No project 'NOPE'"):
         call_command("anon_dryrun", str(pydicom_test_file("CT_small.dcm")), "--project", "NOPE")
+
+
+def test_what_a_script_could_never_run_is_refused_when_saved(root, project_a, alice, settings):
+    shifting = 'version "6.3"\nshiftSubjectDates["(0008,0020)"]\n'
+    with pytest.raises(InvalidScript, match="project scripts only"):
+        services.save_site_script(shifting, enabled=True, by=root)
+    assert services.save_project_script(project_a, shifting, enabled=True, by=alice).version == 1
+    fetching = 'version "6.3"\n(0010,0020) := getURL["http://127.0.0.1/ids"]\n'
+    settings.SCRIPT_URL_PREFIXES = []
+    with pytest.raises(InvalidScript, match="getURL is turned off"):
+        services.save_project_script(project_a, fetching, enabled=True, by=alice)
+    settings.SCRIPT_URL_PREFIXES = ["http://127.0.0.1/"]
+    assert services.save_project_script(project_a, fetching, enabled=True, by=alice).version == 2
+    assert not SiteScript.objects.exists()

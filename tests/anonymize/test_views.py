@@ -105,3 +105,41 @@ def test_dry_run_refuses_a_session_of_another_project(as_user, project_a, projec
     response = as_user(alice).post(URL, {"text": SCRIPT, "session": f"p:{theirs.session.pk}", "dry_run": "1"})
     assert response.context["changes"] is None
     assert "not one of the available choices" in response.content.decode()
+
+
+def test_dry_run_shows_dates_before_and_after_with_the_subjects_shift(as_user, session_a, alice):
+    import datetime
+
+    from anonymize.models import SubjectDateShift
+
+    script = 'version "6.3"\nshiftSubjectDates["(0008,0020)", "(0008,0030)"]\n'
+    script += '(0008,1030) := lookup["study", (0008,1030)]\n'
+    table = "# from the study register\nstudy/e+1 = Study ONE\n"
+    response = as_user(alice).post(
+        URL,
+        {"text": script, "lookup_table": table, "session": f"a:{session_a.pk}", "scan": "2", "dry_run": "1"},
+    )
+    assert response.status_code == 200, response.context["dry_form"].errors
+    shift = SubjectDateShift.objects.get(project=session_a.project, subject="SUBJ1").days
+    dates = {d.keyword: d for d in response.context["dates"]}
+    expected = datetime.date(2004, 1, 19) + datetime.timedelta(days=shift)
+    assert (dates["StudyDate"].before, dates["StudyDate"].after) == ("20040119", expected.strftime("%Y%m%d"))
+    assert dates["StudyTime"].before == dates["StudyTime"].after  # whole days: the time stays
+    assert dates["ContentDate"].before == dates["ContentDate"].after == "19970430"  # not named: unchanged
+    changes = {c.keyword: c for c in response.context["changes"]}
+    assert changes["StudyDescription"].after == "Study ONE"  # the box's lookup table, unsaved
+    page = response.content.decode()
+    assert 'id="dates-table"' in page and expected.strftime("%Y%m%d") in page
+    assert services.get_project_script(session_a.project).lookup_table == ""  # nothing saved
+
+
+def test_the_lookup_table_is_saved_with_the_script_and_a_bad_line_is_refused(as_user, project_a, alice):
+    client = as_user(alice)
+    bad = client.post(URL, {"text": SCRIPT, "lookup_table": "pid MRN1 = S1", "enabled": "on", "save": "1"})
+    assert bad.status_code == 200
+    assert "lookup table, line 1: expected category/key = value" in bad.content.decode()
+    good = client.post(
+        URL, {"text": SCRIPT, "lookup_table": "pid/MRN1 = S1\r\n", "enabled": "on", "save": "1"}
+    )
+    assert good.status_code == 302
+    assert services.get_project_script(project_a).lookup_table == "pid/MRN1 = S1\n"

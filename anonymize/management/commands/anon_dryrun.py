@@ -48,7 +48,7 @@ class Command(BaseCommand):
         else:
             text, source = services.get_site_script().text, "site script"
         try:
-            changes = services.dry_run_file(text, file, variables)
+            changes = services.dry_run_file(text, file, variables).changes
         except XnatliteError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(f"{source} on {file}: {len(changes)} change(s)")

@@ -31,6 +31,7 @@ EMPTIED = frozenset(
     int(t.replace(",", ""), 16)
     for t in re.findall(r'^\*/\((\w{4},\w{4})\) \?= ""', default_site_script_text(), re.M)
 )
+PATIENT_AGE = 0x00101010  # kept at the top level (Retain Patient Characteristics, for the age alone)
 KEPT_UID_KEYWORDS = re.compile(r".*ClassUID|TransferSyntaxUID|CodingSchemeUID|ContextUID|MappingResourceUID")
 
 BUNDLED = [
@@ -197,8 +198,55 @@ def annex_e_dataset(draw, depth: int = 0) -> Dataset:
 @given(annex_e_dataset())
 def test_site_script_removes_annex_e_attributes_everywhere(ds):
     SITE.apply(ds, VARIABLES)
+    age = ds.get("PatientAge")
+    assert age is None or re.fullmatch(r"0[0-8][0-9][DWMY]|090Y|0[0-9][0-9][DWM]", age), age  # kept, grouped
     for elem in ds.iterall():
         assert not elem.tag.is_private, elem
+        if elem.tag == PATIENT_AGE:
+            assert ds.get_item(PATIENT_AGE) is not None and ds[PATIENT_AGE] is elem, "an age in a sequence"
+            continue
         assert elem.tag not in REMOVED, f"{keyword_for_tag(elem.tag)} survived"
         if elem.tag in EMPTIED:
             assert elem.VR == "SQ" and len(elem.value) == 0 or elem.value in ("", None, b""), elem
+
+
+def test_site_script_keeps_the_dates_researchers_use():
+    ds = pydicom.dcmread(bundled("CT_small.dcm"))
+    kept = {
+        keyword: ds.get(keyword)
+        for keyword in (
+            "StudyDate",
+            "SeriesDate",
+            "AcquisitionDate",
+            "ContentDate",
+            "StudyTime",
+            "SeriesTime",
+        )
+    }
+    assert all(kept.values()), kept
+    SITE.apply(ds, VARIABLES)
+    assert {keyword: ds.get(keyword) for keyword in kept} == kept
+    assert ds.get("PatientBirthDate") == ""  # the birth date still goes
+
+
+@pytest.mark.parametrize(
+    ("birth", "age", "expected"),
+    [
+        ("19800102", None, "044Y"),  # computed from the birth date and the study date
+        ("19800102", "031Y", "031Y"),  # the scanner's value wins
+        ("19200101", None, "090Y"),  # 90 and over are grouped
+        ("", "095Y", "090Y"),
+        ("", None, None),  # nothing to compute it from: no age is made up
+    ],
+)
+def test_site_script_keeps_the_age_at_the_scan(birth, age, expected):
+    ds = Dataset()
+    ds.PatientBirthDate, ds.StudyDate = birth, "20240131"
+    if age is not None:
+        ds.PatientAge = age
+    ds.ReferencedImageSequence = Sequence([Dataset()])
+    ds.ReferencedImageSequence[0].PatientAge = "044Y"  # inside a sequence: removed, as any X attribute
+    SITE.apply(ds, VARIABLES)
+    assert ds.get("PatientAge") == expected
+    assert ds.PatientBirthDate == ""
+    assert "PatientAge" not in ds.ReferencedImageSequence[0]

@@ -80,6 +80,12 @@ def test_tag_path_text_is_canonical():
         ("retainPrivateTags[project]", 2, 19, "retainPrivateTags expects a tag path, found 'project'"),
         ("(0010,0010) := $", 2, 16, "unexpected character '$'"),
         ('(0008,0060) = "MR" ? (0010,0010) = "x" ? reject', 2, 34, "expected ':=' , '?=' or a conditional"),
+        ('if ((0008,0060) = "MR") {\n- (0010,0010)', 3, 14, "expected '}' to close the block"),
+        ('if ((0008,0060) = "MR") - (0010,0010)', 2, 25, "expected '{' to open the block"),
+        ('if ((0008,0060) "MR") {\n}', 2, 17, "expected a comparison"),
+        ('if ((0008,0060) = "MR" {\n}', 2, 24, "expected ')' after the condition"),
+        ('if ((0008,0060) = "MR") {\ndescribe x hidden\n}', 3, 1, "describe cannot be used inside a block"),
+        ('project = "P" ? if ((0008,0060) = "MR") {\n}', 2, 17, "an if block cannot be the action"),
     ],
 )
 def test_syntax_errors_name_line_and_column(script, line, column, message):
@@ -115,6 +121,11 @@ ALPHABET = list("()[]{},/*+.%-:=?!~\"'\\ \n0123456789abcdefxX#@") + [
     "new UID",
     "describe ",
     "reject",
+    "if (",
+    ") {",
+    "} else {",
+    "else if (",
+    "}\n",
 ]
 
 
