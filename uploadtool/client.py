@@ -81,7 +81,10 @@ class Client:
             return UploadError(f"You may not {what} (403){': ' + message if message else ''}")
         if status == 409 and message.endswith("confirmIdentifiers=true"):  # the server's identity policy
             message = message.removesuffix(": confirmIdentifiers=true")
-            return UploadError(f"{message}: send again with --confirm-identifiers, or relabel it (409)")
+            return UploadError(
+                f"{message}. The study waits in the project's prearchive: archive it there (Review and "
+                "Archive), or send it with --confirm-identifiers (409)"
+            )
         return UploadError(f"Could not {what} ({status}){': ' + message if message else ''}")
 
     def check_project(self, project: str) -> str:

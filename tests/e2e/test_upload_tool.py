@@ -89,7 +89,7 @@ def test_send_every_study_straight_into_the_archive(live_server, project_a, fold
     assert result.returncode == 1
     assert "3 studies to send to project A; 2 other files skipped" in result.stdout
     assert result.stdout.count("-> /data/archive/projects/A/") == 1  # the CT's labels are codes
-    assert result.stderr.count("send again with --confirm-identifiers") == 2
+    assert result.stderr.count("or send it with --confirm-identifiers") == 2
     assert "the subject label 'Doe_Jane' looks like a person's name" in result.stderr
     waiting = PrearchiveSession.objects.filter(project_id="A")
     assert sorted(waiting.values_list("subject_label", "status")) == [
