@@ -24,6 +24,13 @@ class ProjectSettingsForm(forms.Form):
         coerce=int,
         initial=PrearchiveCode.MANUAL,
         widget=forms.RadioSelect,
+        help_text=(
+            "Auto-archive puts every new session into the archive without anyone reviewing it, under the "
+            "labels routing gave it (the subject from Patient Name, the session from Patient ID, unless "
+            "the DICOM or the upload names them). A session whose labels look like a person's name or a "
+            "medical record number is not auto-archived: it stops in the prearchive as ERROR, with the "
+            "reason, until a member relabels it or confirms the labels in Review and Archive."
+        ),
     )
 
 

@@ -220,6 +220,20 @@ def session_history(session: ImageSession, limit: int = 100) -> QuerySet[AuditEv
     )[:limit]
 
 
+def history_labels(owner: Subject | ImageSession) -> dict[tuple[str, str], str]:
+    """(object type, object id) -> today's label, for the objects whose events a subject's or session's
+    history shows: readers below owner see these instead of the labels recorded at the time."""
+    labels = {(type(owner).__name__.lower(), owner.accession_id): str(owner)}  # as xnatlite/audit.py names it
+    if isinstance(owner, ImageSession):
+        scans = Scan.objects.filter(session=owner).select_related("session")
+        labels.update({("scan", str(scan.pk)): str(scan) for scan in scans})
+        resources = Resource.objects.filter(Q(session=owner) | Q(scan__session=owner)).select_related(
+            "session", "scan__session"
+        )
+        labels.update({("resource", str(r.pk)): str(r) for r in resources})
+    return labels
+
+
 def subject_history(subject: Subject, limit: int = 100) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(object_type="subject", object_id=subject.accession_id)[:limit]
 

@@ -3,6 +3,7 @@
 the journal, journals.py), and what it reads of the session it is handed (source.py). The
 prearchive calls it (prearchive/handoff.py); it never calls the prearchive."""
 
+from archiving import identity
 from archiving.service import Outcome, archive, recover
 from archiving.source import ArchiveSource, SourceFile
 from archiving.validation import (
@@ -16,7 +17,9 @@ from archiving.validation import (
     WARNING,
     ArchiveRequest,
     ValidationResult,
+    final_labels,
     refusals,
+    require_confirmed_labels,
     validate,
 )
 
@@ -35,7 +38,10 @@ __all__ = [
     "SourceFile",
     "ValidationResult",
     "archive",
+    "final_labels",
+    "identity",
     "recover",
     "refusals",
+    "require_confirmed_labels",
     "validate",
 ]

@@ -2,11 +2,22 @@
 or accession number? Review and Archive warns on them (DESIGN.md "Anonymization"); labels become
 folder names and header values in the archive, where no name or MRN should arrive unless a project
 asks for it.
+
+THE identity policy of every way into the archive (`require_confirmed`): final subject and session
+labels that look like a name or an MRN are archived only when the person archiving confirms them
+(Review and Archive's confirm step, `confirmIdentifiers=true` in the API, `--confirm-identifiers` in
+the upload tool); auto-archive, which nobody confirms, leaves such a session in the prearchive.
+prearchive/handoff.py applies it before anything is queued and the archive service's validation
+(validation.py, code 30) again before anything is written.
 """
 
 from __future__ import annotations
 
 import re
+
+from xnatlite.errors import UnconfirmedIdentifiers
+
+CONFIRM_PARAMETER = "confirmIdentifiers"  # the API's name of the confirmation (REST, upload tool)
 
 # Words that stand in for a name in anonymized or test data; not a person.
 PLACEHOLDER_WORDS = {
@@ -79,8 +90,34 @@ def identity_warnings(fields: dict[str, str], *, subject: str = "", session: str
         elif looks_like_name(fields.get(keyword, "")):
             warnings[keyword] = "looks like a person's name"
     for key, label in (("subject", subject), ("session", session)):
-        if looks_like_name(label):
-            warnings[key] = f"the {key} label '{label}' looks like a person's name; choose a code"
-        elif looks_like_record_number(label):
-            warnings[key] = f"the {key} label '{label}' looks like a medical record number; choose a code"
+        finding = _label_finding(key, label)
+        if finding:
+            warnings[key] = f"{finding}; choose a code"
     return warnings
+
+
+def _label_finding(key: str, label: str) -> str:
+    if looks_like_name(label):
+        return f"the {key} label '{label}' looks like a person's name"
+    if looks_like_record_number(label):
+        return f"the {key} label '{label}' looks like a medical record number"
+    return ""
+
+
+def label_findings(*, subject: str, session: str) -> list[str]:
+    """What makes final labels look like they identify a person, one sentence each; empty when nothing."""
+    findings = (_label_finding("subject", subject), _label_finding("session", session))
+    return [finding for finding in findings if finding]
+
+
+def require_confirmed(*, subject: str, session: str, confirmed: bool) -> list[str]:
+    """The identity policy: UnconfirmedIdentifiers when a final label looks like a name or an MRN and
+    the person archiving did not confirm it; else the findings (recorded with the archive)."""
+    findings = label_findings(subject=subject, session=session)
+    if findings and not confirmed:
+        raise UnconfirmedIdentifiers(
+            "Not archived: " + "; ".join(findings) + ". Relabel the session (Review and Archive), "
+            "or confirm that these labels are meant to be archived as they are",
+            findings,
+        )
+    return findings

@@ -12,6 +12,10 @@ refuses. Which mode overrides which conflict:
     16 same scan ID, same series: files merge      yes      yes
     17 same scan ID, another series: renamed       yes      yes
     18 same series under another scan ID           no       yes
+
+Code 30 (ours, not XNAT's) is the identity policy (identity.py): a final label that looks like a
+person's name or a medical record number fails unless the request confirms it (`confirm_identifiers`),
+and is a warning once confirmed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from django.db.models import Q
 
 from archive.models import File, ImageSession, Scan, SessionType, Subject
 from archive.services.subjects import find_subject
+from archiving import identity
 from archiving.source import ArchiveSource
 from xnatlite import layout
 from xnatlite.errors import InvalidLabel, NotFound
@@ -89,13 +94,15 @@ SESSION_TYPE_ORDER = [
 
 @dataclass(frozen=True)
 class ArchiveRequest:
-    """What the user asked for: new labels (empty: keep the prearchive row's) and the overwrite mode."""
+    """What the user asked for: new labels (empty: keep the prearchive row's), the overwrite mode, and
+    whether the person archiving confirmed labels that look like a name or an MRN (identity.py)."""
 
     project: str = ""
     subject: str = ""
     label: str = ""
     overwrite: str = NONE
     overwrite_files: bool = False
+    confirm_identifiers: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -109,6 +116,7 @@ class ArchiveRequest:
             label=str(values.get("label") or ""),
             overwrite=str(values.get("overwrite") or NONE),
             overwrite_files=bool(values.get("overwrite_files")),
+            confirm_identifiers=bool(values.get("confirm_identifiers")),
         )
 
 
@@ -167,6 +175,17 @@ def find_project(project_id: str) -> Project:
     return project
 
 
+def final_labels(session: ArchiveSource, request: ArchiveRequest) -> tuple[str, str]:
+    """(subject label, session label) the session is archived under, unchecked (§3.7)."""
+    return request.subject or session.subject_label, request.label or session.label or session.folder_name
+
+
+def require_confirmed_labels(session: ArchiveSource, request: ArchiveRequest) -> list[str]:
+    """The identity policy (identity.py) on the labels this request archives under."""
+    subject, label = final_labels(session, request)
+    return identity.require_confirmed(subject=subject, session=label, confirmed=request.confirm_identifiers)
+
+
 def resolve_target(session: ArchiveSource, request: ArchiveRequest) -> Target:
     """The destination with its final labels (§3.7); InvalidLabel or NotFound when they cannot be used."""
     if request.project:
@@ -175,8 +194,9 @@ def resolve_target(session: ArchiveSource, request: ArchiveRequest) -> Target:
         project = session.project
     else:
         raise InvalidLabel(UNASSIGNED_MESSAGE)
-    label = layout.check_label(request.label or session.label or session.folder_name, "Session label")
-    subject_label = layout.check_label(request.subject or session.subject_label, "Subject label")
+    subject_label, label = final_labels(session, request)
+    label = layout.check_label(label, "Session label")
+    subject_label = layout.check_label(subject_label, "Subject label")
     subject = find_subject(project, subject_label)
     existing = (
         ImageSession.objects.filter(project=project, label__iexact=label).select_related("subject").first()
@@ -232,6 +252,13 @@ def validate(
         return [_input_failure(session, request, exc)], None
     results: list[ValidationResult] = []
     project, label = target.project, target.label
+    findings = identity.label_findings(subject=target.subject_label, session=label)
+    if findings:
+        kind, what = (
+            (WARNING, "confirmed") if request.confirm_identifiers else (FAIL, "confirm them to archive")
+        )
+        message = "; ".join(findings)
+        results.append(ValidationResult(30, kind, f"{message[0].upper()}{message[1:]} ({what})"))
     if target.subject is None:
         results.append(
             ValidationResult(12, WARNING, f"Subject '{target.subject_label}' will be created in {project.id}")

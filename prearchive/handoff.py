@@ -2,7 +2,9 @@
 
 Every way of archiving ends here: Review and Archive and the bulk action in the UI, auto-archive,
 the REST API, uploads with an archive destination, the admin command. `queue_archive` checks what
-was asked, moves the session to QUEUED_ARCHIVING and queues the task; `archive_queued` (the task)
+was asked, moves the session to QUEUED_ARCHIVING and queues the task; on the way every request passes
+the identity policy (archiving/identity.py) in `_queue`, and auto-archive in `auto_archive`: labels
+that look like a name or an MRN are archived only when the person archiving confirmed them; `archive_queued` (the task)
 takes the session's lock, claims it (QUEUED_ARCHIVING -> ARCHIVING), hands it to
 `archiving.archive` and leaves it CONFLICT or ERROR with the reason when that did not succeed;
 `archive_session` does both in the caller's process (XNAT's synchronous `/data/services/archive`).
@@ -122,6 +124,7 @@ def archive_request(
     label: str | None = None,
     overwrite: str = "none",
     overwrite_files: bool = False,
+    confirm_identifiers: bool = False,
 ) -> ArchiveRequest:
     """Check what someone asks for before anything changes: the request as archiving takes it."""
     permissions.require(by, "prearchive", session)
@@ -139,6 +142,7 @@ def archive_request(
         label=layout.check_label(label, "Session label") if label else "",
         overwrite=overwrite,
         overwrite_files=bool(overwrite_files),
+        confirm_identifiers=bool(confirm_identifiers),
     )
 
 
@@ -150,13 +154,19 @@ def validate_archive(
     subject: str | None = None,
     label: str | None = None,
     overwrite: str = "none",
+    confirm_identifiers: bool = False,
 ) -> list[ValidationResult]:
-    """What archiving with these labels would run into (§3.8 codes), without changing anything."""
+    """What archiving with these labels would run into (§3.8 codes, and 30: the identity policy),
+    without changing anything."""
     permissions.require(by, "prearchive", session)
     if project:
         project = permissions.get_project(by, project, "edit").id
     request = ArchiveRequest(
-        project=project or "", subject=subject or "", label=label or "", overwrite=overwrite or "none"
+        project=project or "",
+        subject=subject or "",
+        label=label or "",
+        overwrite=overwrite or "none",
+        confirm_identifiers=bool(confirm_identifiers),
     )
     results, _ = archiving.validate(SessionSource(session), request)
     return results
@@ -179,12 +189,16 @@ def should_auto_archive(session: PrearchiveSession) -> tuple[bool, str]:
 
 # --- queueing --------------------------------------------------------------------------------------
 def _queue(session: PrearchiveSession, request: ArchiveRequest, actor: User, action: str) -> bool:
-    """QUEUED_ARCHIVING, with what was asked kept on the row (for the sweep, should the task be lost),
-    and its audit record; False when the session changed status meanwhile."""
+    """THE function that queues a person's archive: the identity policy (UnconfirmedIdentifiers, nothing
+    changed), then QUEUED_ARCHIVING with what was asked kept on the row (for the sweep, should the task
+    be lost), and its audit record, which names the labels a person confirmed; False when the session
+    changed status meanwhile."""
+    confirmed = archiving.require_confirmed_labels(SessionSource(session), request)
     asked = {"request": request.as_dict(), "actor": permissions.actor_to_plain(actor)}
     if not change_status(session, Status.QUEUED_ARCHIVING, archive_request=asked):
         return False
-    audit.record(actor, action, session, **request.as_dict())
+    extra = {"confirmed_identifiers": confirmed} if confirmed else {}
+    audit.record(actor, action, session, **request.as_dict(), **extra)
     return True
 
 
@@ -210,9 +224,25 @@ def queue_archive(session: PrearchiveSession, *, by: User, **asked) -> Prearchiv
 def auto_archive(session: PrearchiveSession) -> bool:
     """Queue a session that just became READY if its project or its `AA:` flag says so (xnat-spec.md
     §4): code 4 merges but never overwrites (collisions end in CONFLICT), code 5 overwrites.
-    Unassigned data never is. True if queued."""
+    Unassigned data never is. A session whose labels look like a name or an MRN (the identity policy,
+    archiving/identity.py) is not: it becomes ERROR with the reason. True if queued."""
     wanted, overwrite = should_auto_archive(session)
     if not wanted or session.status != Status.READY:
+        return False
+    subject, label = archiving.final_labels(SessionSource(session), ArchiveRequest())
+    findings = archiving.identity.label_findings(subject=subject, session=label)
+    if findings:  # nobody is there to confirm them: the session waits in the prearchive for a person
+        reason = (
+            "Not auto-archived: " + "; ".join(findings) + ". Relabel it in Review and Archive, "
+            "or archive it and confirm the labels"
+        )
+        if change_status(session, Status.ERROR, reason=reason):
+            audit.record(
+                permissions.AUTO_ARCHIVE,
+                "prearchive.session.auto_archive_refused",
+                session,
+                findings=findings,
+            )
         return False
     asked = {"request": ArchiveRequest(overwrite=overwrite).as_dict(), "actor": permissions.AUTO_ARCHIVE.name}
     if not change_status(session, Status.QUEUED_ARCHIVING, archive_request=asked):

@@ -143,16 +143,27 @@ def finish_upload(
     archive: bool,
     commit: bool,
     overwrite: str = "none",
+    confirm_identifiers: bool = False,
 ) -> list[tuple[PrearchiveSession, ImageSession | None]]:
     """What becomes of an upload's sessions once all its files are in (xnat-spec.md §9.1), each with the
     archived session it is now (None: still in the prearchive). `archive`: archive them at once
     through the one archive service (a destination in the archive, Direct-Archive, auto-archive);
     else `commit`: build them now, auto-archived where their project asks; else leave them receiving
-    (prevent_auto_commit: the client commits later). The upload is released either way."""
+    (prevent_auto_commit: the client commits later). The upload is released either way. Archiving
+    labels that look like a name or an MRN needs `confirm_identifiers` (the identity policy); a
+    refused session stays in the prearchive, built."""
     try:
         if archive:
             build_sessions(sessions)
-            return [(s, handoff.archive_session(s, by=by, overwrite=overwrite).session) for s in sessions]
+            return [
+                (
+                    s,
+                    handoff.archive_session(
+                        s, by=by, overwrite=overwrite, confirm_identifiers=confirm_identifiers
+                    ).session,
+                )
+                for s in sessions
+            ]
         if commit:
             commit_sessions(sessions, by=by)
             return [(s, queries.archived_as(s)) for s in sessions]

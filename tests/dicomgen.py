@@ -33,7 +33,7 @@ def make_instance(
     modality: str = "MR",
     rows: int = 16,
     cols: int = 16,
-    patient_name: str = "DOE^JOHN",
+    patient_name: str = "SUBJ^001",  # a code: a name-shaped label needs confirming to archive
     patient_id: str = "P001",
     study_description: str = "",
     accession: str = "",

@@ -2,7 +2,8 @@
 
     xnatlite-upload list FOLDER
     xnatlite-upload send FOLDER --server URL --project P [--subject S] [--session E]
-                    [--study UID ...] [--archive [--overwrite append|delete]] [--user NAME]
+                    [--study UID ...] [--archive [--overwrite append|delete] [--confirm-identifiers]]
+                    [--user NAME]
 
 The password comes from XNATLITE_PASSWORD or is asked for; the server and the user may also come from
 XNATLITE_URL and XNATLITE_USER. Exit status: 0 when every chosen study was sent, 1 when one failed
@@ -98,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
         default="none",
         help="with --archive, what to do when the session exists (default: refuse)",
     )
+    send.add_argument(
+        "--confirm-identifiers",
+        action="store_true",
+        help="with --archive, archive subject or session labels that look like a person's name or a "
+        "medical record number (refused without it; the study then waits in the prearchive for review)",
+    )
     return parser
 
 
@@ -149,6 +156,8 @@ def _send(args) -> int:
         params["session"] = args.session
     if args.archive:
         params.update({"dest": "/archive", "overwrite": args.overwrite})
+        if args.confirm_identifiers:
+            params["confirmIdentifiers"] = "true"
     failed = 0
     for number, study in enumerate(studies, 1):
         label = f"study {number} of {len(studies)}"

@@ -79,6 +79,12 @@ class Client:
             return UploadError("The server refused the user name or password (401)")
         if status == 403:
             return UploadError(f"You may not {what} (403){': ' + message if message else ''}")
+        if status == 409 and message.endswith("confirmIdentifiers=true"):  # the server's identity policy
+            message = message.removesuffix(": confirmIdentifiers=true")
+            return UploadError(
+                f"{message}. The study waits in the project's prearchive: archive it there (Review and "
+                "Archive), or send it with --confirm-identifiers (409)"
+            )
         return UploadError(f"Could not {what} ({status}){': ' + message if message else ''}")
 
     def check_project(self, project: str) -> str:

@@ -24,8 +24,17 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from archiving.identity import CONFIRM_PARAMETER
 from xnatapi.auth import needs_csrf_check, unauthorized
-from xnatlite.errors import ArchiveConflict, Forbidden, InvalidInput, InvalidStatus, NotFound, XnatliteError
+from xnatlite.errors import (
+    ArchiveConflict,
+    Forbidden,
+    InvalidInput,
+    InvalidStatus,
+    NotFound,
+    UnconfirmedIdentifiers,
+    XnatliteError,
+)
 
 log = logging.getLogger("xnatlite.api")
 
@@ -50,6 +59,8 @@ def error_response(exc: Exception) -> HttpResponse:
         return text(NOT_FOUND, 404)
     if isinstance(exc, Forbidden):
         return text(exc.message, 403)
+    if isinstance(exc, UnconfirmedIdentifiers):  # the API's way to confirm (archiving/identity.py)
+        return text(f"{exc.message}: {CONFIRM_PARAMETER}=true", 409)
     if isinstance(exc, (ArchiveConflict, InvalidStatus)):
         return text(exc.message, 409)
     if isinstance(exc, (InvalidInput, XnatliteError)):

@@ -44,5 +44,14 @@ class ArchiveConflict(XnatliteError):
     """The data collides with what is already archived; overwrite settings decide."""
 
 
+class UnconfirmedIdentifiers(ArchiveConflict):
+    """Labels that look like a person's name or a medical record number, archived only when the person
+    archiving confirms them (archiving/identity.py); `findings` says what each one looks like."""
+
+    def __init__(self, message: str, findings: list[str]):
+        super().__init__(message)
+        self.findings = findings
+
+
 class InvalidStatus(XnatliteError):
     """The object is not in a state that allows the operation (e.g. archiving an ARCHIVING session)."""

@@ -59,7 +59,8 @@ def update_session(session: ImageSession, *, by: User, **fields: Any) -> ImageSe
 
 
 def relabel_session(session: ImageSession, label: str, *, by: User) -> ImageSession:
-    """Give a session a new label; its folder is renamed in one step (members and owners)."""
+    """Give a session a new label; its folder is renamed in one step (members and owners). Edges call
+    archiving/relabel.py, which then writes the new label into the DICOM headers too."""
     permissions.require(by, "edit", session)
     layout.check_label(label, "Session label")
     if label == session.label:

@@ -49,7 +49,8 @@ def update_subject(subject: Subject, *, by: User, **fields: Any) -> Subject:
 
 
 def relabel_subject(subject: Subject, label: str, *, by: User) -> Subject:
-    """Give a subject a new label; its resource folder follows (members and owners)."""
+    """Give a subject a new label; its resource folder follows (members and owners). Edges call
+    archiving/relabel.py, which then writes the new label into the DICOM headers too."""
     permissions.require(by, "edit", subject)
     layout.check_label(label, "Subject label")
     if label == subject.label:

@@ -73,11 +73,19 @@ def subject_detail(request: HttpRequest, project_id: str, subject: str) -> HttpR
         relabel_form=forms.RelabelForm(initial={"label": found.label}),
         sessions=sessions,
         sort=request.GET.get("sort", "-date"),
-        history=history_rows(queries.subject_history(found)),
+        history=_history(request, project, found, queries.subject_history(found)),
         can_download=permissions.can(request.user, "download", project),
         **_resource_context(request, found),
     )
     return render(request, "archive/subject_detail.html", context)
+
+
+def _history(request: HttpRequest, project: Project, owner: Subject | ImageSession, events) -> list:
+    """The history of a subject or session: owners see it all; anyone else sees no pre-archive
+    identifiers (the prearchive path, labels from before a rename), objects by today's labels."""
+    if permissions.can(request.user, "manage", project):
+        return history_rows(events)
+    return history_rows(events, full=False, labels=queries.history_labels(owner))
 
 
 def _session(request: HttpRequest, project_id: str, session: str) -> tuple[Project, ImageSession]:
@@ -111,7 +119,7 @@ def session_detail(request: HttpRequest, project_id: str, session: str) -> HttpR
         relabel_form=forms.RelabelForm(initial={"label": found.label}),
         scans=_with_previews(queries.session_scans(found)),
         **_resource_context(request, found),
-        history=history_rows(queries.session_history(found)),
+        history=_history(request, project, found, queries.session_history(found)),
         qualities=forms.ScanEditForm.base_fields["quality"].choices,
         can_download=permissions.can(request.user, "download", project),
         download_url=reverse("session-download", args=[project.id, found.label]),

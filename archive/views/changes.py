@@ -1,5 +1,6 @@
 """Creating subjects and sessions by hand, relabelling them (members and owners), and deleting archived
-data (owners only, xnat-spec.md §2.2), each through xnatlite/projects.py or archive/services/.
+data (owners only, xnat-spec.md §2.2), each through xnatlite/projects.py or archive/services/
+(relabelling through archiving/relabel.py, which also writes the new labels into the DICOM headers).
 
 A deletion asks first, on a page of its own that says what goes (sessions, scans, files, bytes): a
 plain form, so it needs no JavaScript. Afterwards the parent page says what was deleted.
@@ -21,8 +22,8 @@ from archive import forms, queries
 from archive.models import File, ImageSession, Resource, Scan, Subject
 from archive.services.resources import delete_file, delete_resource, find_resource
 from archive.services.scans import delete_scan
-from archive.services.sessions import create_session, delete_session, relabel_session
-from archive.services.subjects import create_subject, delete_subject, relabel_subject, update_subject
+from archive.services.sessions import create_session, delete_session
+from archive.services.subjects import create_subject, delete_subject, update_subject
 from archive.views.common import (
     owned_file,
     page,
@@ -32,6 +33,7 @@ from archive.views.common import (
     session_file,
     subject_of,
 )
+from archiving.relabel import relabel_session, relabel_subject
 from xnatlite import permissions
 from xnatlite.errors import ArchiveConflict, InvalidInput
 from xnatlite.models import Project
@@ -149,7 +151,9 @@ def _relabel(
                 messages.info(request, f"{what.capitalize()} {old} kept its label.")
             else:
                 messages.success(
-                    request, f"{what.capitalize()} {old} is now {obj.label}; its folder was renamed."
+                    request,
+                    f"{what.capitalize()} {old} is now {obj.label}; its folder was renamed and its "
+                    "DICOM files carry the new label.",
                 )
             return done(obj.label)
     context = project_context(request, project, tab)

@@ -101,19 +101,41 @@ def project_context(request: HttpRequest, project: Project, tab: str) -> dict:
 
 
 HISTORY_HIDDEN_DETAILS = {"previous_text"}  # a whole script's text does not fit a table cell
+# What readers below owner (members, collaborators, readers of a public project) see of an event's
+# details: counts and choices, never a label. Labels from before a rename and the prearchive path (whose
+# folder is named after the original Patient ID) are pre-archive identifiers: owners only (issue 15).
+READER_DETAILS = {
+    "scans",
+    "files",
+    "rejected",
+    "replaced",
+    "merged",
+    "overwrite",
+    "xsi_type",
+    "fields",
+    "file",
+    "size",
+    "archive",
+    "scan_id",
+    "unreadable",
+}
 
 
-def history_rows(events) -> list:
-    """Audit events with `.summary`, their details as one line of text."""
+def history_rows(events, *, full: bool = True, labels: dict[tuple[str, str], str] | None = None) -> list:
+    """Audit events with `.summary`, their details as one line of text. Not `full` (anyone below owner):
+    only READER_DETAILS, and each event names its object by `labels` (object type and id -> the object's
+    label today) instead of the label it had then."""
     rows = list(events)
     for event in rows:
         parts = []
         for key, value in (event.details or {}).items():
-            if key in HISTORY_HIDDEN_DETAILS:
+            if key in HISTORY_HIDDEN_DETAILS or (not full and key not in READER_DETAILS):
                 continue
             text = ", ".join(map(str, value)) if isinstance(value, list) else value
             parts.append(f"{key}: {text}")
         event.summary = "; ".join(parts)
+        if not full:
+            event.object_label = (labels or {}).get((event.object_type, event.object_id), event.object_type)
     return rows
 
 

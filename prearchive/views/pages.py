@@ -1,6 +1,10 @@
 """The prearchive lists and session pages, and what people do there: archive as it is, delete, move,
 rebuild, reset a stuck status, or all of these on chosen rows.
 
+Archiving labels that look like a person's name or a medical record number (the identity policy,
+archiving/identity.py) asks first, on a page of its own that lists them: archived only once the person
+confirms (`confirm_identifiers`), for one session or for the chosen rows.
+
 Rows and sessions come from prearchive/queries.py (which decides who sees what: owners and members of
 a project, site admins also Unassigned, xnat-spec.md §2.4, and each account its own Unassigned uploads); actions are prearchive/operations.py's.
 Pages refresh themselves with static/refresh.js while a session is busy.
@@ -22,7 +26,7 @@ from archive.views import header_of, page, paginate, project_context
 from prearchive import handoff, operations, queries
 from prearchive.models import ACTIONABLE, PrearchiveSession, Status
 from xnatlite import permissions
-from xnatlite.errors import Forbidden, InvalidInput, NotFound, XnatliteError
+from xnatlite.errors import Forbidden, InvalidInput, NotFound, UnconfirmedIdentifiers, XnatliteError
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +141,29 @@ def _archive(request: HttpRequest, session: PrearchiveSession, **fields) -> Http
     )
 
 
+def _confirmed(request: HttpRequest) -> bool:
+    return request.POST.get("confirm_identifiers") == "1"
+
+
+def _confirm_identifiers(
+    request: HttpRequest,
+    flagged: list[tuple[PrearchiveSession, list[str]]],
+    *,
+    action_url: str,
+    back: str,
+    project=None,
+) -> HttpResponse:
+    """The confirm step of the identity policy: which labels look like a name or an MRN, and a form that
+    archives exactly these sessions again with `confirm_identifiers`."""
+    rows = _rows(session for session, _ in flagged)
+    for row, (_, findings) in zip(rows, flagged, strict=True):
+        row.findings = findings
+    context = {"flagged": rows, "action_url": action_url, "back": back}
+    if project is not None:
+        context.update(project_context(request, project, "prearchive"))
+    return render(request, "prearchive/confirm_identifiers.html", context)
+
+
 @page
 @require_POST
 def session_action(request: HttpRequest, project: str, timestamp: str, folder: str) -> HttpResponse:
@@ -145,7 +172,16 @@ def session_action(request: HttpRequest, project: str, timestamp: str, folder: s
     action = request.POST.get("action", "")
     try:
         if action == "archive":
-            return _archive(request, session)
+            try:
+                return _archive(request, session, confirm_identifiers=_confirmed(request))
+            except UnconfirmedIdentifiers as exc:
+                return _confirm_identifiers(
+                    request,
+                    [(session, exc.findings)],
+                    action_url=reverse("prearchive-action", args=[project, timestamp, folder]),
+                    back=session_url(session),
+                    project=session.project,
+                )
         if action == "delete":
             operations.delete_session(session, by=request.user)
             messages.success(request, f"Prearchive session {session.label} and its files are deleted.")
@@ -189,15 +225,20 @@ def bulk_action(request: HttpRequest) -> HttpResponse:
     if action not in BULK_ACTIONS or not ids:
         messages.error(request, "Choose sessions and an action.")
         return redirect(back)
-    done, failed = [], []
+    done, failed, flagged = [], [], []
+    asked = {"confirm_identifiers": _confirmed(request)} if action == "archive" else {}
     for session in queries.prearchive_listing(request.user).filter(pk__in=ids):
         try:
-            BULK_ACTIONS[action](session, by=request.user)
+            BULK_ACTIONS[action](session, by=request.user, **asked)
             done.append(session.label)
+        except UnconfirmedIdentifiers as exc:
+            flagged.append((session, exc.findings))
         except XnatliteError as exc:
             failed.append(f"{session.label}: {exc.message}")
     if done:
         messages.success(request, f"{action.capitalize()}: {', '.join(done)}.")
     for failure in failed:
         messages.error(request, failure)
+    if flagged:  # the others went ahead; these wait for the person to confirm them
+        return _confirm_identifiers(request, flagged, action_url=reverse("prearchive-bulk"), back=back)
     return redirect(back)

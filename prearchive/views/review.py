@@ -1,6 +1,7 @@
 """Review and Archive: the four header fields the site script keeps, with a warning when one looks
 like it identifies a person (archiving/identity.py); new labels; the archive service's validation
-before anything is archived.
+before anything is archived. Labels that look like a name or an MRN are archived only with the
+confirm box ticked (the identity policy, validation code 30).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from prearchive.views.pages import _archive, _rows, _session
 from xnatlite import layout, permissions
 from xnatlite.errors import Forbidden, NotFound, XnatliteError
 
+IDENTITY_CODE = 30  # archiving/validation.py: a label looks like a name or an MRN, not confirmed
 KEPT_FIELD_TITLES = {
     "PatientName": "Patient Name (0010,0010)",
     "PatientID": "Patient ID (0010,0020)",
@@ -42,6 +44,9 @@ class ReviewForm(forms.Form):
     overwrite = forms.ChoiceField(
         label="If the session exists", choices=OVERWRITE_CHOICES, initial=NONE, widget=forms.RadioSelect
     )
+    confirm_identifiers = forms.BooleanField(
+        label="These labels are meant to be archived as they are: I confirm", required=False
+    )
 
     def __init__(self, data, projects: list[str], **kwargs):
         super().__init__(data, **kwargs)
@@ -60,21 +65,27 @@ def review(request: HttpRequest, project: str, timestamp: str, folder: str) -> H
         "subject": session.subject_label,
         "label": session.label,
         "overwrite": NONE,
+        "confirm_identifiers": False,
     }
     form = ReviewForm(request.POST or None, projects, initial=initial)
     chosen = form.cleaned_data if form.is_bound and form.is_valid() else (None if form.is_bound else initial)
     results, stopping = [], []
     if chosen is not None and session.project_id is not None:
-        fields = {key: chosen[key] for key in ("project", "subject", "label", "overwrite")}
+        keys = ("project", "subject", "label", "overwrite", "confirm_identifiers")
+        fields = {key: chosen.get(key, False) for key in keys}
         results = handoff.validate_archive(session, by=request.user, **fields)
         stopping = refusals(results, ArchiveRequest(overwrite=chosen["overwrite"]))
-        if request.method == "POST" and "archive" in request.POST and not stopping:
-            try:
-                return _archive(request, session, **fields)
-            except (NotFound, Forbidden):
-                raise
-            except XnatliteError as exc:
-                form.add_error(None, exc.message)
+        unconfirmed = [r for r in stopping if r.code == IDENTITY_CODE]
+        if request.method == "POST" and "archive" in request.POST:
+            if unconfirmed:
+                form.add_error("confirm_identifiers", "Change the labels, or tick this box to confirm them")
+            elif not stopping:
+                try:
+                    return _archive(request, session, **fields)
+                except (NotFound, Forbidden):
+                    raise
+                except XnatliteError as exc:
+                    form.add_error(None, exc.message)
     values, error = queries.kept_fields(session)
     labels = chosen or initial
     target = labels["project"] if labels["project"] in projects else session.project_id
@@ -83,6 +94,7 @@ def review(request: HttpRequest, project: str, timestamp: str, folder: str) -> H
         "form": form,
         "results": results,
         "stopping": stopping,
+        "blocking": [r for r in stopping if r.code != IDENTITY_CODE],  # the confirm box lifts code 30
         "exists": any(r.code == 1 for r in results),
         "kept": [(KEPT_FIELD_TITLES[k], k, values.get(k, "")) for k in queries.KEPT_FIELDS],
         "kept_error": error,

@@ -19,6 +19,7 @@ def image(path) -> np.ndarray:
 def archive_files(ready, user, datasets, callbacks, **labels):
     session = ready(datasets=datasets)
     with callbacks(execute=True):
+        labels.setdefault("confirm_identifiers", True)  # bundled files carry names (Lastname^Firstname)
         return handoff.archive_session(session, by=user, **labels).session
 
 

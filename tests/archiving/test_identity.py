@@ -80,3 +80,22 @@ def test_no_warnings_for_coded_data():
         "AccessionNumber": "",
     }
     assert identity_warnings(fields, subject="SUBJ001", session="SUBJ001_MR1") == {}
+
+
+# --- the identity policy -------------------------------------------------------------------------------
+def test_the_policy_refuses_name_and_mrn_labels_unless_confirmed():
+    from archiving.identity import label_findings, require_confirmed
+    from xnatlite.errors import UnconfirmedIdentifiers
+
+    assert label_findings(subject="SUBJ01", session="SUBJ01_MR1") == []
+    assert require_confirmed(subject="SUBJ01", session="SUBJ01_MR1", confirmed=False) == []
+    with pytest.raises(UnconfirmedIdentifiers) as refused:
+        require_confirmed(subject="LOE_LISA", session="MRN0044444", confirmed=False)
+    assert refused.value.findings == [
+        "the subject label 'LOE_LISA' looks like a person's name",
+        "the session label 'MRN0044444' looks like a medical record number",
+    ]
+    assert "Not archived: the subject label 'LOE_LISA'" in refused.value.message
+    assert require_confirmed(subject="LOE_LISA", session="E1", confirmed=True) == [
+        "the subject label 'LOE_LISA' looks like a person's name"
+    ]

@@ -495,7 +495,9 @@ def test_owner_relabels_uploads_resource_files_and_deletes_after_confirming(visi
     v.shot("relabel-error")
     v.page.fill("#id_label", "SESS1_B")
     v.page.click("button:has-text('Rename session')")
-    v.page.wait_for_selector("text=Session SESS1 is now SESS1_B; its folder was renamed.")
+    v.page.wait_for_selector(
+        "text=Session SESS1 is now SESS1_B; its folder was renamed and its DICOM files carry the new label."
+    )
     assert v.page.locator("h2:has-text('Session SESS1_B')").count() == 1
     archived.refresh_from_db()
     assert archived.label == "SESS1_B" and layout.archive_session_dir("A", "SESS1_B").is_dir()
@@ -630,3 +632,44 @@ def test_drop_a_zip_and_loose_files_without_entries(visit, transactional_db, cas
     v.page.wait_for_selector("#upload-status:has-text('Done.')")
     assert "3 file(s) received" in v.page.locator("#upload-results").inner_text()
     assert PrearchiveFile.objects.filter(session__project=project_a).count() == 3
+
+
+def test_archiving_labels_that_look_like_a_name_or_an_mrn_asks_to_confirm(
+    visit, transactional_db, cast, project_a, tmp_path
+):
+    """Issue 15: "Archive as it is" stops at a confirm page naming the labels; Review and Archive archives
+    them only with its box ticked. Both end archived, the confirmation audited."""
+
+    def flagged(name: str, patient_name: str, patient_id: str) -> PrearchiveSession:
+        ds = pydicom.dcmread(pydicom_test_file(name))
+        ds.PatientName, ds.PatientID = patient_name, patient_id
+        ds.save_as(tmp_path / name)
+        session = ingest_file(tmp_path / name, IngestContext(source="test", project="A")).session
+        return operations.rebuild_session(session, by=cast["bob"])
+
+    first = flagged("MR_small.dcm", "LOE^LISA", "MRN0044444")
+    second = flagged("CT_small.dcm", "ROE^RICK", "MRN0055555")
+    v = visit()
+    v.sign_in("bob")
+    v.go(f"/prearchive/A/{first.timestamp}/{first.folder_name}/")
+    v.page.click("button:has-text('Archive as it is')")
+    v.page.wait_for_selector("#confirm-identifiers")
+    text = v.page.locator("#confirm-identifiers").inner_text()
+    assert "the subject label 'LOE_LISA' looks like a person's name" in text
+    assert "the session label 'MRN0044444' looks like a medical record number" in text
+    assert not ImageSession.objects.exists()
+    v.shot("confirm-identifiers")
+    v.page.click("#confirm-archive")
+    v.page.wait_for_selector("h2:has-text('Session MRN0044444')")
+    assert ImageSession.objects.get(label="MRN0044444").subject.label == "LOE_LISA"
+
+    v.go(f"/prearchive/A/{second.timestamp}/{second.folder_name}/review/")
+    v.page.wait_for_selector("#id_confirm_identifiers")
+    v.page.click("button[name=archive]")  # without the box: refused, said next to it
+    v.page.wait_for_selector("#confirm-identifiers >> text=tick this box to confirm them")
+    assert not ImageSession.objects.filter(label="MRN0055555").exists()
+    v.page.check("#id_confirm_identifiers")
+    v.page.click("button[name=archive]")
+    v.page.wait_for_selector("h2:has-text('Session MRN0055555')")
+    assert ImageSession.objects.get(label="MRN0055555").subject.label == "ROE_RICK"
+    assert v.only_local_requests(), v.hosts

@@ -17,6 +17,7 @@ from archive.models import File, ImageSession
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status
 from tests.dicomgen import make_study, write_study
 from tests.e2e.conftest import ROOT
+from xnatlite.models import AuditEvent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -80,17 +81,34 @@ def test_send_one_study_with_labels_into_the_prearchive(live_server, project_a, 
 
 
 def test_send_every_study_straight_into_the_archive(live_server, project_a, folder):
+    """Routing makes the subject labels Doe_Jane and Roe_Rick from Patient Name: the identity policy
+    (archiving/identity.py) refuses them until --confirm-identifiers says they are meant."""
     root, *_ = folder
-    result = run_tool(
-        "send", str(root), "--server", live_server.url, "--user", "alice", "--project", "A", "--archive"
-    )
-    assert result.returncode == 0, result.stderr
+    send = ("send", str(root), "--server", live_server.url, "--user", "alice", "--project", "A", "--archive")
+    result = run_tool(*send)
+    assert result.returncode == 1
     assert "3 studies to send to project A; 2 other files skipped" in result.stdout
-    assert result.stdout.count("-> /data/archive/projects/A/") == 3
+    assert result.stdout.count("-> /data/archive/projects/A/") == 1  # the CT's labels are codes
+    assert result.stderr.count("or send it with --confirm-identifiers") == 2
+    assert "the subject label 'Doe_Jane' looks like a person's name" in result.stderr
+    waiting = PrearchiveSession.objects.filter(project_id="A")
+    assert sorted(waiting.values_list("subject_label", "status")) == [
+        ("Doe_Jane", Status.READY),
+        ("Roe_Rick", Status.READY),
+    ]
+
+    more = root.parent / "more"
+    write_study(make_study(n_instances=3, patient_name="Poe^Pia", patient_id="P3"), more)
+    result = run_tool("send", str(more), *send[2:], "--confirm-identifiers")
+    assert result.returncode == 0, result.stderr
+    assert "-> /data/archive/projects/A/subjects/Poe_Pia/experiments/P3" in result.stdout
     sessions = ImageSession.objects.filter(project_id="A")
-    assert sessions.count() == 3  # one per study (their UIDs remapped by the site script)
-    assert File.objects.filter(resource__scan__session__in=sessions, resource__label="DICOM").count() == 9
-    assert not PrearchiveSession.objects.exists()
+    assert sessions.count() == 2  # one per study (their UIDs remapped by the site script)
+    assert File.objects.filter(resource__scan__session__in=sessions, resource__label="DICOM").count() == 4
+    event = AuditEvent.objects.get(
+        action="prearchive.session.archive_requested", details__confirm_identifiers=True
+    )
+    assert event.actor.username == "alice"
 
 
 def test_refusals_send_nothing(live_server, project_a, dave, folder):

@@ -166,6 +166,7 @@ def test_a_session_whose_archive_task_was_lost_is_queued_again_by_the_sweep(
             "label": "LOST1_MR",
             "overwrite": "none",
             "overwrite_files": False,
+            "confirm_identifiers": False,
         },
         "actor": bob.pk,
     }
@@ -192,3 +193,45 @@ def test_a_queued_session_without_a_kept_request_goes_back_to_ready(ready, proje
     assert handoff.recover_stuck_archives(later) == [session.pk]
     session.refresh_from_db()
     assert session.status == Status.READY
+
+
+# --- the identity policy (archiving/identity.py) -----------------------------------------------------
+def test_queue_archive_refuses_flagged_labels_and_changes_nothing(ready, project_a, bob):
+    from xnatlite.errors import UnconfirmedIdentifiers
+
+    session = ready(n_series=1, n_instances=1, patient_name="LOE^LISA", patient_id="MRN0044444")
+    assert (session.subject_label, session.label) == ("LOE_LISA", "MRN0044444")  # routed from the headers
+    before = AuditEvent.objects.count()
+    with pytest.raises(UnconfirmedIdentifiers):
+        handoff.queue_archive(session, by=bob)
+    with pytest.raises(UnconfirmedIdentifiers):
+        handoff.queue_archive(session, by=bob, subject="SUBJ1")  # the session label still is an MRN
+    session.refresh_from_db()
+    assert session.status == Status.READY and session.archive_request is None
+    assert AuditEvent.objects.count() == before
+
+
+def test_the_archive_service_itself_refuses_an_unconfirmed_request(ready, project_a, bob):
+    """A request that reaches archiving without passing `_queue` (one a sweep replays from a journal
+    written before the policy) stops at validation, code 30, and the row says why."""
+    from archiving import ArchiveRequest
+
+    session = ready(n_series=1, n_instances=1, patient_name="LOE^LISA", patient_id="P1")
+    change_status(session, Status.QUEUED_ARCHIVING)
+    outcome = handoff.archive_queued(session.pk, actor=bob, request=ArchiveRequest())
+    assert outcome.status == "conflict"
+    session.refresh_from_db()
+    assert session.status == Status.CONFLICT and session.status_reason.startswith("[30] The subject label")
+    assert not ImageSession.objects.exists()
+
+
+def test_auto_archive_leaves_flagged_labels_in_error_with_the_reason(built, project_a, alice):
+    projects.update_project(project_a, by=alice, prearchive_code=PrearchiveCode.AUTO_ARCHIVE)
+    session = built(make_study(1, 2, study_description="A", patient_name="P^Q", patient_id="12345678"))
+    session.refresh_from_db()
+    assert session.status == Status.ERROR
+    assert session.status_reason.startswith(
+        "Not auto-archived: the session label '12345678' looks like a medical record number"
+    )
+    assert not ImageSession.objects.exists()
+    assert AuditEvent.objects.filter(action="prearchive.session.auto_archive_refused").count() == 1

@@ -417,3 +417,30 @@ def test_two_accounts_uploading_one_study_to_unassigned_get_a_session_each(api, 
     sessions = PrearchiveSession.objects.order_by("pk")
     assert [(s.project_id, s.uploaded_by) for s in sessions] == [(None, bob), (None, dave)]
     assert [s.file_count for s in sessions] == [2, 2]
+
+
+def test_import_into_the_archive_refuses_name_and_mrn_labels_unless_confirmed(api, bob, project_a):
+    """The identity policy (archiving/identity.py): the study stays in the prearchive, built, for review."""
+    _, members = study_members(2)
+    dest = "dest=/archive/projects/A/subjects/LOE_LISA/experiments/MRN0044444"
+    refused = post_import(api(bob), make_zip(members), query=dest)
+    assert refused.status_code == 409
+    assert "looks like a person's name" in refused.content.decode()
+    row = PrearchiveSession.objects.get(project=project_a)
+    assert (row.subject_label, row.label, row.status) == ("LOE_LISA", "MRN0044444", Status.READY)
+    assert row.open_upload == "" and not ImageSession.objects.exists()
+
+    _, members = study_members(2)
+    confirmed = post_import(
+        api(bob),
+        make_zip(members),
+        query=dest.replace("MRN0044444", "MRN0055555") + "&confirmIdentifiers=true",
+    )
+    assert confirmed.status_code == 200, confirmed.content
+    assert (
+        confirmed.content.decode() == "/data/archive/projects/A/subjects/LOE_LISA/experiments/MRN0055555\r\n"
+    )
+    session = ImageSession.objects.get(project=project_a, label="MRN0055555")
+    (path,) = [f.absolute_path for f in File.objects.filter(resource__scan__session=session)][:1]
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    assert (str(ds.PatientName), ds.PatientID) == ("LOE_LISA", "MRN0055555")

@@ -11,6 +11,7 @@ from archive.models import File, ImageSession
 from prearchive.models import PrearchiveSession, Status
 from tests.factories import make_project
 from tests.xnatapi.conftest import imported
+from xnatlite.models import AuditEvent
 
 
 def test_archive_service_archives_with_new_labels_and_answers_the_uri(api, alice, project_a):
@@ -98,3 +99,40 @@ def test_others_may_not_move_delete_or_rebuild(api, alice, carol, dave, project_
             assert response.status_code == 404, action
     row.refresh_from_db()
     assert (row.project_id, row.status) == ("A", Status.READY) and Path(row.folder).is_dir()
+
+
+# --- the identity policy (archiving/identity.py) -----------------------------------------------------
+def test_archive_refuses_name_and_mrn_labels_unless_confirmed_and_audits_the_confirmation(
+    api, bob, project_a
+):
+    client = api(bob)
+    src, row = imported(client, subject="LOE_LISA", session="MRN0044444")
+    refused = client.post(f"/data/services/archive?src={src}")
+    assert refused.status_code == 409
+    body = refused.content.decode()
+    assert "'LOE_LISA' looks like a person's name" in body and "'MRN0044444' looks like a medical" in body
+    assert body.endswith("confirmIdentifiers=true")
+    row.refresh_from_db()
+    assert row.status == Status.READY and row.status_reason == ""  # nothing changed: ask again
+    assert not ImageSession.objects.exists()
+    validation = client.post(f"/data/services/validate-archive?src={src}&format=json").json()
+    assert any(r["code"] == "30" and r["type"] == "FAIL" for r in validation["ResultSet"]["Result"])
+    relabelled = client.post(f"/data/services/validate-archive?src={src}&subject=S1&session=E1&format=json")
+    assert all(r["code"] != "30" for r in relabelled.json()["ResultSet"]["Result"])
+
+    confirmed = client.post(f"/data/services/archive?src={src}&confirmIdentifiers=true")
+    assert confirmed.status_code == 200, confirmed.content
+    assert (
+        confirmed.content.decode() == "/data/archive/projects/A/subjects/LOE_LISA/experiments/MRN0044444\r\n"
+    )
+    event = AuditEvent.objects.get(action="prearchive.session.archive_requested")
+    assert event.actor == bob and event.details["confirm_identifiers"] is True
+    assert any("LOE_LISA" in finding for finding in event.details["confirmed_identifiers"])
+
+
+def test_archive_with_coded_labels_needs_no_confirmation(api, bob, project_a):
+    client = api(bob)
+    src, _ = imported(client, subject="LOE_LISA", session="MRN0044444")
+    response = client.post(f"/data/services/archive?src={src}&subject=SUBJ12&session=SUBJ12_MR1")
+    assert response.status_code == 200, response.content
+    assert ImageSession.objects.get(label="SUBJ12_MR1").subject.label == "SUBJ12"

@@ -8,7 +8,8 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 
 from archive.models import ImageSession, Subject
-from archive.services.sessions import create_session, delete_session, relabel_session, update_session
+from archive.services.sessions import create_session, delete_session, update_session
+from archiving.relabel import relabel_session
 from xnatapi import documents as docs
 from xnatapi import fields, lookups, render
 from xnatapi import services as api_services

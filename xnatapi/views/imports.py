@@ -2,7 +2,9 @@
 straight into the archive, through the one ingest path (xnat-rest-api.md §8.1, xnat-spec.md §9.1).
 
 The body is streamed to a private upload folder, never read into memory; prearchive/uploads.py takes
-it apart safely. The answer is XNAT's: 200, one URI per session, CRLF-terminated.
+it apart safely. The answer is XNAT's: 200, one URI per session, CRLF-terminated. Into the archive,
+labels that look like a name or an MRN need `confirmIdentifiers=true` (409 without it; the session
+stays in the prearchive, built, for review).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from urllib.parse import quote
 
 from django.http import HttpRequest, HttpResponse
 
+from archiving.identity import CONFIRM_PARAMETER
 from prearchive import uploads
 from prearchive.ingest import IngestContext
 from xnatapi import documents as docs
@@ -99,6 +102,7 @@ def import_service(request: HttpRequest) -> HttpResponse:
         archive=direct or auto,
         commit=not context.prevent_auto_commit,
         overwrite=values.get("overwrite") or "none",
+        confirm_identifiers=flag(values.get(CONFIRM_PARAMETER)),
     )
     lines = [docs.archive_uri(archived) if archived else session_uri(session) for session, archived in placed]
     log.info(

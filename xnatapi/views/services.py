@@ -2,7 +2,8 @@
 `/data/services/prearchive/{move,delete,rebuild}` (xnat-rest-api.md §9.3, xnat-spec.md §3.7).
 
 Parameters come in the query string or a form body; `src` names a session as
-`[/data]/prearchive/projects/{P}/{timestamp}/{folder}` and may repeat. Every action goes through
+`[/data]/prearchive/projects/{P}/{timestamp}/{folder}` and may repeat. Labels that look like a name or
+an MRN are archived only with `confirmIdentifiers=true` (archiving/identity.py; 409 without it). Every action goes through
 prearchive/operations.py, which checks permissions, changes statuses and audits.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
+from archiving.identity import CONFIRM_PARAMETER
 from prearchive import handoff, operations, queries
 from prearchive.models import PrearchiveSession
 from xnatapi import documents as docs
@@ -78,6 +80,7 @@ def archive(request: HttpRequest) -> HttpResponse:
         by=request.user,
         overwrite=values.get("overwrite") or "none",
         overwrite_files=flag(values.get("overwrite_files")),
+        confirm_identifiers=flag(values.get(CONFIRM_PARAMETER)),
         **_labels(values, session),
     )
     return text(docs.archive_uri(outcome.session) + "\r\n", content_type="text/uri-list; charset=utf-8")
@@ -91,7 +94,11 @@ def validate_archive(request: HttpRequest) -> HttpResponse:
     values = params(request)
     session = _one(sessions_from_src(request))
     results = handoff.validate_archive(
-        session, by=request.user, overwrite=values.get("overwrite") or "none", **_labels(values, session)
+        session,
+        by=request.user,
+        overwrite=values.get("overwrite") or "none",
+        confirm_identifiers=flag(values.get(CONFIRM_PARAMETER)),
+        **_labels(values, session),
     )
     rows = ({"code": str(r.code), "type": r.kind.upper(), "message": r.message} for r in results)
     return render.listing(request, rows, columns=["code", "type", "message"], title="validation", fixed=True)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 
 from archive.models import Subject
-from archive.services.subjects import create_subject, delete_subject, relabel_subject, update_subject
+from archive.services.subjects import create_subject, delete_subject, update_subject
+from archiving.relabel import relabel_subject
 from xnatapi import documents as docs
 from xnatapi import fields, lookups, render
 from xnatapi import services as api_services

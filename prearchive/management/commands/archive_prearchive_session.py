@@ -1,5 +1,5 @@
 """`manage.py archive_prearchive_session ID|/prearchive/projects/P/TS/S [--project P] [--subject S]
-[--label L] [--overwrite none|append|delete] [--overwrite-files] [--user NAME]`: archive one prearchive
+[--label L] [--overwrite none|append|delete] [--overwrite-files] [--confirm-identifiers] [--user NAME]`: archive one prearchive
 session in this process, or resume one whose archiving was interrupted (for administrators)."""
 
 from django.core.management.base import BaseCommand, CommandError
@@ -39,13 +39,18 @@ class Command(BaseCommand):
         parser.add_argument("--label", default="")
         parser.add_argument("--overwrite", default="none", choices=OVERWRITE_MODES)
         parser.add_argument("--overwrite-files", action="store_true")
+        parser.add_argument(
+            "--confirm-identifiers",
+            action="store_true",
+            help="archive labels that look like a person's name or a medical record number",
+        )
         parser.add_argument("--user", default="", help="act as this user (permissions checked, audited)")
 
     def handle(self, *args, session: str, user: str, **options):
         found = find_session(session)
         asked = {
             name: options[name]
-            for name in ("project", "subject", "label", "overwrite", "overwrite_files")
+            for name in ("project", "subject", "label", "overwrite", "overwrite_files", "confirm_identifiers")
             if options[name] and options[name] != "none"
         }
         try:

@@ -3,6 +3,7 @@ file rows repointed, errors next to the field, nothing changed when refused."""
 
 import io
 
+import pydicom
 import pytest
 from django.urls import reverse
 
@@ -21,21 +22,27 @@ def relabel(client, what: str, current: str, label: str, **kwargs):
 
 def test_member_relabels_a_session_and_its_folder_follows(as_user, session_a, bob):
     old_folder = layout.archive_session_dir("A", "SESS1")
-    contents = {
-        f.name: f.absolute_path.read_bytes() for f in File.objects.filter(resource__scan__session=session_a)
+    pixels = {
+        f.name: pydicom.dcmread(f.absolute_path).PixelData
+        for f in File.objects.filter(resource__scan__session=session_a)
     }
     response = relabel(as_user(bob), "session", "SESS1", "SESS1_v2", follow=True)
     assert response.redirect_chain[-1][0] == reverse("session-detail", args=["A", "SESS1_v2"])
-    assert "Session SESS1 is now SESS1_v2; its folder was renamed." in response.content.decode()
+    assert (
+        "Session SESS1 is now SESS1_v2; its folder was renamed and its DICOM files carry the new label."
+        in response.content.decode()
+    )
     session_a.refresh_from_db()
     assert session_a.label == "SESS1_v2"
     new_folder = layout.archive_session_dir("A", "SESS1_v2")
     assert new_folder.is_dir() and not old_folder.exists()
     files = File.objects.filter(resource__scan__session=session_a)
     assert files.count() == 3
-    for file in files:  # every row points into the new folder, at the same bytes
+    for file in files:  # every row points into the new folder, at the same image, the new label inside
         assert file.path.startswith(layout.relative_path(new_folder) + "/")
-        assert file.absolute_path.read_bytes() == contents[file.name]
+        ds = pydicom.dcmread(file.absolute_path)
+        assert ds.PixelData == pixels[file.name] and ds.PatientID == "SESS1_v2"
+        assert file.size == file.absolute_path.stat().st_size
     event = AuditEvent.objects.get(action="archive.session.relabelled")
     assert event.actor == bob and event.details == {"old_label": "SESS1", "label": "SESS1_v2"}
     # The session's downloads and pages answer under the new label.
@@ -49,7 +56,7 @@ def test_owner_relabels_a_subject_and_its_resource_folder_follows(as_user, sessi
     old_folder = layout.archive_project_dir("A") / "subjects" / "SUBJ1"
     response = relabel(as_user(alice), "subject", "SUBJ1", "P001", follow=True)
     assert response.redirect_chain[-1][0] == reverse("subject-detail", args=["A", "P001"])
-    assert "Subject SUBJ1 is now P001; its folder was renamed." in response.content.decode()
+    assert "Subject SUBJ1 is now P001; its folder was renamed" in response.content.decode()
     subject = Subject.objects.get(pk=session_a.subject_id)
     assert subject.label == "P001" and not old_folder.exists()
     file = File.objects.get(resource=resource)

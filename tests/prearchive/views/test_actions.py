@@ -101,7 +101,9 @@ def test_review_shows_the_kept_fields_with_warnings_and_validation(as_user, proj
     assert "looks like a person&#x27;s name" in html and "medical record number" in html
     codes = {r.code for r in response.context["results"]}
     assert 12 in codes  # a new subject will be created
-    assert response.context["stopping"] == []
+    # The identity policy stops these labels until they are changed or confirmed (the box, code 30).
+    assert [r.code for r in response.context["stopping"]] == [30] and response.context["blocking"] == []
+    assert 'name="confirm_identifiers"' in html
     assert not ImageSession.objects.exists()  # looking changes nothing
 
 
