@@ -68,7 +68,7 @@ from archiving.validation import (
     session_type,
     validate,
 )
-from prearchive.dicomfiles import _dicom_date, _dicom_time  # moving to dicomio
+from dicomio.files import _dicom_date, _dicom_time  # moving to dicomio
 from xnatlite import audit, disk, jobs, layout, permissions
 from xnatlite.errors import ArchiveConflict, InvalidStatus, XnatliteError
 from xnatlite.permissions import User

@@ -13,9 +13,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from dicom_receiver import dimse
-from dicom_receiver.acceptor import Association
 from dicom_receiver.incoming import IncomingInstance
+from dicomio import dimse
+from dicomio.acceptor import Association
 from xnatlite.errors import InvalidDicom
 
 log = logging.getLogger("xnatlite.receiver")

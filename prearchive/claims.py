@@ -14,9 +14,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from dicomio.files import _dicom_date, _dicom_time
 from prearchive import routing
 from prearchive.context import IngestContext
-from prearchive.dicomfiles import _dicom_date, _dicom_time
 from prearchive.models import ACCEPTING, REOPENING, PrearchiveSession, Status, change_status
 from xnatlite import audit, layout
 from xnatlite.cache import TimedCache

@@ -25,10 +25,7 @@ from django.db.models import Q
 from pydicom.dataset import Dataset
 
 from anonymize import services as anonymize_services
-from prearchive import claims, routing, rules
-from prearchive.claims import Study
-from prearchive.context import IngestContext, IngestResult, ReceiverInfo
-from prearchive.dicomfiles import (
+from dicomio.files import (
     file_fields,
     file_name,
     header_text,
@@ -37,6 +34,9 @@ from prearchive.dicomfiles import (
     scan_folder,
     write_instance,
 )
+from prearchive import claims, routing, rules
+from prearchive.claims import Study
+from prearchive.context import IngestContext, IngestResult, ReceiverInfo
 from prearchive.models import PrearchiveFile, PrearchiveSession
 from prearchive.records import SessionLeftReceiving, record_files
 from xnatlite import layout, permissions

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 
-from prearchive import part10
-from prearchive.dicomfiles import DEFLATED_SYNTAXES
+from dicomio import part10
+from dicomio.files import DEFLATED_SYNTAXES
 from xnatlite.errors import InvalidDicom
 
 # Command fields (PS3.7 E.1-1)

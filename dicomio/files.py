@@ -31,7 +31,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from prearchive import part10
+from dicomio import part10
 from xnatlite import layout
 from xnatlite.errors import InvalidDicom
 

@@ -14,8 +14,8 @@ import os
 import struct
 from pathlib import Path
 
-from anonymize.dicomedit.rawitems import ITEM, ITEM_END, LONG_VRS, SEQUENCE_END
-from anonymize.dicomedit.rawitems import UNDEFINED_LENGTH as UNDEFINED
+from dicomio.rawitems import ITEM, ITEM_END, LONG_VRS, SEQUENCE_END
+from dicomio.rawitems import UNDEFINED_LENGTH as UNDEFINED
 
 PATIENT_NAME = 0x00100010
 PATIENT_ID = 0x00100020

@@ -13,7 +13,7 @@ import pydicom
 import pytest
 
 from anonymize import services as anonymize_services
-from prearchive import dicomfiles
+from dicomio import files as dicomfiles
 from tests.dicomgen import make_study
 from xnatlite import cache
 from xnatlite.errors import InvalidDicom

@@ -14,7 +14,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
 
-from prearchive import dicomfiles, part10
+from dicomio import files as dicomfiles
+from dicomio import part10
 from tests.dicomgen import make_study
 from xnatlite.errors import InvalidDicom
 

@@ -40,7 +40,7 @@ from pynetdicom.pdu_primitives import (
 from pynetdicom.presentation import build_context, negotiate_unrestricted
 from pynetdicom.sop_class import Verification
 
-from dicom_receiver import dimse
+from dicomio import dimse
 from xnatlite.errors import InvalidDicom
 
 log = logging.getLogger("xnatlite.receiver")
