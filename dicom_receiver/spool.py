@@ -398,7 +398,7 @@ def warm_up() -> None:
 
     from anonymize import services as anonymize_services
     from dicomio import files as dicomfiles
-    from prearchive import ingest
+    from prearchive import ingest, instances
 
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
@@ -419,7 +419,7 @@ def warm_up() -> None:
         )
     dicomfiles.prepare_meta(ds, "WARMUP")
     dicomfiles.encode_instance(ds)
-    dicomfiles.file_fields(ds, layout.data_root(), 0, "", "1", "x")
+    instances.file_fields(ds, layout.data_root(), 0, "", "1", "x")
 
 
 def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE) -> None:

@@ -1,5 +1,5 @@
-"""One DICOM instance as ingest handles it: read it, name it as XNAT does, encode and write it
-atomically, and describe it for its PrearchiveFile row (xnat-spec.md §3.1, §5.3, §5.6)."""
+"""One DICOM instance on disk: read it (fast for the common case, `part10.py`), read its values,
+encode it as pydicom would and write it atomically, its pixel data copied file to file."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pydicom
-from django.utils import timezone
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
@@ -32,7 +31,6 @@ from pydicom.uid import (
 )
 
 from dicomio import part10
-from xnatlite import layout
 from xnatlite.errors import InvalidDicom
 
 # File meta elements describing how an instance reached the receiver's spool (dicom_receiver/dimse.py):
@@ -92,33 +90,7 @@ def read_instance(source: Path | str | BinaryIO) -> Dataset:
     return ds
 
 
-# --- naming ---------------------------------------------------------------------------------------
-def _java_string_hash(text: str) -> int:
-    data = text.encode("utf-16-be")  # Java hashes UTF-16 code units
-    h = 0
-    for unit in struct.unpack(f">{len(data) // 2}H", data):
-        h = (31 * h + unit) & 0xFFFFFFFF
-    return h
-
-
-def _base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rest = divmod(number, 36)
-        out = digits[rest] + out
-        if not number:
-            return out
-
-
-def java_list_hash(*values: str) -> str:
-    """Java's `List.hashCode()` of strings as unsigned base 36: XNAT's `Hash{A}With{B}` (§3.1)."""
-    h = 1
-    for value in values:
-        h = (31 * h + _java_string_hash(value)) & 0xFFFFFFFF
-    return _base36(h)
-
-
+# --- reading values ---------------------------------------------------------------------------
 def _single_byte_text(ds: Dataset) -> bool:
     """Whether the instance's text is ASCII or Latin-1 (no Specific Character Set, or ISO_IR 6/100)."""
     elem = ds._dict.get(0x00080005)
@@ -148,49 +120,16 @@ def header_text(ds: Dataset, tag: int) -> str:
     return str(value).strip()
 
 
-def _value(ds: Dataset, tag: int, keyword: str) -> str:
-    return header_text(ds, tag) or f"no-value-for-{keyword}"
-
-
-def file_name(ds: Dataset) -> str:
-    """XNAT's default name `{StudyUID}-{SeriesNumber}-{InstanceNumber}-{hash(SOPClass, SOPInstance)}.dcm`.
-
-    Unlike XNAT it is made from the header after the site script, so no original UID reaches a name.
-    """
-    name = "-".join(
-        (
-            _value(ds, 0x0020000D, "StudyInstanceUID"),
-            _value(ds, 0x00200011, "SeriesNumber"),
-            _value(ds, 0x00200013, "InstanceNumber"),
-            java_list_hash(header_text(ds, 0x00080016), header_text(ds, 0x00080018)),
-        )
-    )
-    return layout.check_file_name(f"{name}.dcm")
-
-
-def scan_folder(ds: Dataset) -> str:
-    """SeriesNumber (a leading `+` becomes `_`), else the SeriesInstanceUID as a label, else `NA`."""
-    series_number = header_text(ds, 0x00200011)
-    if series_number.startswith("+"):
-        series_number = "_" + series_number[1:]
-    for candidate in (series_number, layout.clean_label(header_text(ds, 0x0020000E))):
-        if (
-            candidate
-            and len(candidate) <= layout.LABEL_MAX_LENGTH
-            and layout.clean_label(candidate) == candidate
-        ):
-            return candidate
-    return "NA"
-
-
-def _dicom_date(value) -> date | None:
+def dicom_date(value) -> date | None:
+    """A DA value (its first 8 characters) as a date; None when it is not one."""
     try:
         return datetime.strptime(str(value or "").strip()[:8], "%Y%m%d").date()
     except ValueError:
         return None
 
 
-def _dicom_time(value) -> time | None:
+def dicom_time(value) -> time | None:
+    """A TM value (to the second) as a time; None when it is not one."""
     text = str(value or "").strip().split(".")[0]
     for fmt in ("%H%M%S", "%H%M", "%H"):
         try:
@@ -198,13 +137,6 @@ def _dicom_time(value) -> time | None:
         except ValueError:
             continue
     return None
-
-
-def _int(value) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -547,22 +479,3 @@ def _copy_span(source: int, fd: int, span: _Span, digest) -> None:
         _write_all(fd, chunk)
         offset += count
         left -= count
-
-
-def file_fields(ds: Dataset, path: Path, size: int, md5: str, scan_id: str, relative: str = "") -> dict:
-    """The PrearchiveFile columns for an instance stored at `path` (`relative`: the same, as stored)."""
-    return {
-        "path": relative or layout.relative_path(path),
-        "size": size,
-        "md5": md5,
-        "sop_class_uid": header_text(ds, 0x00080016),
-        "study_instance_uid": header_text(ds, 0x0020000D),
-        "series_instance_uid": header_text(ds, 0x0020000E),
-        "series_number": header_text(ds, 0x00200011)[:16],
-        "scan_id": scan_id,
-        "modality": header_text(ds, 0x00080060)[:16],
-        "series_description": header_text(ds, 0x0008103E)[:255],
-        "instance_number": _int(header_text(ds, 0x00200013)),
-        "frames": _int(header_text(ds, 0x00280008)) or 1,
-        "received_at": timezone.now(),
-    }

@@ -20,7 +20,8 @@ from django.db import transaction
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
-from dicomio.files import file_fields, read_instance
+from dicomio.files import read_instance
+from prearchive.instances import file_fields
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
 from xnatlite import audit, layout, permissions
 from xnatlite.errors import InvalidDicom

@@ -25,18 +25,11 @@ from django.db.models import Q
 from pydicom.dataset import Dataset
 
 from anonymize import services as anonymize_services
-from dicomio.files import (
-    file_fields,
-    file_name,
-    header_text,
-    prepare_meta,
-    read_instance,
-    scan_folder,
-    write_instance,
-)
+from dicomio.files import header_text, prepare_meta, read_instance, write_instance
 from prearchive import claims, routing, rules
 from prearchive.claims import Study
 from prearchive.context import IngestContext, IngestResult, ReceiverInfo
+from prearchive.instances import file_fields, file_name, scan_folder
 from prearchive.models import PrearchiveFile, PrearchiveSession
 from prearchive.records import SessionLeftReceiving, record_files
 from xnatlite import layout, permissions
