@@ -68,6 +68,7 @@ from archiving.validation import (
     session_type,
     validate,
 )
+from dicomio.errors import InvalidDicom
 from dicomio.files import dicom_date, dicom_time
 from xnatlite import audit, disk, jobs, layout, permissions
 from xnatlite.errors import ArchiveConflict, InvalidStatus, XnatliteError
@@ -100,7 +101,7 @@ def archive(session: ArchiveSource, *, actor: User, request: ArchiveRequest) -> 
         outcome = _archive(session, actor, request)
     except ArchiveConflict as exc:
         return _undo(session, "conflict", exc.message)
-    except (XnatliteError, ScriptRuntimeError, InvalidDicomFile) as exc:
+    except (XnatliteError, InvalidDicom, ScriptRuntimeError, InvalidDicomFile) as exc:
         return _undo(session, "error", str(exc))
     except Exception as exc:
         log.exception("archiving prearchive session %s failed", session.url)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from dicom_receiver.incoming import IncomingInstance
 from dicomio import dimse
 from dicomio.acceptor import Association
-from xnatlite.errors import InvalidDicom
+from dicomio.errors import InvalidDicom
 
 log = logging.getLogger("xnatlite.receiver")
 

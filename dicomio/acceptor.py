@@ -41,7 +41,7 @@ from pynetdicom.presentation import build_context, negotiate_unrestricted
 from pynetdicom.sop_class import Verification
 
 from dicomio import dimse
-from xnatlite.errors import InvalidDicom
+from dicomio.errors import InvalidDicom
 
 log = logging.getLogger("xnatlite.receiver")
 

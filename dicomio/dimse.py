@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 
 from dicomio import part10
+from dicomio.errors import InvalidDicom
 from dicomio.files import DEFLATED_SYNTAXES
-from xnatlite.errors import InvalidDicom
 
 # Command fields (PS3.7 E.1-1)
 C_STORE_RQ, C_STORE_RSP = 0x0001, 0x8001

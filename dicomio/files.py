@@ -31,7 +31,7 @@ from pydicom.uid import (
 )
 
 from dicomio import part10
-from xnatlite.errors import InvalidDicom
+from dicomio.errors import InvalidDicom
 
 # File meta elements describing how an instance reached the receiver's spool (dicom_receiver/dimse.py):
 # they are not kept in the stored file, whose meta stays what XNAT writes.

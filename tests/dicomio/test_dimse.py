@@ -17,9 +17,9 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 from pynetdicom.dsutils import decode, encode
 
 from dicomio import dimse
+from dicomio.errors import InvalidDicom
 from dicomio.files import read_instance
 from tests.dicomgen import make_instance, pydicom_test_file
-from xnatlite.errors import InvalidDicom
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 

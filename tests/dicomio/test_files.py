@@ -14,9 +14,9 @@ import pytest
 
 from anonymize import services as anonymize_services
 from dicomio import files as dicomfiles
+from dicomio.errors import InvalidDicom
 from tests.dicomgen import make_study
 from xnatlite import cache
-from xnatlite.errors import InvalidDicom
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 

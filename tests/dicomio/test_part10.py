@@ -16,8 +16,8 @@ from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
 
 from dicomio import files as dicomfiles
 from dicomio import part10
+from dicomio.errors import InvalidDicom
 from tests.dicomgen import make_study
-from xnatlite.errors import InvalidDicom
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 DEFER = dicomfiles.DEFER_BYTES
