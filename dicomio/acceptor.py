@@ -38,7 +38,7 @@ from pynetdicom.pdu_primitives import (
     SCP_SCU_RoleSelectionNegotiation,
 )
 from pynetdicom.presentation import build_context, negotiate_unrestricted
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]  # made at import time
 
 from dicomio import dimse
 from dicomio.errors import InvalidDicom
@@ -162,7 +162,9 @@ def _negotiate_items(pdu_type: int, length: int, body: bytes) -> _Negotiated:
         if isinstance(item, SCP_SCU_RoleSelectionNegotiation)
     }
     results, role_replies = negotiate_unrestricted(
-        request.presentation_context_definition_list, [build_context(Verification)], roles
+        request.presentation_context_definition_list,
+        [build_context(Verification)],
+        roles,  # type: ignore[arg-type]
     )
     accept = A_ASSOCIATE()
     accept.application_context_name = UID(APPLICATION_CONTEXT_NAME)
@@ -180,7 +182,7 @@ def _negotiate_items(pdu_type: int, length: int, body: bytes) -> _Negotiated:
     reply = A_ASSOCIATE_AC()
     reply.from_primitive(accept)
     negotiated = _Negotiated(
-        contexts={cx.context_id: str(cx.transfer_syntax[0]) for cx in results if cx.result == 0x00},
+        contexts={cx.context_id: str(cx.transfer_syntax[0]) for cx in results if cx.result == 0x00},  # type: ignore[misc]
         peer_max_pdu=int(request.maximum_length_received or 0),
         reply_items=reply.encode()[6 + _FIXED_FIELDS :],
     )
@@ -420,10 +422,10 @@ class AssociationLoop:
         if self.request is None or context_id != self.request_context:
             raise _ProtocolError("a data set fragment without its C-STORE-RQ")
         instance = self.instance
-        self._stream(length, instance)
+        self._stream(length, instance)  # type: ignore[arg-type]  # set with self.request
         if control & 0x02:
             request, self.request, self.instance = self.request, None, None
-            status = self.events.store(self.assoc, instance)
+            status = self.events.store(self.assoc, instance)  # type: ignore[arg-type]
             self._respond(context_id, request, status)
 
     def _respond(self, context_id: int, request: dict[int, bytes], status: int) -> None:

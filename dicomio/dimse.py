@@ -43,7 +43,7 @@ _MAX_DEPTH = 32  # nested sequences deeper than this are not a real instance
 
 
 # --- command sets ---------------------------------------------------------------------------------
-def parse_command(data: bytes) -> dict[int, bytes]:
+def parse_command(data: bytes | bytearray) -> dict[int, bytes]:
     """The elements of a command set (Implicit VR Little Endian): {tag: raw value}."""
     elements, position, end = {}, 0, len(data)
     while position + 8 <= end:

@@ -10,7 +10,7 @@ import itertools
 import os
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -52,7 +52,7 @@ def read_instance(source: Path | str | BinaryIO) -> Dataset:
     """
     try:
         on_disk = isinstance(source, (str, Path))
-        ds = part10.read(source, DEFER_BYTES) if on_disk else None  # the common case, fast
+        ds = part10.read(source, DEFER_BYTES) if on_disk else None  # type: ignore[arg-type]  # the common case, fast
         if ds is None:
             ds = pydicom.dcmread(source, force=True, defer_size=DEFER_BYTES if on_disk else None)
         if on_disk and ds.file_meta.get("TransferSyntaxUID") in DEFLATED_SYNTAXES:
@@ -60,7 +60,7 @@ def read_instance(source: Path | str | BinaryIO) -> Dataset:
             on_disk = False
         if not ds._dict:
             raise InvalidDicom("The file holds no DICOM data elements")
-        last = ds._dict[next(reversed(ds._dict))]  # the last element read
+        last = ds._dict[next(reversed(ds._dict))]  # type: ignore[arg-type]  # the last element read
         # pydicom stops quietly at the end of the data; a last element shorter than it says means
         # the file was cut off (an aborted transfer) and must not be stored as if complete.
         value, length = getattr(last, "value", None), getattr(last, "length", 0xFFFFFFFF)
@@ -68,7 +68,7 @@ def read_instance(source: Path | str | BinaryIO) -> Dataset:
             if isinstance(value, bytes):
                 present = len(value)
             elif value is None and on_disk:  # deferred: what the file still holds
-                present = max(0, os.stat(source).st_size - last.value_tell)
+                present = max(0, os.stat(source).st_size - last.value_tell)  # type: ignore[arg-type, union-attr]
             else:
                 present = length
             if present < length:
@@ -76,7 +76,7 @@ def read_instance(source: Path | str | BinaryIO) -> Dataset:
                     f"The file is truncated: {last.tag} declares {length} bytes, has {present}"
                 )
         for tag in (0x00080016, 0x00080018):
-            elem = ds._dict.get(tag)
+            elem = ds._dict.get(tag)  # type: ignore[call-overload]  # keyed by BaseTag, an int: an int finds it
             if isinstance(elem, RawDataElement) and elem.VR != "UI":
                 ds[tag]  # converted: an implicit or UN element gets its VR, as the stored file will
         # an explicit UI element is read from its raw bytes (converting one cost 10 us)
@@ -93,7 +93,7 @@ def read_instance(source: Path | str | BinaryIO) -> Dataset:
 # --- reading values ---------------------------------------------------------------------------
 def _single_byte_text(ds: Dataset) -> bool:
     """Whether the instance's text is ASCII or Latin-1 (no Specific Character Set, or ISO_IR 6/100)."""
-    elem = ds._dict.get(0x00080005)
+    elem = ds._dict.get(0x00080005)  # type: ignore[call-overload]  # keyed by BaseTag, an int: an int finds it
     if elem is None:
         return True
     value = elem.value.decode("latin-1") if isinstance(elem.value, bytes) else elem.value
@@ -106,7 +106,7 @@ def header_text(ds: Dataset, tag: int) -> str:
     A plain raw value (one value, ASCII or Latin-1) is decoded from its bytes; building pydicom's
     DataElement for each of the dozen values ingest reads was a tenth of the time spent per instance.
     """
-    elem = ds._dict.get(tag)
+    elem = ds._dict.get(tag)  # type: ignore[call-overload]  # keyed by BaseTag, an int: an int finds it
     if elem is None:
         return ""
     raw = isinstance(elem, RawDataElement) and isinstance(elem.value, bytes)
@@ -148,7 +148,7 @@ def prepare_meta(ds: Dataset, source_ae: str = "") -> None:
             (True, True): ImplicitVRLittleEndian,
             (False, True): ExplicitVRLittleEndian,
             (False, False): ExplicitVRBigEndian,
-        }.get(tuple(ds.original_encoding), ExplicitVRLittleEndian)
+        }.get(tuple(ds.original_encoding), ExplicitVRLittleEndian)  # type: ignore[arg-type]  # (None, None): not read
     # by tag, not keyword: pydicom's keyword lookups were a tenth of the time spent on an instance
     elements = [
         DataElement(0x00020002, "UI", header_text(ds, 0x00080016)),
@@ -159,7 +159,7 @@ def prepare_meta(ds: Dataset, source_ae: str = "") -> None:
     for element in elements:
         meta._dict[element.tag] = element
     for tag in ARRIVAL_META:
-        meta._dict.pop(tag, None)
+        meta._dict.pop(tag, None)  # type: ignore[call-overload]  # keyed by BaseTag, an int: an int finds it
     ds.file_meta = meta
 
 
@@ -240,7 +240,7 @@ class _Parts:
 
 
 def _encode_elements(
-    parts: _Parts, elements: dict, ds: Dataset, implicit: bool, little: bool, charset
+    parts: _Parts, elements: Mapping, ds: Dataset, implicit: bool, little: bool, charset
 ) -> None:
     """Write elements in tag order: raw ones as read (deferred ones as spans of the source file),
     common kinds by `_value_bytes`, others by pydicom."""
@@ -260,7 +260,7 @@ def _encode_elements(
         if isinstance(elem, RawDataElement):
             vr = elem.VR
             if elem.value is None and elem.length not in (0, _UNDEFINED) and (implicit or vr in _LONG_VRS):
-                _write_element(write, tag, vr, elem.length, implicit, structs)
+                _write_element(write, tag, vr, elem.length, implicit, structs)  # type: ignore[arg-type]  # no VR: implicit
                 parts.span(elem.value_tell, elem.length)
                 continue
             value = elem.value if isinstance(elem.value, bytes) else None
@@ -275,7 +275,7 @@ def _encode_elements(
         if not undefined and not implicit and vr not in _LONG_VRS and len(value) > 0xFFFF:
             write_data_element(out, ds[tag], charset or "iso8859")  # pydicom writes it as UN, with a warning
             continue
-        _write_element(write, tag, vr, _UNDEFINED if undefined else len(value), implicit, structs)
+        _write_element(write, tag, vr, _UNDEFINED if undefined else len(value), implicit, structs)  # type: ignore[arg-type]  # no VR: implicit
         write(value)
         if undefined:
             write(delimiter)
@@ -286,7 +286,7 @@ def _encode_meta(out: DicomBytesIO, meta: FileMetaDataset) -> None:
     elements = meta._dict
 
     def empty(tag: int) -> bool:
-        elem = elements.get(tag)
+        elem = elements.get(tag)  # type: ignore[call-overload]  # keyed by BaseTag, an int: an int finds it
         return elem is None or (not elem.length if isinstance(elem, RawDataElement) else elem.is_empty)
 
     if empty(0x00020001):
@@ -306,7 +306,7 @@ def _encode_meta(out: DicomBytesIO, meta: FileMetaDataset) -> None:
     _encode_elements(
         body, {tag: elem for tag, elem in elements.items() if tag != 0x00020000}, meta, False, True, None
     )
-    data = b"".join(body.finish())
+    data = b"".join(body.finish())  # type: ignore[arg-type]  # no spans: a meta is never deferred
     out.write(struct.pack("<HH2sHI", 2, 0, b"UL", 4, len(data)))
     out.write(data)
 
@@ -342,7 +342,7 @@ def encode_instance(ds: Dataset) -> bytes:
     """The instance as Part 10 bytes (see `encode_pieces`), deferred values read from its file."""
     pieces = encode_pieces(ds)
     if not any(isinstance(piece, _Span) for piece in pieces):
-        return b"".join(pieces)
+        return b"".join(pieces)  # type: ignore[arg-type]  # no spans, as just seen
     with open(ds.filename, "rb") as source:
         out = []
         for piece in pieces:
@@ -439,7 +439,7 @@ def write_pieces(fd: int, pieces: list[bytes | _Span], source: str | None) -> tu
         for piece in pieces:
             if isinstance(piece, _Span):
                 if source_fd is None:
-                    source_fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+                    source_fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)  # type: ignore[arg-type]  # spans have a source
                 _copy_span(source_fd, fd, piece, digest)
                 size += piece.length
             else:

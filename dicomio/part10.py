@@ -141,9 +141,9 @@ def _elements(
             return None, position  # beyond the head, or the file is cut short: pydicom tells
         else:
             value = head[start : start + length] if length else empty_value_for_VR(vr, raw=True)
-        elements[tag] = RawDataElement(tag, vr, length, value, start, implicit, True)
+        elements[tag] = RawDataElement(tag, vr, length, value, start, implicit, True)  # type: ignore[arg-type]  # raw: bytes
         if number == _CHARSET:  # the encoding of the sequences that follow, as pydicom keeps it
-            encoding = convert_encodings(convert_string(value or b"", True))
+            encoding = convert_encodings(convert_string(value or b"", True))  # type: ignore[assignment, arg-type]
         position = start + length
     if not meta and position != size:
         return None, position  # a few stray bytes at the end, or a deferred value cut short
