@@ -31,13 +31,14 @@ from pydicom.uid import (
 )
 
 from dicomio import part10
+from dicomio.elements import LONG_VRS
+from dicomio.elements import UNDEFINED_LENGTH as _UNDEFINED
 from dicomio.errors import InvalidDicom
 
 # File meta elements describing how an instance reached the receiver's spool (dicom_receiver/dimse.py):
 # they are not kept in the stored file, whose meta stays what XNAT writes.
 ARRIVAL_META = (0x00020017, 0x00020018, 0x00020026, 0x00020027, 0x00020028)
-_LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
-_UNDEFINED = 0xFFFFFFFF
+_LONG_VRS = frozenset(vr.decode() for vr in LONG_VRS)  # as pydicom names a VR: text
 DEFLATED_SYNTAXES = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95")
 # Values longer than this stay in the file they were read from until written (read_instance).
 DEFER_BYTES = 16 << 10

@@ -31,9 +31,10 @@ from pydicom.tag import BaseTag
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 from pydicom.values import convert_string
 
+from dicomio.elements import UNDEFINED_LENGTH as _UNDEFINED
+
 HEAD_BYTES = 64 << 10  # read at once; a header longer than this is left to pydicom
 IMPLICIT_LE, EXPLICIT_LE = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1"
-_UNDEFINED = 0xFFFFFFFF
 _CHARSET = 0x00080005
 _VRS = {vr.encode(): (str(vr), vr in EXPLICIT_VR_LENGTH_32) for vr in VR}  # pydicom's own VR list
 _EXPLICIT = struct.Struct("<HH2sH")
