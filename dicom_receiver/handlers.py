@@ -2,7 +2,7 @@
 
 Statuses (PS3.4 B.2.3, xnat-spec.md §5.1): 0000 once the instance is complete in the spool (its site
 script and rows come moments later, dicom_receiver/spool.py); C210 cannot understand (not DICOM,
-truncated, no SOP UIDs: the receive-time check of dicom_receiver/dimse.py); A700 out of resources (a
+truncated, no SOP UIDs: the receive-time check of dicomio/dimse.py); A700 out of resources (a
 failure on our side: the disk is full). An instance that only turns out unusable when it is processed
 (its site script fails, say) was already acknowledged: it is quarantined for a site admin, never lost.
 """

@@ -8,7 +8,7 @@ Orthanc needs for the whole instance, so this loop replaces it for the acceptor 
 A-ASSOCIATE, A-RELEASE and A-ABORT PDU classes, and its presentation context negotiation
 (`negotiate_unrestricted`, the same call pynetdicom's own acceptor makes), done once per distinct list
 of proposed items and remembered. Checked against
-pynetdicom 3.0 and dcmtk 3.6 as requestors (tests/dicom_receiver/test_acceptor.py).
+pynetdicom 3.0 and dcmtk 3.6 as requestors (tests/dicomio/test_acceptor.py).
 
 What it serves: C-ECHO, and C-STORE of any SOP class in the first transfer syntax proposed (data sets
 streamed to disk fragment by fragment, never held in memory). Anything else is aborted. The behaviour

@@ -35,7 +35,7 @@ from dicomio.elements import LONG_VRS
 from dicomio.elements import UNDEFINED_LENGTH as _UNDEFINED
 from dicomio.errors import InvalidDicom
 
-# File meta elements describing how an instance reached the receiver's spool (dicom_receiver/dimse.py):
+# File meta elements describing how an instance reached the receiver's spool (dicomio/dimse.py):
 # they are not kept in the stored file, whose meta stays what XNAT writes.
 ARRIVAL_META = (0x00020017, 0x00020018, 0x00020026, 0x00020027, 0x00020028)
 _LONG_VRS = frozenset(vr.decode() for vr in LONG_VRS)  # as pydicom names a VR: text

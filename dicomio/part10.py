@@ -11,7 +11,7 @@ sequences in Implicit VR, big endian, deflated or compressed syntaxes, a command
 header longer than HEAD_BYTES, a file cut short.
 
 The result is the same FileDataset pydicom builds (raw elements with the same values and offsets, the
-same meta, encodings, file name and time stamp); tests/prearchive/test_part10.py compares the two on
+same meta, encodings, file name and time stamp); tests/dicomio/test_part10.py compares the two on
 every file pydicom bundles. What it saves: pydicom asks the kernel for the position before every
 element (a buffered file's `tell` is a system call) and builds five datasets per file.
 """

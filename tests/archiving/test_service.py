@@ -42,7 +42,7 @@ def test_it_archives_with_new_labels_and_the_project_script(ready, project_a, bo
 
 
 def test_rewritten_files_are_byte_for_byte_what_pydicom_writes(ready, project_a, bob, tmp_path):
-    """The archive encodes by hand and copies the pixel data file to file (prearchive/dicomfiles.py):
+    """The archive encodes by hand and copies the pixel data file to file (dicomio/files.py):
     the result must be what reading, scripting and writing with pydicom gives."""
     from anonymize import services as anonymize_services
     from anonymize.dicomedit import read_dicom

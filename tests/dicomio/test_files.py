@@ -1,4 +1,4 @@
-"""prearchive/dicomfiles.py: the stored file is byte for byte what pydicom would write, and written
+"""dicomio/files.py: the stored file is byte for byte what pydicom would write, and written
 atomically."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""prearchive/part10.py: the common case read fast gives exactly what pydicom gives; anything else is left
+"""dicomio/part10.py: the common case read fast gives exactly what pydicom gives; anything else is left
 to pydicom (None)."""
 
 from __future__ import annotations
