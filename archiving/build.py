@@ -24,10 +24,11 @@ from anonymize.dicomedit import InvalidDicomFile
 from anonymize.dicomedit.elements import set_text
 from archive import catalogs, unixgroups
 from archive.models import File, ImageSession
-from archiving import headers, journals
+from archiving import journals
 from archiving.source import ArchiveSource
 from archiving.validation import DELETE, ArchiveRequest, Target
-from prearchive import dicomfiles
+from dicomio import files as dicomfiles
+from dicomio import headers
 from xnatlite import disk, layout
 from xnatlite.errors import ArchiveConflict
 

@@ -5,7 +5,7 @@ label does not stay in the files. Every edge (the pages, the REST API) relabels 
 
 Each file whose header does not already hold the labels (headers.py answers from its first bytes) is
 written anew beside itself, its pixel data copied by the kernel from the old file, never read into
-memory (prearchive/dicomfiles.py), and renamed over it: a reader sees the old file or the new one,
+memory (dicomio/files.py), and renamed over it: a reader sees the old file or the new one,
 and a hard link elsewhere is never written into. Its row's size and MD5, and the scan's catalog,
 follow. The rewrite runs after the rename committed and is idempotent: files that already hold the
 labels are skipped, so a run cut off half-way is finished by running `write_labels` again.
@@ -24,10 +24,10 @@ from anonymize.dicomedit.elements import set_text
 from archive import catalogs
 from archive.models import File, ImageSession, Resource, Subject
 from archive.services import sessions, subjects
-from archiving import headers
-from prearchive import dicomfiles
+from dicomio import files as dicomfiles
+from dicomio import headers
+from dicomio.errors import InvalidDicom
 from xnatlite import audit
-from xnatlite.errors import InvalidDicom
 from xnatlite.permissions import User
 
 log = logging.getLogger(__name__)

@@ -68,7 +68,8 @@ from archiving.validation import (
     session_type,
     validate,
 )
-from prearchive.dicomfiles import _dicom_date, _dicom_time  # moving to dicomio
+from dicomio.errors import InvalidDicom
+from dicomio.files import dicom_date, dicom_time
 from xnatlite import audit, disk, jobs, layout, permissions
 from xnatlite.errors import ArchiveConflict, InvalidStatus, XnatliteError
 from xnatlite.permissions import User
@@ -100,7 +101,7 @@ def archive(session: ArchiveSource, *, actor: User, request: ArchiveRequest) -> 
         outcome = _archive(session, actor, request)
     except ArchiveConflict as exc:
         return _undo(session, "conflict", exc.message)
-    except (XnatliteError, ScriptRuntimeError, InvalidDicomFile) as exc:
+    except (XnatliteError, InvalidDicom, ScriptRuntimeError, InvalidDicomFile) as exc:
         return _undo(session, "error", str(exc))
     except Exception as exc:
         log.exception("archiving prearchive session %s failed", session.url)
@@ -182,8 +183,8 @@ def _text(ds: Dataset | None, keyword: str, length: int = 255) -> str:
 def _session_fields(session: ArchiveSource, build: Build) -> dict:
     ds = next(iter(build.headers.values()), None)
     return {
-        "date": _dicom_date(_text(ds, "StudyDate")) or session.scan_date,
-        "time": _dicom_time(_text(ds, "StudyTime")) or session.scan_time,
+        "date": dicom_date(_text(ds, "StudyDate")) or session.scan_date,
+        "time": dicom_time(_text(ds, "StudyTime")) or session.scan_time,
         "study_instance_uid": _text(ds, "StudyInstanceUID", 64) or session.study_instance_uid,
         "scanner": _text(ds, "StationName"),
         "scanner_manufacturer": _text(ds, "Manufacturer"),
@@ -344,7 +345,7 @@ def _save_scans(archived: ImageSession, build: Build) -> dict[str, Scan]:
             series_instance_uid=placed.series_instance_uid[:64],
             modality=modality,
             frames=frames[scan_id],
-            start_time=_dicom_time(_text(ds, "SeriesTime")),
+            start_time=dicom_time(_text(ds, "SeriesTime")),
             sort_key=layout.scan_sort_key(scan_id),
         )
     return scans

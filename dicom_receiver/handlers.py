@@ -2,7 +2,7 @@
 
 Statuses (PS3.4 B.2.3, xnat-spec.md §5.1): 0000 once the instance is complete in the spool (its site
 script and rows come moments later, dicom_receiver/spool.py); C210 cannot understand (not DICOM,
-truncated, no SOP UIDs: the receive-time check of dicom_receiver/dimse.py); A700 out of resources (a
+truncated, no SOP UIDs: the receive-time check of dicomio/dimse.py); A700 out of resources (a
 failure on our side: the disk is full). An instance that only turns out unusable when it is processed
 (its site script fails, say) was already acknowledged: it is quarantined for a site admin, never lost.
 """
@@ -13,10 +13,10 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from dicom_receiver import dimse
-from dicom_receiver.acceptor import Association
 from dicom_receiver.incoming import IncomingInstance
-from xnatlite.errors import InvalidDicom
+from dicomio import dimse
+from dicomio.acceptor import Association
+from dicomio.errors import InvalidDicom
 
 log = logging.getLogger("xnatlite.receiver")
 
@@ -41,7 +41,7 @@ class AssociationStats:
 
 
 class ReceiverEvents:
-    """The acceptor's events for one port (dicom_receiver.acceptor.Events)."""
+    """The acceptor's events for one port (dicomio.acceptor.Events)."""
 
     def __init__(self, service, port: int):
         self.service, self.port = service, port

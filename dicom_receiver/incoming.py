@@ -10,8 +10,8 @@ import os
 import time
 from pathlib import Path
 
-from dicom_receiver import dimse
 from dicom_receiver.folders import queue_dir, receiving_dir
+from dicomio import dimse
 
 STALE_PARTIAL_SECONDS = 3600  # a partial instance nobody wrote to for this long: its process died
 READ_TO_CHECK = 4 << 20  # instances up to this size are read whole for the receive-time check
@@ -21,7 +21,7 @@ _PID = os.getpid()  # in every spooled name: asked once
 
 
 class IncomingInstance:
-    """An instance arriving over an association (dicom_receiver.acceptor.Instance).
+    """An instance arriving over an association (dicomio.acceptor.Instance).
 
     Written to `receiving/` as it arrives; `commit` moves it into the queue (the moment it may be
     acknowledged), `discard` removes it. A write error (a full disk) is kept and reported by `commit`,

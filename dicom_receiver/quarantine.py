@@ -12,9 +12,9 @@ from pathlib import Path
 
 from django.db import transaction
 
-from dicom_receiver import dimse
 from dicom_receiver.folders import quarantine_dir, queue_dir, without_attempts
 from dicom_receiver.models import QuarantinedInstance
+from dicomio import dimse
 from prearchive import intake
 from xnatlite import audit, permissions
 

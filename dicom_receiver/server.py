@@ -22,9 +22,9 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from dicom_receiver import incoming, spool, whitelist
-from dicom_receiver.acceptor import Limits, Listener
 from dicom_receiver.handlers import ReceiverEvents
 from dicom_receiver.models import Receiver, ensure_default_receiver
+from dicomio.acceptor import Limits, Listener
 from prearchive import sweep
 from xnatlite import heartbeats, processes
 

@@ -46,9 +46,10 @@ from pathlib import Path
 from django.db import DatabaseError, close_old_connections
 
 from anonymize.dicomedit.errors import ScriptRuntimeError
-from dicom_receiver import dimse, folders
+from dicom_receiver import folders
 from dicom_receiver.folders import queue_dir, work_root
 from dicom_receiver.quarantine import quarantine, read_arrival
+from dicomio import dimse
 from prearchive import intake
 from prearchive.ingest import IngestContext, ReceiverInfo, ingest_instances
 from xnatlite import heartbeats, layout
@@ -396,7 +397,8 @@ def warm_up() -> None:
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
     from anonymize import services as anonymize_services
-    from prearchive import dicomfiles, ingest
+    from dicomio import files as dicomfiles
+    from prearchive import ingest, instances
 
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
@@ -420,13 +422,13 @@ def warm_up() -> None:
         )
     dicomfiles.prepare_meta(ds, "WARMUP")
     dicomfiles.encode_instance(ds)
-    dicomfiles.file_fields(ds, layout.data_root(), 0, "", "1", "x")
+    instances.file_fields(ds, layout.data_root(), 0, "", "1", "x")
 
 
 def run_worker(stop: threading.Event, *, batch_size: int = BATCH_SIZE) -> None:
     """Process the spool until `stop` is set (finishing the batch in hand). A worker process ends with
     the process that started it (`manage.py dicom_receiver --parent`, xnatlite/processes.py)."""
-    from prearchive import dicomfiles
+    from dicomio import files as dicomfiles
 
     worker = Worker(batch_size)
     watch = QueueWatch(queue_dir())

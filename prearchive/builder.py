@@ -22,10 +22,11 @@ from django.db import transaction
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
-from prearchive.dicomfiles import file_fields, read_instance
+from dicomio.errors import InvalidDicom
+from dicomio.files import read_instance
+from prearchive.instances import file_fields
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status, change_status
 from xnatlite import audit, disk, layout, permissions
-from xnatlite.errors import InvalidDicom
 
 log = logging.getLogger(__name__)
 

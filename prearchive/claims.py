@@ -14,9 +14,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from dicomio.files import dicom_date, dicom_time
 from prearchive import routing
 from prearchive.context import IngestContext
-from prearchive.dicomfiles import _dicom_date, _dicom_time
 from prearchive.models import ACCEPTING, REOPENING, PrearchiveSession, Status, change_status
 from xnatlite import audit, layout
 from xnatlite.cache import TimedCache
@@ -58,8 +58,8 @@ def _create_session(found: routing.Route, study: Study, context: IngestContext) 
                     label=found.session,
                     subject_label=found.subject,
                     study_instance_uid=study.instance_uid,
-                    scan_date=_dicom_date(study.date),
-                    scan_time=_dicom_time(study.time),
+                    scan_date=dicom_date(study.date),
+                    scan_time=dicom_time(study.time),
                     status=Status.RECEIVING,
                     auto_archive=context.auto_archive_column(found, project),
                     prevent_anon=not context.anonymizes,

@@ -25,18 +25,12 @@ from django.db.models import Q
 from pydicom.dataset import Dataset
 
 from anonymize import services as anonymize_services
+from dicomio import errors as dicom_errors
+from dicomio.files import header_text, prepare_meta, read_instance, write_instance
 from prearchive import claims, routing, rules
 from prearchive.claims import Study
 from prearchive.context import IngestContext, IngestResult, ReceiverInfo
-from prearchive.dicomfiles import (
-    file_fields,
-    file_name,
-    header_text,
-    prepare_meta,
-    read_instance,
-    scan_folder,
-    write_instance,
-)
+from prearchive.instances import file_fields, file_name, scan_folder
 from prearchive.models import PrearchiveFile, PrearchiveSession
 from prearchive.records import SessionLeftReceiving, record_files
 from xnatlite import layout, permissions
@@ -116,10 +110,26 @@ class _Prepared:
         return claims.key(self.found, self.study, self.context)
 
 
+def _read(source: Path | str | BinaryIO) -> Dataset:
+    """The instance (dicomio's `read_instance`); InvalidDicom when it is not one."""
+    try:
+        return read_instance(source)
+    except dicom_errors.InvalidDicom as exc:
+        raise InvalidDicom(str(exc)) from exc
+
+
+def _write(ds: Dataset, target: Path) -> tuple[int, str]:
+    """The instance written at `target` (dicomio's `write_instance`): (size, md5)."""
+    try:
+        return write_instance(ds, target)
+    except dicom_errors.InvalidDicom as exc:
+        raise InvalidDicom(str(exc)) from exc
+
+
 # --- the flow -------------------------------------------------------------------------------------
 def _prepare(source: Path | str | BinaryIO | Dataset, context: IngestContext, index: int):
     """Read, route and anonymize one instance: a _Prepared and its dataset, or None when rejected."""
-    ds = source if isinstance(source, Dataset) else read_instance(source)
+    ds = source if isinstance(source, Dataset) else _read(source)
     found = route(ds, context)
     if context.anonymizes:
         site = anonymize_services.site_script_for_ingest()
@@ -228,7 +238,7 @@ def ingest_instances(
             relative = f"{_relative_folder(item.session)}/{inside}"
             if before_write is not None:
                 before_write(index, relative)
-            size, md5 = write_instance(ds, item.target)
+            size, md5 = _write(ds, item.target)
             item.fields = file_fields(ds, item.target, size, md5, scan_id, relative)
             del ds
             written.append(item)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pydicom.dataset import Dataset
 
 from anonymize.dicomedit.regex import Regex, RegexError, compile_regex
-from prearchive.dicomfiles import header_text
+from dicomio.files import header_text
 from xnatlite import layout
 from xnatlite.errors import InvalidInput
 

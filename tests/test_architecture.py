@@ -4,6 +4,7 @@ import-linter's contracts in pyproject.toml, checked by `make test` (`lint-impor
 import grimp
 
 PACKAGES = (
+    "dicomio",
     "xnatlite",
     "anonymize",
     "archive",

@@ -152,7 +152,7 @@ UPLOAD_MAX_RATIO = env_int("XNATLITE_UPLOAD_MAX_RATIO", 200)
 UPLOAD_MAX_MEMBERS = env_int("XNATLITE_UPLOAD_MAX_MEMBERS", 200_000)
 UPLOAD_MAX_DEPTH = env_int("XNATLITE_UPLOAD_MAX_DEPTH", 3)
 # The most a deflated DICOM data set (received or uploaded) may inflate to; it may also grow at most
-# UPLOAD_MAX_RATIO times beyond its first 16 MiB (README "Security", prearchive/inflation.py).
+# UPLOAD_MAX_RATIO times beyond its first 16 MiB (README "Security", dicomio/inflation.py).
 INFLATED_MAX_BYTES = env_int("XNATLITE_INFLATED_MAX_BYTES", 256 * 1024**2)
 # Sign-in throttling (README "Signing in"): failures from one address or for one account before both are
 # refused, for how long (0: until an admin unlocks), and how many proxies in front of us append the

@@ -1,4 +1,4 @@
-"""DicomEdit 6 interpreter: parse a script once, apply it to many pydicom datasets (pydicom + stdlib only)."""
+"""DicomEdit 6 interpreter: parse a script once, apply it to many pydicom datasets (pydicom, dicomio and the stdlib only)."""
 
 from .dryrun import Change, DateRow, Preview, dry_run, preview
 from .errors import InvalidDicomFile, ScriptRuntimeError, ScriptSyntaxError

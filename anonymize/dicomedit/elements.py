@@ -7,9 +7,10 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, Tag
 
+from dicomio.elements import UNDEFINED_LENGTH
+
 from .errors import ScriptRuntimeError
 
-UNDEFINED_LENGTH = 0xFFFFFFFF
 PIXEL_DATA = 0x7FE00010
 SEQUENCE_TAGS = frozenset(tag for tag, entry in DicomDictionary.items() if entry[0] == "SQ")
 INT_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV"})

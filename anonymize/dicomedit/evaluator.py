@@ -9,9 +9,10 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
+from dicomio.rawitems import KEEP, ElementEdit, Keep, Unsupported, edit_sequence, editable, item_bytes
+
 from .elements import element_text, holds_sequence, is_sequence, raw_value, sequence_items, set_text, text_at
 from .errors import ScriptRuntimeError
-from .rawitems import KEEP, ElementEdit, Keep, Unsupported, edit_sequence, editable, item_bytes
 from .tagpath import ExactTag, TagPath
 
 log = logging.getLogger(__name__)

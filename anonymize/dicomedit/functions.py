@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
+from dicomio.rawitems import KEEP, Keep
+
 from .elements import blank, element_text, is_sequence, sequence_items, set_text
 from .errors import ScriptRuntimeError
 from .evaluator import Context, edit_items
 from .pixels import alter_pixels
-from .rawitems import KEEP, Keep
 from .regex import Match, RegexError
 from .regex import fullmatch as regex_fullmatch
 from .tagpath import TagPath

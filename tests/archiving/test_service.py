@@ -8,7 +8,7 @@ from archive.models import File, ImageSession, Resource, Scan, Subject
 from prearchive import handoff
 from prearchive.models import PrearchiveSession, Status
 from tests.sessions import check_archived
-from xnatlite.errors import Forbidden, NotFound
+from xnatlite.errors import Forbidden, NotFound, XnatliteError
 from xnatlite.models import AuditEvent
 
 
@@ -42,7 +42,7 @@ def test_it_archives_with_new_labels_and_the_project_script(ready, project_a, bo
 
 
 def test_rewritten_files_are_byte_for_byte_what_pydicom_writes(ready, project_a, bob, tmp_path):
-    """The archive encodes by hand and copies the pixel data file to file (prearchive/dicomfiles.py):
+    """The archive encodes by hand and copies the pixel data file to file (dicomio/files.py):
     the result must be what reading, scripting and writing with pydicom gives."""
     from anonymize import services as anonymize_services
     from anonymize.dicomedit import read_dicom
@@ -63,6 +63,19 @@ def test_rewritten_files_are_byte_for_byte_what_pydicom_writes(ready, project_a,
     written = {f.absolute_path.read_bytes() for f in File.objects.filter(resource__scan__session=archived)}
     assert written == expected and len(written) == 3
     check_archived(archived)  # sizes and MD5s of rows and catalogs are those of the files
+
+
+def test_a_file_that_is_not_dicom_leaves_the_session_in_error_with_the_reason(ready, project_a, bob):
+    """dicomio's InvalidDicom, raised while the archive reads a file, is an error with its reason."""
+    session = ready(n_series=1, n_instances=2)
+    broken = session.files.first().absolute_path
+    broken.write_bytes(broken.read_bytes()[:300])  # cut off inside the header
+    with pytest.raises(XnatliteError, match="^The file holds no DICOM data elements$") as raised:
+        handoff.archive_session(session, by=bob, subject="SUBJ01", label="SESS01")
+    session.refresh_from_db()
+    assert (session.status, session.status_reason) == (Status.ERROR, str(raised.value))
+    assert not ImageSession.objects.filter(label="SESS01").exists()
+    assert broken.exists()
 
 
 def test_previews_are_made_after_archiving(ready, project_a, alice, django_capture_on_commit_callbacks):

@@ -17,7 +17,8 @@ from pynetdicom import AE, _config, evt
 from anonymize import services as anonymize_services
 from dicom_receiver import folders, incoming, spool
 from dicom_receiver.models import QuarantinedInstance, Receiver
-from prearchive import dicomfiles, intake
+from dicomio import files as dicomfiles
+from prearchive import intake
 from prearchive.models import PrearchiveFile, PrearchiveSession, SiteRoutingRules, Status
 from prearchive.sweep import build_idle_sessions
 from tests.dicomgen import echo, make_instance, make_study, pydicom_test_file, send_datasets

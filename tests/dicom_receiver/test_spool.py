@@ -14,8 +14,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from anonymize import services as anonymize_services
-from dicom_receiver import dimse, folders, spool
+from dicom_receiver import folders, spool
 from dicom_receiver.models import QuarantinedInstance
+from dicomio import dimse
 from prearchive import intake, sweep
 from prearchive.ingest import IngestContext, ingest_file
 from prearchive.models import PrearchiveFile, PrearchiveSession, Status

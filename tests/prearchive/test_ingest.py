@@ -5,8 +5,8 @@ import io
 import pydicom
 import pytest
 
-from prearchive.dicomfiles import file_name, java_list_hash, scan_folder
 from prearchive.ingest import IngestContext, ingest_file
+from prearchive.instances import file_name, java_list_hash, scan_folder
 from prearchive.models import AutoArchive, PrearchiveFile, PrearchiveSession, Status, change_status
 from tests.dicomgen import make_instance, make_study, pydicom_test_file
 from xnatlite import layout

@@ -1,6 +1,6 @@
 """Issue 14 item 4: a 1 MB C-STORE in Deflated Explicit VR Little Endian holding 1 GiB of zeros was
 acknowledged and drove a spool worker to 1.76 GB of memory, with no authentication. Deflated data sets
-are inflated with a bound now (prearchive/inflation.py): the bomb is quarantined, the worker's memory
+are inflated with a bound now (dicomio/inflation.py): the bomb is quarantined, the worker's memory
 stays flat, and an upload of the same file is refused by name (or skipped and named)."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, MRImageS
 
 from anonymize.defaults import default_project_script_text, default_site_script_text
 from anonymize.dicomedit import RecordInfo, parse_script
-from anonymize.dicomedit.rawitems import KEEP, Unsupported, edit_sequence, editable
+from dicomio.rawitems import KEEP, Unsupported, edit_sequence, editable
 from tests.anonymize.dicomedit.datasets import VARIABLES, bundled, item, seq
 
 SITE = parse_script(default_site_script_text())

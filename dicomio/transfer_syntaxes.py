@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
-from xnatlite.errors import InvalidDicom
+from dicomio.errors import InvalidDicom
 
 
 def readable(transfer_syntax: str) -> bool:

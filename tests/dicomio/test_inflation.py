@@ -8,10 +8,10 @@ import zlib
 import pydicom
 import pytest
 
-from prearchive import inflation
-from prearchive.dicomfiles import read_instance
+from dicomio import inflation
+from dicomio.errors import InvalidDicom
+from dicomio.files import read_instance
 from tests.dicomgen import make_study, write_deflated
-from xnatlite.errors import InvalidDicom
 
 
 def test_an_ordinary_deflated_instance_is_read_as_before(tmp_path):

@@ -16,10 +16,10 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom.dsutils import decode, encode
 
-from dicom_receiver import dimse
-from prearchive.dicomfiles import read_instance
+from dicomio import dimse
+from dicomio.errors import InvalidDicom
+from dicomio.files import read_instance
 from tests.dicomgen import make_instance, pydicom_test_file
-from xnatlite.errors import InvalidDicom
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 

@@ -6,8 +6,8 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
 from pynetdicom import AE
 from pynetdicom.presentation import PresentationContext
 
-from dicom_receiver import contexts
 from dicom_receiver.models import QuarantinedInstance
+from dicomio import contexts
 from prearchive.models import PrearchiveFile
 from tests.dicomgen import make_study
 

@@ -16,11 +16,8 @@ from typing import Final, TypeGuard
 
 from pydicom.dataelem import RawDataElement
 
-ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-UNDEFINED_LENGTH = 0xFFFFFFFF
-LONG_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
+from dicomio.elements import ITEM, ITEM_END, LONG_VRS, SEQUENCE_END, UNDEFINED_LENGTH
+
 _TAG = struct.Struct("<HH")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")

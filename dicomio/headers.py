@@ -14,8 +14,9 @@ import os
 import struct
 from pathlib import Path
 
-from anonymize.dicomedit.rawitems import ITEM, ITEM_END, LONG_VRS, SEQUENCE_END
-from anonymize.dicomedit.rawitems import UNDEFINED_LENGTH as UNDEFINED
+from dicomio.elements import LONG_VRS, Walker
+from dicomio.elements import UNDEFINED_LENGTH as UNDEFINED
+from dicomio.errors import InvalidDicom
 
 PATIENT_NAME = 0x00100010
 PATIENT_ID = 0x00100020
@@ -23,64 +24,12 @@ TRANSFER_SYNTAX = 0x00020010
 IMPLICIT = b"1.2.840.10008.1.2"
 NOT_LITTLE_ENDIAN = {b"1.2.840.10008.1.2.2", b"1.2.840.10008.1.2.1.99"}  # big endian, deflated
 READ_SIZE = 16 * 1024  # headers up to (0010,0020) are far smaller; read more when not
-_TAG = struct.Struct("<HH")
 _EXPLICIT = struct.Struct("<HH2sH")
-_U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 
 
 class _Unknown(Exception):
     """The bytes do not say (truncated, odd encoding): the caller rewrites the file."""
-
-
-class _Reader:
-    def __init__(self, data: bytes, implicit: bool):
-        self.data, self.implicit, self.pos = data, implicit, 0
-
-    def need(self, count: int) -> None:
-        if self.pos + count > len(self.data):
-            raise _Unknown()
-
-    def element(self) -> tuple[int, int, bool]:
-        """(tag, length, is_sequence) of the element at the position, moving past its header."""
-        self.need(8)
-        group, elem = _TAG.unpack_from(self.data, self.pos)
-        tag = group << 16 | elem
-        if group == 0xFFFE or self.implicit:
-            (length,) = _U32.unpack_from(self.data, self.pos + 4)
-            self.pos += 8
-            return tag, length, length == UNDEFINED
-        vr = self.data[self.pos + 4 : self.pos + 6]
-        if vr in LONG_VRS:
-            self.need(12)
-            (length,) = _U32.unpack_from(self.data, self.pos + 8)
-            self.pos += 12
-        else:
-            (length,) = _U16.unpack_from(self.data, self.pos + 6)
-            self.pos += 8
-        return tag, length, vr == b"SQ" or length == UNDEFINED
-
-    def skip_undefined(self) -> None:
-        """Skip a sequence (or encapsulated data) of undefined length, up to its delimiter."""
-        while True:
-            tag, length, _ = self.element()
-            if tag == SEQUENCE_END:
-                return
-            if tag != ITEM:
-                raise _Unknown()
-            if length != UNDEFINED:
-                self.need(length)
-                self.pos += length
-                continue
-            while True:  # an item of undefined length: elements up to the item delimiter
-                inner, inner_length, _ = self.element()
-                if inner == ITEM_END:
-                    break
-                if inner_length == UNDEFINED:
-                    self.skip_undefined()
-                else:
-                    self.need(inner_length)
-                    self.pos += inner_length
 
 
 def _values(data: bytes) -> dict[int, bytes]:
@@ -105,6 +54,7 @@ def _scan(
     One unpack per element and no method calls: this loop is most of the cost of a linked file."""
     size = len(data)
     found: dict[int, bytes] = {}
+    walker = None  # for sequences of undefined length, made at the first
     while position + 8 <= size:
         group, element, vr, length = _EXPLICIT.unpack_from(data, position)
         tag = group << 16 | element
@@ -120,11 +70,12 @@ def _scan(
             start = position + 12
         else:
             start = position + 8
-        if length == UNDEFINED:
-            reader = _Reader(data, implicit)
-            reader.pos = start
-            reader.skip_undefined()
-            position = reader.pos
+        if length == UNDEFINED:  # a sequence (or encapsulated data): its items, up to its delimiter
+            try:
+                walker = walker or Walker(data, implicit, little=True)
+                position = walker.items(start, 1)
+            except InvalidDicom:
+                raise _Unknown() from None
             continue
         position = start + length
         if position > size:

@@ -28,8 +28,8 @@ from pynetdicom.pdu_primitives import (
 from pynetdicom.presentation import build_context
 from pynetdicom.sop_class import CTImageStorage, MRImageStorage, Verification
 
-from dicom_receiver import acceptor, dimse
 from dicom_receiver.models import Receiver
+from dicomio import acceptor, dimse
 from prearchive import intake
 from prearchive.models import PrearchiveFile, PrearchiveSession
 from tests.dicomgen import echo, make_study, pydicom_test_file, write_study

@@ -11,7 +11,7 @@ sequences in Implicit VR, big endian, deflated or compressed syntaxes, a command
 header longer than HEAD_BYTES, a file cut short.
 
 The result is the same FileDataset pydicom builds (raw elements with the same values and offsets, the
-same meta, encodings, file name and time stamp); tests/prearchive/test_part10.py compares the two on
+same meta, encodings, file name and time stamp); tests/dicomio/test_part10.py compares the two on
 every file pydicom bundles. What it saves: pydicom asks the kernel for the position before every
 element (a buffered file's `tell` is a system call) and builds five datasets per file.
 """
@@ -31,9 +31,10 @@ from pydicom.tag import BaseTag
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 from pydicom.values import convert_string
 
+from dicomio.elements import UNDEFINED_LENGTH as _UNDEFINED
+
 HEAD_BYTES = 64 << 10  # read at once; a header longer than this is left to pydicom
 IMPLICIT_LE, EXPLICIT_LE = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1"
-_UNDEFINED = 0xFFFFFFFF
 _CHARSET = 0x00080005
 _VRS = {vr.encode(): (str(vr), vr in EXPLICIT_VR_LENGTH_32) for vr in VR}  # pydicom's own VR list
 _EXPLICIT = struct.Struct("<HH2sH")
@@ -141,9 +142,9 @@ def _elements(
             return None, position  # beyond the head, or the file is cut short: pydicom tells
         else:
             value = head[start : start + length] if length else empty_value_for_VR(vr, raw=True)
-        elements[tag] = RawDataElement(tag, vr, length, value, start, implicit, True)
+        elements[tag] = RawDataElement(tag, vr, length, value, start, implicit, True)  # type: ignore[arg-type]  # raw: bytes
         if number == _CHARSET:  # the encoding of the sequences that follow, as pydicom keeps it
-            encoding = convert_encodings(convert_string(value or b"", True))
+            encoding = convert_encodings(convert_string(value or b"", True))  # type: ignore[assignment, arg-type]
         position = start + length
     if not meta and position != size:
         return None, position  # a few stray bytes at the end, or a deferred value cut short

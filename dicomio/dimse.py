@@ -3,7 +3,8 @@ about ten times longer on them (bench/receiver.py): C-STORE/C-ECHO command sets 
 always Implicit VR Little Endian), the Part 10 file meta header of a received instance (PS3.10 7.1),
 and the receive-time check of a data set's structure (PS3.5 7) that decides C210.
 
-The check walks element headers only, never values, so it costs the same for 100 kB and 2 GB.
+The check walks element headers only, never values (dicomio/elements.py `Walker`), so it costs the same
+for 100 kB and 2 GB.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass
 
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 
-from prearchive import part10
-from prearchive.dicomfiles import DEFLATED_SYNTAXES
-from xnatlite.errors import InvalidDicom
+from dicomio import part10
+from dicomio.elements import LONG_VRS, VRS, Walker
+from dicomio.errors import InvalidDicom
+from dicomio.files import DEFLATED_SYNTAXES
 
 # Command fields (PS3.7 E.1-1)
 C_STORE_RQ, C_STORE_RSP = 0x0001, 0x8001
@@ -34,16 +36,11 @@ EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 # The data set of these is a deflate stream: its structure is checked when the instance is processed.
 DEFLATED = frozenset(DEFLATED_SYNTAXES)
 
-_LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
-_VRS = _LONG_VRS | frozenset(b"AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM UI UL US".split())
-_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _SOP_CLASS_UID, _SOP_INSTANCE_UID = 0x00080016, 0x00080018
-_UNDEFINED = 0xFFFFFFFF
-_MAX_DEPTH = 32  # nested sequences deeper than this are not a real instance
 
 
 # --- command sets ---------------------------------------------------------------------------------
-def parse_command(data: bytes) -> dict[int, bytes]:
+def parse_command(data: bytes | bytearray) -> dict[int, bytes]:
     """The elements of a command set (Implicit VR Little Endian): {tag: raw value}."""
     elements, position, end = {}, 0, len(data)
     while position + 8 <= end:
@@ -98,7 +95,7 @@ def response(request: dict[int, bytes], status: int) -> bytes:
 
 # --- file meta --------------------------------------------------------------------------------------
 def _meta_element(tag: int, vr: bytes, value: bytes) -> bytes:
-    if vr in _LONG_VRS:
+    if vr in LONG_VRS:
         return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr, 0, len(value)) + value
     return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
 
@@ -163,83 +160,6 @@ def read_arrival(path) -> Arrival | None:
 
 
 # --- the receive-time check -------------------------------------------------------------------------
-class _Walker:
-    """Walks a data set's element headers, skipping values, to prove it is complete and well formed."""
-
-    def __init__(self, data, implicit: bool, little: bool):
-        self.data, self.end, self.implicit = data, len(data), implicit
-        self.tag_format = "<HH" if little else ">HH"
-        self.u16, self.u32 = ("<H", "<I") if little else (">H", ">I")
-        self.uids: dict[int, bytes] = {}
-
-    def header(self, position: int) -> tuple[int, bytes | None, int, int]:
-        """(tag, VR or None, value length, header size) of the element at `position`."""
-        if position + 8 > self.end:
-            raise InvalidDicom("The data set is truncated (an element header is cut off)")
-        group, element = struct.unpack_from(self.tag_format, self.data, position)
-        tag = (group << 16) | element
-        if self.implicit or group == 0xFFFE:  # items and delimiters have no VR in any syntax
-            return tag, None, struct.unpack_from(self.u32, self.data, position + 4)[0], 8
-        vr = bytes(self.data[position + 4 : position + 6])
-        if vr not in _VRS:
-            raise InvalidDicom(f"Not a DICOM data set: element ({group:04X},{element:04X}) has VR {vr!r}")
-        if vr in _LONG_VRS:
-            if position + 12 > self.end:
-                raise InvalidDicom("The data set is truncated (an element header is cut off)")
-            return tag, vr, struct.unpack_from(self.u32, self.data, position + 8)[0], 12
-        return tag, vr, struct.unpack_from(self.u16, self.data, position + 6)[0], 8
-
-    def dataset(self, position: int, depth: int, until_item_end: bool) -> int:
-        """Walk elements from `position`; returns the position after the data set (or its item end)."""
-        if depth > _MAX_DEPTH:
-            raise InvalidDicom("The data set nests sequences too deeply")
-        while position < self.end:
-            if (
-                not until_item_end
-                and depth == 0
-                and self.end - position < 8
-                and not any(self.data[position:])
-            ):
-                return self.end  # a few bytes of zero padding after the last element
-            tag, vr, length, size = self.header(position)
-            position += size
-            if tag == _ITEM_END:
-                if not until_item_end:
-                    raise InvalidDicom("Not a DICOM data set: an item delimiter outside an item")
-                return position
-            if length == _UNDEFINED:
-                if vr is not None and vr not in (b"SQ", b"UN", b"OB", b"OW"):
-                    raise InvalidDicom(f"Not a DICOM data set: undefined length for VR {vr!r}")
-                position = self.items(position, depth + 1)
-                continue
-            if depth == 0 and tag in (_SOP_CLASS_UID, _SOP_INSTANCE_UID):
-                self.uids[tag] = bytes(self.data[position : position + length])
-            position += length
-            if position > self.end:
-                raise InvalidDicom(
-                    f"The data set is truncated: ({tag >> 16:04X},{tag & 0xFFFF:04X}) is cut off"
-                )
-        if until_item_end:
-            raise InvalidDicom("The data set is truncated inside a sequence item")
-        return position
-
-    def items(self, position: int, depth: int) -> int:
-        """Skip the items of an undefined-length sequence (or encapsulated pixel data) and its delimiter."""
-        while True:
-            tag, _, length, size = self.header(position)
-            position += size
-            if tag == _SEQUENCE_END:
-                return position
-            if tag != _ITEM:
-                raise InvalidDicom("Not a DICOM data set: a sequence holds something other than items")
-            if length == _UNDEFINED:
-                position = self.dataset(position, depth, until_item_end=True)
-            else:
-                position += length
-                if position > self.end:
-                    raise InvalidDicom("The data set is truncated inside a sequence")
-
-
 def check_dataset(data, transfer_syntax: str) -> tuple[str, str]:
     """Prove `data` (a buffer holding the data set, no meta) is a complete data set with its SOP UIDs.
 
@@ -252,11 +172,12 @@ def check_dataset(data, transfer_syntax: str) -> tuple[str, str]:
         raise InvalidDicom("The data set is empty")
     # Like pydicom, trust the first element over the transfer syntax about explicit or implicit VR:
     # some senders encode implicit VR under an explicit transfer syntax.
-    implicit = bytes(data[4:6]) not in _VRS
-    walker = _Walker(data, implicit=implicit, little=transfer_syntax != EXPLICIT_VR_BIG_ENDIAN)
+    implicit = bytes(data[4:6]) not in VRS
+    little = transfer_syntax != EXPLICIT_VR_BIG_ENDIAN
+    walker = Walker(data, implicit=implicit, little=little, keep=(_SOP_CLASS_UID, _SOP_INSTANCE_UID))
     walker.dataset(0, 0, until_item_end=False)
-    sop_class_uid = walker.uids.get(_SOP_CLASS_UID, b"").rstrip(b"\0 ").decode("ascii", "replace")
-    sop_instance_uid = walker.uids.get(_SOP_INSTANCE_UID, b"").rstrip(b"\0 ").decode("ascii", "replace")
+    sop_class_uid = walker.values.get(_SOP_CLASS_UID, b"").rstrip(b"\0 ").decode("ascii", "replace")
+    sop_instance_uid = walker.values.get(_SOP_INSTANCE_UID, b"").rstrip(b"\0 ").decode("ascii", "replace")
     if not sop_class_uid or not sop_instance_uid:
         raise InvalidDicom("The object lacks its SOP Class UID or SOP Instance UID")
     return sop_class_uid, sop_instance_uid

@@ -7,7 +7,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
 
-from archiving.headers import holds_labels
+from dicomio.headers import holds_labels
 from tests.dicomgen import PYDICOM_TEST_FILES, make_instance
 
 BUNDLED = sorted(p.name for p in PYDICOM_TEST_FILES.glob("*.dcm"))

@@ -1,5 +1,5 @@
-"""One DICOM instance as ingest handles it: read it, name it as XNAT does, encode and write it
-atomically, and describe it for its PrearchiveFile row (xnat-spec.md §3.1, §5.3, §5.6)."""
+"""One DICOM instance on disk: read it (fast for the common case, `part10.py`), read its values,
+encode it as pydicom would and write it atomically, its pixel data copied file to file."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ import itertools
 import os
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import BinaryIO
 
 import pydicom
-from django.utils import timezone
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
@@ -31,15 +30,15 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from prearchive import inflation, part10, transfer_syntaxes
-from xnatlite import layout
-from xnatlite.errors import InvalidDicom
+from dicomio import inflation, part10, transfer_syntaxes
+from dicomio.elements import LONG_VRS
+from dicomio.elements import UNDEFINED_LENGTH as _UNDEFINED
+from dicomio.errors import InvalidDicom
 
-# File meta elements describing how an instance reached the receiver's spool (dicom_receiver/dimse.py):
+# File meta elements describing how an instance reached the receiver's spool (dicomio/dimse.py):
 # they are not kept in the stored file, whose meta stays what XNAT writes.
 ARRIVAL_META = (0x00020017, 0x00020018, 0x00020026, 0x00020027, 0x00020028)
-_LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
-_UNDEFINED = 0xFFFFFFFF
+_LONG_VRS = frozenset(vr.decode() for vr in LONG_VRS)  # as pydicom names a VR: text
 DEFLATED_SYNTAXES = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95")
 # Values longer than this stay in the file they were read from until written (read_instance).
 DEFER_BYTES = 16 << 10
@@ -54,7 +53,7 @@ def read_instance(source: Path | str | BinaryIO) -> Dataset:
     """
     try:
         on_disk = isinstance(source, (str, Path))
-        ds = part10.read(source, DEFER_BYTES) if on_disk else None  # the common case, fast
+        ds = part10.read(source, DEFER_BYTES) if on_disk else None  # type: ignore[arg-type]  # the common case, fast
         if ds is None:
             inflation.check_deflated(source)  # before pydicom inflates a deflated data set whole
             ds = pydicom.dcmread(source, force=True, defer_size=DEFER_BYTES if on_disk else None)
@@ -64,7 +63,7 @@ def read_instance(source: Path | str | BinaryIO) -> Dataset:
         transfer_syntaxes.check_readable(ds)
         if not ds._dict:
             raise InvalidDicom("The file holds no DICOM data elements")
-        last = ds._dict[next(reversed(ds._dict))]  # the last element read
+        last = ds._dict[next(reversed(ds._dict))]  # type: ignore[arg-type]  # the last element read
         # pydicom stops quietly at the end of the data; a last element shorter than it says means
         # the file was cut off (an aborted transfer) and must not be stored as if complete.
         value, length = getattr(last, "value", None), getattr(last, "length", 0xFFFFFFFF)
@@ -72,7 +71,7 @@ def read_instance(source: Path | str | BinaryIO) -> Dataset:
             if isinstance(value, bytes):
                 present = len(value)
             elif value is None and on_disk:  # deferred: what the file still holds
-                present = max(0, os.stat(source).st_size - last.value_tell)
+                present = max(0, os.stat(source).st_size - last.value_tell)  # type: ignore[arg-type, union-attr]
             else:
                 present = length
             if present < length:
@@ -80,7 +79,7 @@ def read_instance(source: Path | str | BinaryIO) -> Dataset:
                     f"The file is truncated: {last.tag} declares {length} bytes, has {present}"
                 )
         for tag in (0x00080016, 0x00080018):
-            elem = ds._dict.get(tag)
+            elem = ds._dict.get(tag)  # type: ignore[call-overload]  # keyed by BaseTag, an int: an int finds it
             if isinstance(elem, RawDataElement) and elem.VR != "UI":
                 ds[tag]  # converted: an implicit or UN element gets its VR, as the stored file will
         # an explicit UI element is read from its raw bytes (converting one cost 10 us)
@@ -94,36 +93,10 @@ def read_instance(source: Path | str | BinaryIO) -> Dataset:
     return ds
 
 
-# --- naming ---------------------------------------------------------------------------------------
-def _java_string_hash(text: str) -> int:
-    data = text.encode("utf-16-be")  # Java hashes UTF-16 code units
-    h = 0
-    for unit in struct.unpack(f">{len(data) // 2}H", data):
-        h = (31 * h + unit) & 0xFFFFFFFF
-    return h
-
-
-def _base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rest = divmod(number, 36)
-        out = digits[rest] + out
-        if not number:
-            return out
-
-
-def java_list_hash(*values: str) -> str:
-    """Java's `List.hashCode()` of strings as unsigned base 36: XNAT's `Hash{A}With{B}` (§3.1)."""
-    h = 1
-    for value in values:
-        h = (31 * h + _java_string_hash(value)) & 0xFFFFFFFF
-    return _base36(h)
-
-
+# --- reading values ---------------------------------------------------------------------------
 def _single_byte_text(ds: Dataset) -> bool:
     """Whether the instance's text is ASCII or Latin-1 (no Specific Character Set, or ISO_IR 6/100)."""
-    elem = ds._dict.get(0x00080005)
+    elem = ds._dict.get(0x00080005)  # type: ignore[call-overload]  # keyed by BaseTag, an int: an int finds it
     if elem is None:
         return True
     value = elem.value.decode("latin-1") if isinstance(elem.value, bytes) else elem.value
@@ -136,7 +109,7 @@ def header_text(ds: Dataset, tag: int) -> str:
     A plain raw value (one value, ASCII or Latin-1) is decoded from its bytes; building pydicom's
     DataElement for each of the dozen values ingest reads was a tenth of the time spent per instance.
     """
-    elem = ds._dict.get(tag)
+    elem = ds._dict.get(tag)  # type: ignore[call-overload]  # keyed by BaseTag, an int: an int finds it
     if elem is None:
         return ""
     raw = isinstance(elem, RawDataElement) and isinstance(elem.value, bytes)
@@ -150,49 +123,16 @@ def header_text(ds: Dataset, tag: int) -> str:
     return str(value).strip()
 
 
-def _value(ds: Dataset, tag: int, keyword: str) -> str:
-    return header_text(ds, tag) or f"no-value-for-{keyword}"
-
-
-def file_name(ds: Dataset) -> str:
-    """XNAT's default name `{StudyUID}-{SeriesNumber}-{InstanceNumber}-{hash(SOPClass, SOPInstance)}.dcm`.
-
-    Unlike XNAT it is made from the header after the site script, so no original UID reaches a name.
-    """
-    name = "-".join(
-        (
-            _value(ds, 0x0020000D, "StudyInstanceUID"),
-            _value(ds, 0x00200011, "SeriesNumber"),
-            _value(ds, 0x00200013, "InstanceNumber"),
-            java_list_hash(header_text(ds, 0x00080016), header_text(ds, 0x00080018)),
-        )
-    )
-    return layout.check_file_name(f"{name}.dcm")
-
-
-def scan_folder(ds: Dataset) -> str:
-    """SeriesNumber (a leading `+` becomes `_`), else the SeriesInstanceUID as a label, else `NA`."""
-    series_number = header_text(ds, 0x00200011)
-    if series_number.startswith("+"):
-        series_number = "_" + series_number[1:]
-    for candidate in (series_number, layout.clean_label(header_text(ds, 0x0020000E))):
-        if (
-            candidate
-            and len(candidate) <= layout.LABEL_MAX_LENGTH
-            and layout.clean_label(candidate) == candidate
-        ):
-            return candidate
-    return "NA"
-
-
-def _dicom_date(value) -> date | None:
+def dicom_date(value) -> date | None:
+    """A DA value (its first 8 characters) as a date; None when it is not one."""
     try:
         return datetime.strptime(str(value or "").strip()[:8], "%Y%m%d").date()
     except ValueError:
         return None
 
 
-def _dicom_time(value) -> time | None:
+def dicom_time(value) -> time | None:
+    """A TM value (to the second) as a time; None when it is not one."""
     text = str(value or "").strip().split(".")[0]
     for fmt in ("%H%M%S", "%H%M", "%H"):
         try:
@@ -200,13 +140,6 @@ def _dicom_time(value) -> time | None:
         except ValueError:
             continue
     return None
-
-
-def _int(value) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -218,7 +151,7 @@ def prepare_meta(ds: Dataset, source_ae: str = "") -> None:
             (True, True): ImplicitVRLittleEndian,
             (False, True): ExplicitVRLittleEndian,
             (False, False): ExplicitVRBigEndian,
-        }.get(tuple(ds.original_encoding), ExplicitVRLittleEndian)
+        }.get(tuple(ds.original_encoding), ExplicitVRLittleEndian)  # type: ignore[arg-type]  # (None, None): not read
     # by tag, not keyword: pydicom's keyword lookups were a tenth of the time spent on an instance
     elements = [
         DataElement(0x00020002, "UI", header_text(ds, 0x00080016)),
@@ -229,7 +162,7 @@ def prepare_meta(ds: Dataset, source_ae: str = "") -> None:
     for element in elements:
         meta._dict[element.tag] = element
     for tag in ARRIVAL_META:
-        meta._dict.pop(tag, None)
+        meta._dict.pop(tag, None)  # type: ignore[call-overload]  # keyed by BaseTag, an int: an int finds it
     ds.file_meta = meta
 
 
@@ -310,7 +243,7 @@ class _Parts:
 
 
 def _encode_elements(
-    parts: _Parts, elements: dict, ds: Dataset, implicit: bool, little: bool, charset
+    parts: _Parts, elements: Mapping, ds: Dataset, implicit: bool, little: bool, charset
 ) -> None:
     """Write elements in tag order: raw ones as read (deferred ones as spans of the source file),
     common kinds by `_value_bytes`, others by pydicom."""
@@ -330,7 +263,7 @@ def _encode_elements(
         if isinstance(elem, RawDataElement):
             vr = elem.VR
             if elem.value is None and elem.length not in (0, _UNDEFINED) and (implicit or vr in _LONG_VRS):
-                _write_element(write, tag, vr, elem.length, implicit, structs)
+                _write_element(write, tag, vr, elem.length, implicit, structs)  # type: ignore[arg-type]  # no VR: implicit
                 parts.span(elem.value_tell, elem.length)
                 continue
             value = elem.value if isinstance(elem.value, bytes) else None
@@ -345,7 +278,7 @@ def _encode_elements(
         if not undefined and not implicit and vr not in _LONG_VRS and len(value) > 0xFFFF:
             write_data_element(out, ds[tag], charset or "iso8859")  # pydicom writes it as UN, with a warning
             continue
-        _write_element(write, tag, vr, _UNDEFINED if undefined else len(value), implicit, structs)
+        _write_element(write, tag, vr, _UNDEFINED if undefined else len(value), implicit, structs)  # type: ignore[arg-type]  # no VR: implicit
         write(value)
         if undefined:
             write(delimiter)
@@ -356,7 +289,7 @@ def _encode_meta(out: DicomBytesIO, meta: FileMetaDataset) -> None:
     elements = meta._dict
 
     def empty(tag: int) -> bool:
-        elem = elements.get(tag)
+        elem = elements.get(tag)  # type: ignore[call-overload]  # keyed by BaseTag, an int: an int finds it
         return elem is None or (not elem.length if isinstance(elem, RawDataElement) else elem.is_empty)
 
     if empty(0x00020001):
@@ -376,7 +309,7 @@ def _encode_meta(out: DicomBytesIO, meta: FileMetaDataset) -> None:
     _encode_elements(
         body, {tag: elem for tag, elem in elements.items() if tag != 0x00020000}, meta, False, True, None
     )
-    data = b"".join(body.finish())
+    data = b"".join(body.finish())  # type: ignore[arg-type]  # no spans: a meta is never deferred
     out.write(struct.pack("<HH2sHI", 2, 0, b"UL", 4, len(data)))
     out.write(data)
 
@@ -412,7 +345,7 @@ def encode_instance(ds: Dataset) -> bytes:
     """The instance as Part 10 bytes (see `encode_pieces`), deferred values read from its file."""
     pieces = encode_pieces(ds)
     if not any(isinstance(piece, _Span) for piece in pieces):
-        return b"".join(pieces)
+        return b"".join(pieces)  # type: ignore[arg-type]  # no spans, as just seen
     with open(ds.filename, "rb") as source:
         out = []
         for piece in pieces:
@@ -509,7 +442,7 @@ def write_pieces(fd: int, pieces: list[bytes | _Span], source: str | None) -> tu
         for piece in pieces:
             if isinstance(piece, _Span):
                 if source_fd is None:
-                    source_fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+                    source_fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)  # type: ignore[arg-type]  # spans have a source
                 _copy_span(source_fd, fd, piece, digest)
                 size += piece.length
             else:
@@ -549,22 +482,3 @@ def _copy_span(source: int, fd: int, span: _Span, digest) -> None:
         _write_all(fd, chunk)
         offset += count
         left -= count
-
-
-def file_fields(ds: Dataset, path: Path, size: int, md5: str, scan_id: str, relative: str = "") -> dict:
-    """The PrearchiveFile columns for an instance stored at `path` (`relative`: the same, as stored)."""
-    return {
-        "path": relative or layout.relative_path(path),
-        "size": size,
-        "md5": md5,
-        "sop_class_uid": header_text(ds, 0x00080016),
-        "study_instance_uid": header_text(ds, 0x0020000D),
-        "series_instance_uid": header_text(ds, 0x0020000E),
-        "series_number": header_text(ds, 0x00200011)[:16],
-        "scan_id": scan_id,
-        "modality": header_text(ds, 0x00080060)[:16],
-        "series_description": header_text(ds, 0x0008103E)[:255],
-        "instance_number": _int(header_text(ds, 0x00200013)),
-        "frames": _int(header_text(ds, 0x00280008)) or 1,
-        "received_at": timezone.now(),
-    }

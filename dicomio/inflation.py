@@ -5,7 +5,8 @@ pydicom inflates them whole in memory: a megabyte of deflate stream can hold a g
 `check_deflated` inflates the stream piece by piece (zlib's `max_length`), keeping nothing but a count,
 and refuses it (InvalidDicom, so the receiver quarantines it and an upload reports it) once it grows
 past `inflated_limit`: the ratio uploaded archives may grow by (`XNATLITE_UPLOAD_MAX_RATIO`) beyond a
-first FREE_BYTES, never past `XNATLITE_INFLATED_MAX_BYTES`. Its memory is a few pieces whatever the
+first FREE_BYTES, never past `XNATLITE_INFLATED_MAX_BYTES` (the site's figures, given by
+`use_limits`: prearchive/apps.py). Its memory is a few pieces whatever the
 stream holds; an instance within the bound is then read by pydicom as before.
 """
 
@@ -13,14 +14,13 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from django.conf import settings
 from pydicom.filereader import _read_file_meta_info, read_preamble
 
-from xnatlite.errors import InvalidDicom
+from dicomio.errors import InvalidDicom
 
 DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
 PIECE = 1 << 20  # bytes read and inflated at a time
@@ -28,10 +28,23 @@ PIECE = 1 << 20  # bytes read and inflated at a time
 FREE_BYTES = 16 << 20
 
 
+def _default_limits() -> tuple[int, int]:
+    return 200, 256 << 20
+
+
+_limits: Callable[[], tuple[int, int]] = _default_limits
+
+
+def use_limits(limits: Callable[[], tuple[int, int]]) -> None:
+    """Where the bounds come from: a function answering (ratio, absolute cap in bytes), asked each time."""
+    global _limits
+    _limits = limits
+
+
 def inflated_limit(deflated_bytes: int) -> int:
     """The most a deflate stream of `deflated_bytes` may inflate to."""
-    by_ratio = max(FREE_BYTES, settings.UPLOAD_MAX_RATIO * deflated_bytes)
-    return min(settings.INFLATED_MAX_BYTES, by_ratio)
+    ratio, cap = _limits()
+    return min(cap, max(FREE_BYTES, ratio * deflated_bytes))
 
 
 def inflated_size(source: BinaryIO, deflated_bytes: int, limit: int) -> int:

@@ -8,7 +8,7 @@ Orthanc needs for the whole instance, so this loop replaces it for the acceptor 
 A-ASSOCIATE, A-RELEASE and A-ABORT PDU classes, and its presentation context negotiation
 (`negotiate_unrestricted`, the same call pynetdicom's own acceptor makes), done once per distinct list
 of proposed items and remembered. Checked against
-pynetdicom 3.0 and dcmtk 3.6 as requestors (tests/dicom_receiver/test_acceptor.py).
+pynetdicom 3.0 and dcmtk 3.6 as requestors (tests/dicomio/test_acceptor.py).
 
 What it serves: C-ECHO, and C-STORE of any SOP class in the first transfer syntax proposed that we can read (data sets
 streamed to disk fragment by fragment, never held in memory). Anything else is aborted. The behaviour
@@ -44,10 +44,10 @@ from pynetdicom.pdu_primitives import (
     SCP_SCU_RoleSelectionNegotiation,
 )
 from pynetdicom.presentation import build_context, negotiate_unrestricted
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]  # made at import time
 
-from dicom_receiver import contexts, dimse
-from xnatlite.errors import InvalidDicom
+from dicomio import contexts, dimse
+from dicomio.errors import InvalidDicom
 
 log = logging.getLogger("xnatlite.receiver")
 
@@ -181,8 +181,12 @@ def _negotiate_items(pdu_type: int, length: int, body: bytes) -> _Negotiated:
         if isinstance(item, SCP_SCU_RoleSelectionNegotiation)
     }
     usable, refused = contexts.restrict(request.presentation_context_definition_list)
-    results, role_replies = negotiate_unrestricted(usable, [build_context(Verification)], roles)
-    results = sorted([*results, *refused], key=lambda cx: cx.context_id)
+    results, role_replies = negotiate_unrestricted(
+        usable,
+        [build_context(Verification)],
+        roles,  # type: ignore[arg-type]
+    )
+    results = sorted([*results, *refused], key=lambda cx: cx.context_id or 0)
     accept = A_ASSOCIATE()
     accept.application_context_name = UID(APPLICATION_CONTEXT_NAME)
     accept.calling_ae_title = request.calling_ae_title
@@ -199,7 +203,7 @@ def _negotiate_items(pdu_type: int, length: int, body: bytes) -> _Negotiated:
     reply = A_ASSOCIATE_AC()
     reply.from_primitive(accept)
     negotiated = _Negotiated(
-        contexts={cx.context_id: str(cx.transfer_syntax[0]) for cx in results if cx.result == 0x00},
+        contexts={cx.context_id: str(cx.transfer_syntax[0]) for cx in results if cx.result == 0x00},  # type: ignore[misc]
         peer_max_pdu=int(request.maximum_length_received or 0),
         reply_items=reply.encode()[6 + _FIXED_FIELDS :],
     )
@@ -447,10 +451,10 @@ class AssociationLoop:
         if self.request is None or context_id != self.request_context:
             raise _ProtocolError("a data set fragment without its C-STORE-RQ")
         instance = self.instance
-        self._stream(length, instance)
+        self._stream(length, instance)  # type: ignore[arg-type]  # set with self.request
         if control & 0x02:
             request, self.request, self.instance = self.request, None, None
-            status = self.events.store(self.assoc, instance)
+            status = self.events.store(self.assoc, instance)  # type: ignore[arg-type]
             self._respond(context_id, request, status)
 
     def _respond(self, context_id: int, request: dict[int, bytes], status: int) -> None:

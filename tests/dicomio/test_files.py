@@ -1,4 +1,4 @@
-"""prearchive/dicomfiles.py: the stored file is byte for byte what pydicom would write, and written
+"""dicomio/files.py: the stored file is byte for byte what pydicom would write, and written
 atomically."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import pydicom
 import pytest
 
 from anonymize import services as anonymize_services
-from prearchive import dicomfiles
+from dicomio import files as dicomfiles
+from dicomio.errors import InvalidDicom
 from tests.dicomgen import make_study
 from xnatlite import cache
-from xnatlite.errors import InvalidDicom
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 

@@ -1,4 +1,4 @@
-"""prearchive/part10.py: the common case read fast gives exactly what pydicom gives; anything else is left
+"""dicomio/part10.py: the common case read fast gives exactly what pydicom gives; anything else is left
 to pydicom (None)."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
 
-from prearchive import dicomfiles, part10
+from dicomio import files as dicomfiles
+from dicomio import part10
+from dicomio.errors import InvalidDicom
 from tests.dicomgen import make_study
-from xnatlite.errors import InvalidDicom
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 DEFER = dicomfiles.DEFER_BYTES
