@@ -64,6 +64,7 @@ def delete_session(session: PrearchiveSession, *, by: User) -> None:
                 os.replace(trash, folder)
             change_status(session, previous, expected=Status.DELETING)
             raise
+    disk.session_lock_path(session.pk).unlink(missing_ok=True)  # the row is gone: nobody locks it again
     disk.remove_tree(trash)
     _remove_if_empty(folder.parent)
 

@@ -121,8 +121,9 @@ def test_senders_holding_every_slot_leave_room_for_the_whitelisted_scanner(start
     # once the slow senders leave, everyone is served again
     def other_answers() -> bool:
         assoc = associate(live.dicom_port, "OTHER", "XNATLITE")
-        if assoc.is_established:
+        established = assoc.is_established
+        if established:
             assoc.release()
-        return assoc.is_established
+        return established
 
-    wait_for(other_answers, what="the slots to be free", timeout=BOUND, poll=0.2)
+    wait_for(other_answers, what="the slots to be free", timeout=BOUND, poll=0.2, log=live.server.log)

@@ -99,9 +99,12 @@ def imported(client, subject="S9", session="E9", n=2, project="A") -> tuple[str,
 
 
 def files_outside(data_root: Path) -> list[Path]:
-    """Every file under the data root except prearchive/archive content (uploads must leave nothing)."""
+    """Every file under the data root except prearchive/archive content and the sessions' lock files
+    (cache/locks/, empty; uploads must leave nothing)."""
     return [
         p
         for p in data_root.rglob("*")
-        if p.is_file() and p.relative_to(data_root).parts[0] not in ("prearchive", "archive")
+        if p.is_file()
+        and p.relative_to(data_root).parts[0] not in ("prearchive", "archive")
+        and p.relative_to(data_root).parts[:2] != ("cache", "locks")
     ]
