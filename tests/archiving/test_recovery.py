@@ -167,7 +167,7 @@ def test_sigkill_between_the_rename_and_the_commit(transactional_db, ready, proj
     folder back and leave the prearchive session whole."""
     import psycopg
 
-    create_subject(project_a, "DOE_JOHN", by=TESTS)  # no subject audit row before the rename
+    create_subject(project_a, "SUBJ_001", by=TESTS)  # no subject audit row before the rename
     session = big_session(ready, n_series=2, n_instances=10)
     original = prearchive_state(session)
     change_status(session, Status.QUEUED_ARCHIVING)
