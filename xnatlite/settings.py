@@ -106,6 +106,9 @@ SESSION_CHECK_SECONDS = env_int("XNATLITE_SESSION_CHECK_SECONDS", 60)
 # A session queued for archiving this long without its task running had the task lost (a broker
 # restarted empty, a worker killed): the sweep queues it again (README "Health and status").
 LOST_TASK_SECONDS = env_int("XNATLITE_LOST_TASK_SECONDS", 600)
+# Pipelines (pipelines/runner.py): a run's wall-clock limit, and the address-space limit of a program run.
+PIPELINE_TIMEOUT_SECONDS = env_int("XNATLITE_PIPELINE_TIMEOUT_SECONDS", 6 * 3600)
+PIPELINE_MEMORY_MB = env_int("XNATLITE_PIPELINE_MEMORY_MB", 8192)
 # Receiver processes `manage.py dicom_receiver` runs, sharing its ports; 0 = one per CPU core (README "The DICOM receiver").
 RECEIVER_PROCESSES = env_int("XNATLITE_RECEIVER_PROCESSES", 0)
 # Spool workers `manage.py dicom_receiver` runs to process what the receivers acknowledged; 0 = one per core.
@@ -178,6 +181,7 @@ INSTALLED_APPS = [
     "anonymize",
     "dicom_receiver",
     "xnatapi",
+    "pipelines",
 ]
 
 MIDDLEWARE = [
