@@ -147,6 +147,9 @@ def _run_program(
             return proc.wait(timeout=POLL_SECONDS), ended
         except subprocess.TimeoutExpired:
             pass
+        except BaseException:  # the worker itself is stopping: the program goes with it
+            _kill_group(proc)
+            raise
         if ended:
             continue
         now = time.monotonic()

@@ -319,6 +319,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SESSION_CHECK_SECONDS),
         "options": {"expires": float(SESSION_CHECK_SECONDS)},
     },
+    "fail-stale-pipeline-runs": {  # runs left Running by a worker that died (pipelines/services.py)
+        "task": "pipelines.tasks.fail_stale_runs",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
 
 # --- Logging ------------------------------------------------------------------------------------
