@@ -16,7 +16,6 @@ import resource as rlimits
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -120,9 +119,9 @@ def _limit_memory(megabytes: int) -> Callable[[], None]:
 
 
 def _environment() -> dict[str, str]:
-    """The program's environment: a PATH that finds programs installed with the server (dcm2niix)."""
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")])
-    return {"PATH": path, "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/tmp")}
+    """The program's environment: nothing of the server's (no secrets), a PATH that finds programs
+    installed with the server (dcm2niix)."""
+    return {"PATH": settings.PIPELINE_PATH, "LANG": "C.UTF-8", "HOME": "/tmp"}
 
 
 def _run_program(

@@ -109,6 +109,8 @@ LOST_TASK_SECONDS = env_int("XNATLITE_LOST_TASK_SECONDS", 600)
 # Pipelines (pipelines/runner.py): a run's wall-clock limit, and the address-space limit of a program run.
 PIPELINE_TIMEOUT_SECONDS = env_int("XNATLITE_PIPELINE_TIMEOUT_SECONDS", 6 * 3600)
 PIPELINE_MEMORY_MB = env_int("XNATLITE_PIPELINE_MEMORY_MB", 8192)
+# A pipeline program's PATH: the server's own, after the programs installed with it (dcm2niix).
+PIPELINE_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
 # Receiver processes `manage.py dicom_receiver` runs, sharing its ports; 0 = one per CPU core (README "The DICOM receiver").
 RECEIVER_PROCESSES = env_int("XNATLITE_RECEIVER_PROCESSES", 0)
 # Spool workers `manage.py dicom_receiver` runs to process what the receivers acknowledged; 0 = one per core.
