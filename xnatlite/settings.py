@@ -106,6 +106,11 @@ SESSION_CHECK_SECONDS = env_int("XNATLITE_SESSION_CHECK_SECONDS", 60)
 # A session queued for archiving this long without its task running had the task lost (a broker
 # restarted empty, a worker killed): the sweep queues it again (README "Health and status").
 LOST_TASK_SECONDS = env_int("XNATLITE_LOST_TASK_SECONDS", 600)
+# Pipelines (pipelines/runner.py): a run's wall-clock limit, and the address-space limit of a program run.
+PIPELINE_TIMEOUT_SECONDS = env_int("XNATLITE_PIPELINE_TIMEOUT_SECONDS", 6 * 3600)
+PIPELINE_MEMORY_MB = env_int("XNATLITE_PIPELINE_MEMORY_MB", 8192)
+# A pipeline program's PATH: the server's own, after the programs installed with it (dcm2niix).
+PIPELINE_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
 # Receiver processes `manage.py dicom_receiver` runs, sharing its ports; 0 = one per CPU core (README "The DICOM receiver").
 RECEIVER_PROCESSES = env_int("XNATLITE_RECEIVER_PROCESSES", 0)
 # Spool workers `manage.py dicom_receiver` runs to process what the receivers acknowledged; 0 = one per core.
@@ -178,6 +183,7 @@ INSTALLED_APPS = [
     "anonymize",
     "dicom_receiver",
     "xnatapi",
+    "pipelines",
 ]
 
 MIDDLEWARE = [
@@ -314,6 +320,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "prearchive.tasks.build_idle_sessions",
         "schedule": float(SESSION_CHECK_SECONDS),
         "options": {"expires": float(SESSION_CHECK_SECONDS)},
+    },
+    "fail-stale-pipeline-runs": {  # runs left Running by a worker that died (pipelines/services.py)
+        "task": "pipelines.tasks.fail_stale_runs",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
     },
 }
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("health", site_views.health, name="health"),
     path("admin/status/", site_views.status, name="site-status"),
     path("admin/", admin.site.urls),
+    path("", include("pipelines.urls")),  # before the API's catch-all 404 under /xapi/
     path("", include("xnatapi.urls")),  # /data/, /REST/, /xapi/: the XNAT-compatible API
     path("", include("archive.urls")),
     path("", include("anonymize.urls")),

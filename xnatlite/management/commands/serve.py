@@ -27,6 +27,7 @@ log = logging.getLogger("xnatlite.serve")
 COMPANIONS: list[str] = [
     "dicom_receiver.server.start",  # the DICOM receivers (README "The DICOM receiver")
     "prearchive.sweep.start",  # the idle-session builder (README "The prearchive")
+    "pipelines.sweep.start",  # pipeline runs whose worker died are failed (README "Pipelines")
 ]
 
 
