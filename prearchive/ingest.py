@@ -199,7 +199,9 @@ def _move_to(item: _Prepared, session: PrearchiveSession, before_write=None) -> 
     if before_write is not None:
         before_write(item.index, f"{_relative_folder(session)}/{inside.as_posix()}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    if _recorded_elsewhere(item):
+    if target == item.target:
+        pass  # the same session, reopened (a study sent again into a READY session): already in place
+    elif _recorded_elsewhere(item):
         shutil.copyfile(item.target, target)
     else:
         os.replace(item.target, target)

@@ -9,6 +9,7 @@ from prearchive.ingest import IngestContext, ingest_file
 from prearchive.instances import file_name, java_list_hash, scan_folder
 from prearchive.models import AutoArchive, PrearchiveFile, PrearchiveSession, Status, change_status
 from tests.dicomgen import make_instance, make_study, pydicom_test_file
+from tests.sessions import ingest_study, make_ready
 from xnatlite import layout
 from xnatlite.errors import InvalidDicom, InvalidLabel, NotFound
 from xnatlite.models import PrearchiveCode
@@ -152,6 +153,19 @@ def test_late_data_reopens_a_finished_session(db, ingest, project_a, status):
     ingest(study[1:])
     session.refresh_from_db()
     assert (session.status, session.status_reason, session.file_count) == (Status.RECEIVING, "", 2)
+    assert PrearchiveSession.objects.count() == 1
+
+
+def test_a_study_sent_again_into_a_ready_session_reopens_it_with_one_copy_of_each(db, project_a):
+    """The same instances again (a sender retrying, an upload tool re-sending a refused study) reopen the
+    READY session they built: each file is replaced in place, none doubled (it answered 500 before:
+    the file was 'moved' onto itself)."""
+    study = make_study(n_instances=2, study_description="A")
+    session = make_ready(ingest_study(study))
+    again = ingest_study(study)
+    session.refresh_from_db()
+    assert again.pk == session.pk and (session.status, session.file_count) == (Status.RECEIVING, 2)
+    assert len([p for p in session.folder.rglob("*.dcm")]) == 2
     assert PrearchiveSession.objects.count() == 1
 
 
