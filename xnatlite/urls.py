@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/status/", site_views.status, name="site-status"),
     path("admin/", admin.site.urls),
     path("", include("xnatapi.urls")),  # /data/, /REST/, /xapi/: the XNAT-compatible API
+    path("", include("dicomweb.urls")),  # /dicomweb/: QIDO-RS, WADO-RS, STOW-RS
     path("", include("archive.urls")),
     path("", include("anonymize.urls")),
     path("", include("prearchive.urls")),
