@@ -15,17 +15,32 @@ from tests.sessions import ingest_study, make_ready
 
 
 @pytest.fixture
-def server(transactional_db, tmp_path, data_root):
-    """The URL of a running serve on this test's committed data."""
-    env = process_env(
-        tmp_path,
-        DATABASE_URL=database_url(),
-        XNATLITE_DATA_ROOT=str(data_root),
-        XNATLITE_TESTING="true",  # the test accounts' password hashes
-    )
-    served = start_serve(tmp_path, "--web-only", "--no-migrate", "--threads", "4", env=env)
-    yield served.url.rstrip("/")
-    served.stop()
+def start_server(transactional_db, tmp_path, data_root):
+    """start_server(**env) -> the URL of a running serve on this test's committed data; env adds
+    variables. Stopped when the test ends."""
+    started = []
+
+    def start(**extra: str) -> str:
+        env = process_env(
+            tmp_path,
+            DATABASE_URL=database_url(),
+            XNATLITE_DATA_ROOT=str(data_root),
+            XNATLITE_TESTING="true",  # the test accounts' password hashes
+            **extra,
+        )
+        served = start_serve(tmp_path, "--web-only", "--no-migrate", "--threads", "4", env=env)
+        started.append(served)
+        return served.url.rstrip("/")
+
+    yield start
+    for served in started:
+        served.stop()
+
+
+@pytest.fixture
+def server(start_server):
+    """The URL of a running serve with the default settings."""
+    return start_server()
 
 
 @pytest.fixture
