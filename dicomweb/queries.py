@@ -17,7 +17,7 @@ from typing import Any
 
 import pydicom
 from django.conf import settings
-from django.db.models import Count, Exists, IntegerField, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, Model, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -62,6 +62,7 @@ FIELD_PATH = {
     SERIES: {STUDY: "session__", SERIES: ""},
     INSTANCE: {STUDY: "resource__scan__session__", SERIES: "resource__scan__", INSTANCE: ""},
 }
+MODALITIES = Scan.objects.only("pk", "session_id", "modality")  # ModalitiesInStudy, prefetched
 COUNTED = {"NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances", "NumberOfSeriesRelatedInstances"}
 
 
@@ -211,6 +212,7 @@ def studies(projects: QuerySet[Project]) -> QuerySet[ImageSession]:
         ImageSession.objects.filter(project__in=projects)
         .exclude(study_instance_uid="")
         .select_related("subject")
+        .prefetch_related(Prefetch("scans", queryset=MODALITIES))
         .annotate(
             n_series=_count(Scan, session=OuterRef("pk")),
             n_instances=_count(File, resource__scan__session=OuterRef("pk"), resource__label=DICOM),
@@ -225,6 +227,7 @@ def series(projects: QuerySet[Project]) -> QuerySet[Scan]:
         Scan.objects.filter(session__project__in=projects)
         .exclude(series_instance_uid="")
         .select_related("session__subject")
+        .prefetch_related(Prefetch("session__scans", queryset=MODALITIES))
         .annotate(
             n_instances=_count(File, resource__scan=OuterRef("pk"), resource__label=DICOM),
             first_path=_first_file(resource__scan=OuterRef("pk")),
@@ -238,6 +241,7 @@ def instances(projects: QuerySet[Project]) -> QuerySet[File]:
         File.objects.filter(resource__scan__session__project__in=projects, resource__label=DICOM)
         .exclude(sop_instance_uid="")
         .select_related("resource__scan__session__subject")
+        .prefetch_related(Prefetch("resource__scan__session__scans", queryset=MODALITIES))
         .order_by("resource__scan_id", "name")
     )
 
@@ -286,7 +290,7 @@ def search(query: Query, projects: QuerySet[Project], **within: str) -> list[Mat
     for keyword, value in query.matches.items():
         attr = ATTRIBUTES[keyword]
         if keyword == "ModalitiesInStudy" and level == STUDY:
-            qs = qs.filter(_modalities_condition(value)).distinct() if value else qs
+            qs = qs.filter(_modalities_condition(value)) if value else qs
         elif keyword in ROW_FIELDS and value:
             holder, name = ROW_FIELDS[keyword]
             qs = qs.filter(_row_filter(attr, paths[holder] + name, value))
@@ -334,8 +338,7 @@ def _row_value(keyword: str, level: str, row: Any) -> Any:
 
 
 def _modalities(session: ImageSession) -> list[str]:
-    # One query per study answered, on a page of at most DICOMWEB_MAX_LIMIT rows.
-    found = sorted({m for m in session.scans.values_list("modality", flat=True) if m})
+    found = sorted({scan.modality for scan in session.scans.all() if scan.modality})  # prefetched
     return found or ([session.modality] if session.modality else [])
 
 

@@ -323,7 +323,7 @@ def _window(request: HttpRequest, ds: Any, pixels: np.ndarray) -> np.ndarray:
 
 def _render(request: HttpRequest, ds: Any, *, size: int | None) -> HttpResponse:
     accept = request.META.get("HTTP_ACCEPT", "")
-    kind = "png" if "image/png" in accept and "image/jpeg" not in accept.split(",")[0] else "jpeg"
+    kind = "png" if "image/png" in accept and "image/jpeg" not in accept else "jpeg"
     if accept and not any(t in accept for t in ("image/jpeg", "image/png", "image/*", "*/*")):
         raise NotAcceptable("Rendered images are image/jpeg or image/png")
     try:
