@@ -14,13 +14,19 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 from xnatlite.errors import InvalidInput
 
 CHUNK = 256 * 1024
 HEADERS_MAX_BYTES = 16 * 1024
 PREAMBLE_MAX_BYTES = 64 * 1024
+
+
+class Readable(Protocol):
+    """A request body (Django's HttpRequest reads like a file)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class BodyTooLarge(InvalidInput):
@@ -77,7 +83,7 @@ class Part:
 class _Reader:
     """A request body read in chunks, with a cap on the total."""
 
-    def __init__(self, stream: BinaryIO, max_bytes: int):
+    def __init__(self, stream: Readable, max_bytes: int):
         self.stream, self.max_bytes, self.total = stream, max_bytes, 0
         self.buffer = b""
         self.ended = False
@@ -98,7 +104,7 @@ class _Reader:
 
 
 def read_parts(
-    stream: BinaryIO, boundary: str, folder: Path, *, max_bytes: int, max_parts: int
+    stream: Readable, boundary: str, folder: Path, *, max_bytes: int, max_parts: int
 ) -> list[Part]:
     """Every part of a multipart/related body, each saved as a file in `folder` (`part-00001`, ...)."""
     if not boundary or len(boundary) > 70:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pydicom
 from django.conf import settings
 from pydicom.errors import InvalidDicomError
 
-from dicomweb.multipart import Part, read_parts
+from dicomweb.multipart import Part, Readable, read_parts
 from prearchive import uploads
 from prearchive.ingest import IngestContext
 from xnatlite import permissions
@@ -49,7 +49,7 @@ def _uids(path: Path) -> tuple[str, str]:
 
 
 def store_instances(
-    stream: BinaryIO, boundary: str, *, by: permissions.User, project: Project | None = None
+    stream: Readable, boundary: str, *, by: permissions.User, project: Project | None = None
 ) -> StoreResult:
     """Store every application/dicom part of a body; parts of any other type fail one by one."""
     result = StoreResult()

@@ -17,6 +17,7 @@ import numpy as np
 import pydicom
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from PIL import Image
 from pydicom.errors import InvalidDicomError
@@ -50,7 +51,7 @@ class UnsupportedMediaType(InvalidInput):
     """A request body of a type we do not take (415)."""
 
 
-def _cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+def _cors(request: HttpRequest, response: HttpResponse) -> HttpResponseBase:
     origin = request.META.get("HTTP_ORIGIN")
     if origin and origin in settings.DICOMWEB_CORS_ORIGINS:
         response["Access-Control-Allow-Origin"] = origin
@@ -71,7 +72,7 @@ def dicomweb_view(methods: tuple[str, ...]) -> Callable:
         @wraps(func)
         def wrapper(
             request: HttpRequest, *args: Any, project: str | None = None, **kwargs: Any
-        ) -> HttpResponse:
+        ) -> HttpResponseBase:
             if request.method == "OPTIONS":
                 return _cors(request, HttpResponse(status=204))
             if request.method not in methods and not (request.method == "HEAD" and "GET" in methods):
@@ -171,7 +172,7 @@ def _json(data: Any, warnings: list[str] | None = None) -> HttpResponse:
 
 
 # --- QIDO-RS -----------------------------------------------------------------------------------------
-def _search(request: HttpRequest, level: str, project: Project | None, **within: str) -> HttpResponse:
+def _search(request: HttpRequest, level: str, project: Project | None, **within: str) -> HttpResponseBase:
     _accepts(request, DICOM_JSON, "application/json")
     query = queries.parse_query(dict(request.GET.lists()), level)
     matches = queries.search(query, _projects(request, project), **within)
@@ -180,34 +181,36 @@ def _search(request: HttpRequest, level: str, project: Project | None, **within:
 
 
 @dicomweb_view(("GET", "POST"))
-def studies(request: HttpRequest, project: Project | None) -> HttpResponse:
+def studies(request: HttpRequest, project: Project | None) -> HttpResponseBase:
     if request.method == "POST":
         return _store(request, project)
     return _search(request, STUDY, project)
 
 
 @dicomweb_view(("GET",))
-def all_series(request: HttpRequest, project: Project | None) -> HttpResponse:
+def all_series(request: HttpRequest, project: Project | None) -> HttpResponseBase:
     return _search(request, SERIES, project)
 
 
 @dicomweb_view(("GET",))
-def study_series(request: HttpRequest, study: str, project: Project | None) -> HttpResponse:
+def study_series(request: HttpRequest, study: str, project: Project | None) -> HttpResponseBase:
     return _search(request, SERIES, project, study=study)
 
 
 @dicomweb_view(("GET",))
-def all_instances(request: HttpRequest, project: Project | None) -> HttpResponse:
+def all_instances(request: HttpRequest, project: Project | None) -> HttpResponseBase:
     return _search(request, INSTANCE, project)
 
 
 @dicomweb_view(("GET",))
-def study_instances(request: HttpRequest, study: str, project: Project | None) -> HttpResponse:
+def study_instances(request: HttpRequest, study: str, project: Project | None) -> HttpResponseBase:
     return _search(request, INSTANCE, project, study=study)
 
 
 @dicomweb_view(("GET",))
-def series_instances(request: HttpRequest, study: str, series: str, project: Project | None) -> HttpResponse:
+def series_instances(
+    request: HttpRequest, study: str, series: str, project: Project | None
+) -> HttpResponseBase:
     return _search(request, INSTANCE, project, study=study, series=series)
 
 
@@ -215,7 +218,7 @@ def series_instances(request: HttpRequest, study: str, series: str, project: Pro
 @dicomweb_view(("GET",))
 def retrieve(
     request: HttpRequest, study: str, project: Project | None, series: str = "", instance: str = ""
-) -> HttpResponse:
+) -> HttpResponseBase:
     """A study, series or instance as multipart/related; type="application/dicom", file by file."""
     _accepts_dicom_multipart(request)
     files = queries.instance_files(_projects(request, project), study, series, instance)
@@ -244,7 +247,7 @@ def _metadata_of(path: Any, root: str, study: str, series: str, instance: str) -
 @dicomweb_view(("GET",))
 def metadata(
     request: HttpRequest, study: str, project: Project | None, series: str = "", instance: str = ""
-) -> HttpResponse:
+) -> HttpResponseBase:
     """The headers of a study's, series' or instance's instances as a DICOM JSON array, streamed one
     instance at a time; bulk data (pixel data, large binary values) by BulkDataURI."""
     _accepts(request, DICOM_JSON, "application/json")
@@ -284,7 +287,7 @@ def _instance_dataset(request: HttpRequest, project: Project | None, study: str,
 @dicomweb_view(("GET",))
 def bulkdata(
     request: HttpRequest, study: str, series: str, instance: str, tag: str, project: Project | None
-) -> HttpResponse:
+) -> HttpResponseBase:
     """One top-level binary value of an instance, as multipart/related; type="application/octet-stream"."""
     _accepts(request, "multipart/related", "application/octet-stream")
     try:
@@ -321,7 +324,7 @@ def _window(request: HttpRequest, ds: Any, pixels: np.ndarray) -> np.ndarray:
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
-def _render(request: HttpRequest, ds: Any, *, size: int | None) -> HttpResponse:
+def _render(request: HttpRequest, ds: Any, *, size: int | None) -> HttpResponseBase:
     accept = request.META.get("HTTP_ACCEPT", "")
     kind = "png" if "image/png" in accept and "image/jpeg" not in accept else "jpeg"
     if accept and not any(t in accept for t in ("image/jpeg", "image/png", "image/*", "*/*")):
@@ -348,7 +351,7 @@ def _render(request: HttpRequest, ds: Any, *, size: int | None) -> HttpResponse:
 @dicomweb_view(("GET",))
 def rendered(
     request: HttpRequest, study: str, series: str, instance: str, project: Project | None
-) -> HttpResponse:
+) -> HttpResponseBase:
     """The instance's first frame as JPEG or PNG (window=centre,width), its full size."""
     return _render(request, _instance_dataset(request, project, study, series, instance), size=None)
 
@@ -356,7 +359,7 @@ def rendered(
 @dicomweb_view(("GET",))
 def thumbnail(
     request: HttpRequest, study: str, series: str, instance: str, project: Project | None
-) -> HttpResponse:
+) -> HttpResponseBase:
     """The instance's first frame as a small JPEG or PNG (at most 128 pixels a side)."""
     return _render(request, _instance_dataset(request, project, study, series, instance), size=128)
 
