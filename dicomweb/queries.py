@@ -40,6 +40,9 @@ from xnatlite.models import Project
 
 DICOM = "DICOM"  # the scan resource holding the instances (archiving/build.py)
 DEFAULT_LIMIT = 100
+# The most headers one query reads to match attributes no row holds (StudyDescription, ...); narrow
+# the query with attributes the rows hold (dates, UIDs, PatientID, Modality) to look further.
+HEADERS_READ_MAX = 10_000
 CONTROL = ("limit", "offset", "fuzzymatching", "includefield")
 
 # Attributes a row holds: keyword -> (level of the row that holds it, its field there).
@@ -304,7 +307,11 @@ def search(query: Query, projects: QuerySet[Project], **within: str) -> list[Mat
         return [Match(r, read_header(_row_path(level, r)) if needs_header else None) for r in rows]
     found: list[Match] = []
     skipped = 0
-    for row in qs.iterator(chunk_size=500):
+    for read, row in enumerate(qs.iterator(chunk_size=500)):
+        if read >= HEADERS_READ_MAX:  # a query matching on headers reads one per candidate: bounded
+            names = ", ".join(sorted(by_header))
+            query.warnings.append(f"299 xnatlite: matching on {names} stopped after {read} candidates")
+            break
         header = read_header(_row_path(level, row))
         if not all(_header_matches(ATTRIBUTES[k], v, header) for k, v in by_header.items()):
             continue

@@ -21,6 +21,7 @@ services = [
     (INSTANCE, views.retrieve, "instance"),
     (f"{INSTANCE}/metadata", views.metadata, "instance-metadata"),
     (f"{INSTANCE}/bulkdata/<str:tag>", views.bulkdata, "bulkdata"),
+    (f"{INSTANCE}/frames/<str:numbers>", views.frames, "frames"),
     (f"{INSTANCE}/rendered", views.rendered, "rendered"),
     (f"{INSTANCE}/thumbnail", views.thumbnail, "thumbnail"),
 ]

@@ -304,6 +304,39 @@ def bulkdata(
     )
 
 
+MAX_FRAMES = 1000  # frame numbers one request may ask for
+
+
+@dicomweb_view(("GET",))
+def frames(
+    request: HttpRequest, study: str, series: str, instance: str, numbers: str, project: Project | None
+) -> HttpResponseBase:
+    """Frames of an instance (`1,3`, counted from 1) as multipart/related; type="application/octet-stream",
+    for uncompressed pixel data (compressed frames are not sent yet: 406)."""
+    _accepts(request, "multipart/related", "application/octet-stream")
+    try:
+        wanted = [int(n) for n in numbers.split(",")]
+    except ValueError:
+        raise InvalidInput("Frame numbers are whole numbers, comma-separated") from None
+    if not wanted or len(wanted) > MAX_FRAMES or min(wanted) < 1:
+        raise InvalidInput(f"Ask for 1 to {MAX_FRAMES} frames, counted from 1")
+    ds = _instance_dataset(request, project, study, series, instance)
+    if "PixelData" not in ds:
+        raise NotFound("Not found")
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        raise NotAcceptable("Frames of compressed pixel data are not sent yet; retrieve the instance")
+    size = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * int(ds.BitsAllocated) // 8
+    count = int(ds.get("NumberOfFrames", 1) or 1)
+    if max(wanted) > count or size == 0:
+        raise NotFound("Not found")
+    data = ds.PixelData
+    boundary = new_boundary()
+    return StreamingHttpResponse(
+        stream_bytes([data[(n - 1) * size : n * size] for n in wanted], boundary, "application/octet-stream"),
+        content_type=f'multipart/related; type="application/octet-stream"; boundary={boundary}',
+    )
+
+
 def _window(request: HttpRequest, ds: Any, pixels: np.ndarray) -> np.ndarray:
     """Pixels to 8 bits: the `window=centre,width,function` parameter, else the header's, else min-max."""
     given = request.GET.get("window", "")

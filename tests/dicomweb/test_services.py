@@ -79,6 +79,9 @@ def test_wado_retrieves_instances_metadata_and_bulk_data(cast, archive_study, cl
     datasets = archived(session)
     web = client(alice)
     study_uid, first = session.study_instance_uid, datasets[0]
+    streamed = web._session.get(f"{web.base_url}/studies/{study_uid}", stream=True)
+    assert "Content-Length" not in streamed.headers  # streamed file by file, never built in memory
+    streamed.close()
     study = web.retrieve_study(study_uid)
     assert sorted(ds.SOPInstanceUID for ds in study) == sorted(ds.SOPInstanceUID for ds in datasets)
     assert {str(ds.PatientName) for ds in study} == {"SUBJ_001"}  # the archived files, with the final labels
@@ -96,6 +99,8 @@ def test_wado_retrieves_instances_metadata_and_bulk_data(cast, archive_study, cl
     (pixels,) = web.retrieve_bulkdata(uri)
     assert pixels == first.PixelData
     assert len(web.retrieve_series_metadata(study_uid, first.SeriesInstanceUID)) == 2
+    (frame,) = web.retrieve_instance_frames(study_uid, first.SeriesInstanceUID, first.SOPInstanceUID, [1])
+    assert frame == first.PixelData  # one frame of 16 x 16 x 16 bits
 
     rendered = web.retrieve_instance_rendered(
         study_uid,
