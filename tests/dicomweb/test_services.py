@@ -187,3 +187,31 @@ def test_stow_reports_parts_that_are_not_dicom(cast, client, alice, server):
     assert [r.ReferencedSOPInstanceUID for r in result.ReferencedSOPSequence] == [good.SOPInstanceUID]
     assert result.FailedSOPSequence[0].FailureReason == 0xC000
     assert PrearchiveFile.objects.count() == 1
+
+
+def test_pydicoms_files_go_in_by_stow_and_come_out_by_wado(cast, client, alice):
+    from prearchive import handoff
+    from tests.dicomgen import pydicom_test_file
+
+    sent = [pydicom.dcmread(pydicom_test_file(name)) for name in ("CT_small.dcm", "MR_small.dcm")]
+    stored = client(alice, project="A").store_instances(sent)
+    assert len(stored.ReferencedSOPSequence) == 2
+    archived = []
+    for session in PrearchiveSession.objects.order_by("pk"):
+        assert session.project_id == "A"
+        archived.append(handoff.archive_session(session, by=alice, confirm_identifiers=True).session)
+    web = client(alice, project="A")
+    studies = web.search_for_studies(fields=["StudyDescription"])
+    assert sorted(s["0020000D"]["Value"][0] for s in studies) == sorted(
+        s.study_instance_uid for s in archived
+    )
+    for session in archived:
+        (instance,) = web.search_for_instances(session.study_instance_uid)
+        series_uid, sop_uid = instance["0020000E"]["Value"][0], instance["00080018"]["Value"][0]
+        retrieved = web.retrieve_instance(session.study_instance_uid, series_uid, sop_uid)
+        on_disk = File.objects.get(sop_instance_uid=sop_uid).absolute_path
+        assert retrieved.PixelData == pydicom.dcmread(on_disk).PixelData
+        image = web.retrieve_instance_rendered(
+            session.study_instance_uid, series_uid, sop_uid, media_types=("image/png",)
+        )
+        assert image.startswith(b"\x89PNG")
