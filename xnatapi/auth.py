@@ -1,11 +1,13 @@
 """Signing in XNAT's way: HTTP basic auth (password or alias token) and the JSESSIONID cookie.
 
-On API paths (`/data/`, `/REST/`, `/xapi/`) and on the site root (xnatpy's alias-token login GETs `/`
+On API paths (`/data/`, `/REST/`, `/xapi/`, and DICOMweb's `/dicomweb/`) and on the site root (xnatpy's alias-token login GETs `/`
 with basic auth and keeps the JSESSIONID it gets back, xnat-rest-api.md §2.1), a request with basic
 credentials signs the user in and so gets a session cookie, which clients then send instead. A request
 whose session already belongs to the same credentials skips the (deliberately slow) password hash.
 Views answer 401 themselves (`xnatapi.http.api_view`), never a redirect to the login page.
 
+An alias token may also come as `Authorization: Bearer alias:secret` (DICOMweb clients and viewers send
+bearer tokens); it is checked exactly as the same pair sent as basic credentials.
 Alias tokens are an authentication backend (`AliasTokenBackend`), so `authenticate()` sees every way in.
 A session opened with a token remembers it and ends as soon as the token is revoked or expires.
 
@@ -32,7 +34,7 @@ from xnatapi import services
 
 log = logging.getLogger(__name__)
 
-API_PREFIXES = ("/data/", "/REST/", "/xapi/")
+API_PREFIXES = ("/data/", "/REST/", "/xapi/", "/dicomweb/")  # DICOMweb signs in the same ways
 SESSION_BASIC_NAME = "xnatapi_basic_name"
 SESSION_ALIAS = "xnatapi_alias"  # the alias token a session was opened with
 SESSION_API = "xnatapi_api"  # set on sessions opened by an API client, not by the login form
@@ -53,9 +55,13 @@ def unauthorized(message: str = AUTH_REQUIRED) -> HttpResponse:
 
 
 def basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
-    """(name, secret) from an `Authorization: Basic` header, or None."""
+    """(name, secret) from an `Authorization: Basic` header, or from `Authorization: Bearer alias:secret`
+    (an alias token, as DICOMweb clients and viewers send it), or None."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     kind, _, encoded = header.partition(" ")
+    if kind.lower() == "bearer":
+        alias, sep, secret = encoded.strip().partition(":")
+        return (alias, secret) if sep and services.ALIAS_RE.fullmatch(alias) else None  # tokens only
     if kind.lower() != "basic" or not encoded:
         return None
     try:

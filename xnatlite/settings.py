@@ -156,6 +156,11 @@ UPLOAD_MAX_BYTES = env_int("XNATLITE_UPLOAD_MAX_BYTES", 64 * 1024**3)
 UPLOAD_MAX_RATIO = env_int("XNATLITE_UPLOAD_MAX_RATIO", 200)
 UPLOAD_MAX_MEMBERS = env_int("XNATLITE_UPLOAD_MAX_MEMBERS", 200_000)
 UPLOAD_MAX_DEPTH = env_int("XNATLITE_UPLOAD_MAX_DEPTH", 3)
+# DICOMweb (README "DICOMweb"): origins whose pages may call it from a browser (none: CORS off), and the
+# caps on a QIDO-RS query (rows per answer, includefield attributes).
+DICOMWEB_CORS_ORIGINS = [o.strip() for o in env("XNATLITE_DICOMWEB_CORS_ORIGINS", "").split(",") if o.strip()]
+DICOMWEB_MAX_LIMIT = env_int("XNATLITE_DICOMWEB_MAX_LIMIT", 1000)
+DICOMWEB_MAX_INCLUDEFIELDS = 100
 # The most a deflated DICOM data set (received or uploaded) may inflate to; it may also grow at most
 # UPLOAD_MAX_RATIO times beyond its first 16 MiB (README "Security", dicomio/inflation.py).
 INFLATED_MAX_BYTES = env_int("XNATLITE_INFLATED_MAX_BYTES", 256 * 1024**2)

@@ -20,6 +20,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("pipelines.urls")),  # before the API's catch-all 404 under /xapi/
     path("", include("xnatapi.urls")),  # /data/, /REST/, /xapi/: the XNAT-compatible API
+    path("", include("dicomweb.urls")),  # /dicomweb/: QIDO-RS, WADO-RS, STOW-RS
     path("", include("archive.urls")),
     path("", include("anonymize.urls")),
     path("", include("prearchive.urls")),
