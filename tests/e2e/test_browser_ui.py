@@ -341,6 +341,34 @@ def test_upload_a_folder(visit, transactional_db, cast, project_a, tmp_path):
     assert PrearchiveFile.objects.filter(session__project=project_a).count() == 2
 
 
+def test_an_upload_with_nothing_dicom_shows_failure_naming_the_files(
+    visit, transactional_db, cast, project_a, tmp_path
+):
+    """Issue 15: a text file, an empty zip and a zip of junk each end in "Failed.", never a green "Done."."""
+    (tmp_path / "notes.txt").write_text("not dicom")
+    with zipfile.ZipFile(tmp_path / "empty.zip", "w"):
+        pass
+    with zipfile.ZipFile(tmp_path / "junk.zip", "w") as archive:
+        archive.writestr("junk/readme.txt", "hello")
+    v = visit()
+    v.sign_in("bob")
+    for name, named in [
+        ("notes.txt", "notes.txt"),
+        ("empty.zip", "empty.zip"),
+        ("junk.zip", "junk/readme.txt"),
+    ]:
+        v.go("/upload/?project=A")
+        v.page.set_input_files("#id_files", str(tmp_path / name))
+        v.page.wait_for_selector("#chosen:has-text('1 file(s)')")
+        v.page.click("#upload-button")
+        v.page.wait_for_selector("#upload-status:has-text('Failed.')")
+        assert "Done." not in v.page.locator("#upload-status").inner_text()
+        assert v.page.locator("#upload-results .ok-box").count() == 0
+        assert named in v.page.locator("#upload-results .danger-box").inner_text()
+    v.shot("upload-failed")
+    assert not PrearchiveSession.objects.exists()
+
+
 def test_an_upload_cut_off_between_batches_is_held_and_sending_it_again_completes_it(
     visit, transactional_db, cast, project_a, tmp_path
 ):

@@ -190,6 +190,27 @@ def test_upload_of_loose_files_without_javascript_renders_the_result(as_user, pr
     assert page_url(session) in html
 
 
+@pytest.mark.parametrize(
+    ("members", "named"),
+    [
+        ((), "study.zip"),  # an empty zip
+        ((("junk/a.txt", b"hello"), ("junk/b.bin", b"\x00" * 200)), "study.zip: junk/a.txt"),
+    ],
+)
+def test_an_upload_with_nothing_dicom_is_refused_naming_the_files(as_user, project_a, bob, members, named):
+    """Issue 15: an empty zip or a zip of junk is a failure that names the files, not "0 files received"."""
+    response = as_user(bob).post(
+        reverse("upload"), {"project": "A", "files": [dicom_zip(*members)]}, HTTP_ACCEPT="application/json"
+    )
+    body = response.json()
+    assert response.status_code == 400 and body["unreadable"] is True
+    assert named in body["error"] and body["files"] == 0
+    assert not PrearchiveSession.objects.exists()
+    html = as_user(bob).post(reverse("upload"), {"project": "A", "files": [dicom_zip(*members)]})
+    page = html.content.decode()
+    assert "danger-box" in page and named in page and "ok-box" not in page
+
+
 def test_upload_into_a_project_the_user_may_not_use_is_refused(as_user, project_a, carol, dave):
     data = {"project": "A", "files": [dicom_zip(("a.dcm", pydicom_test_file("MR_small.dcm").read_bytes()))]}
     for user in (carol, dave):
