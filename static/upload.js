@@ -231,5 +231,12 @@
     document.getElementById("clear-chosen").addEventListener("click", clearChosen);
     form.querySelectorAll("input[type=file]").forEach(function (input) { input.addEventListener("change", showChosen); });
     form.addEventListener("submit", upload);
+    // "How to send data" names the chosen project in its routing rule and upload tool command.
+    var project = form.elements.project;
+    function nameProject() {
+      document.querySelectorAll("#how-to-send .project-id").forEach(function (el) { el.textContent = project.value || "PROJECT"; });
+    }
+    project.addEventListener("change", nameProject);
+    nameProject();
   });
 })();

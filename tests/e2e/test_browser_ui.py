@@ -369,6 +369,24 @@ def test_an_upload_with_nothing_dicom_shows_failure_naming_the_files(
     assert not PrearchiveSession.objects.exists()
 
 
+def test_the_upload_page_says_how_to_send_data_to_the_chosen_project(
+    visit, transactional_db, cast, project_a
+):
+    make_project("B", cast["alice"])
+    v = visit(viewport={"width": 390, "height": 844})
+    v.sign_in("alice")
+    v.go("/upload/?project=A")
+    v.page.click("#how-to-send summary")
+    command = v.page.locator("#how-to-send pre.command")
+    assert command.inner_text().endswith("--user alice --project A")
+    v.page.select_option("#id_project", "B")
+    assert command.inner_text().endswith("--project B")
+    assert "Project: B" in v.page.locator("#how-to-send").inner_text()
+    assert v.page.locator("#how-to-send summary").inner_text() == "How to send data to B"
+    v.shot("how-to-send")
+    assert v.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
 def test_an_upload_cut_off_between_batches_is_held_and_sending_it_again_completes_it(
     visit, transactional_db, cast, project_a, tmp_path
 ):
