@@ -451,6 +451,20 @@ def test_prearchive_list_refreshes_itself_while_receiving(visit, transactional_d
     assert v.page.locator("#prearchive-rows").get_attribute("data-refresh") == "idle"
 
 
+def test_an_empty_prearchive_shows_a_session_arriving_without_a_reload(
+    visit, transactional_db, cast, project_a
+):
+    """Issue 15: nothing busy, nothing listed; a session that arrives appears by itself."""
+    v = visit()
+    v.sign_in("bob")
+    v.go("/projects/A/prearchive/")
+    assert "Nothing is waiting" in v.page.locator("#prearchive-rows").inner_text()
+    v.page.evaluate("window.notReloaded = true")
+    ingest_file(pydicom_test_file("MR_small.dcm"), IngestContext(source="test", project="A"))
+    v.page.wait_for_selector("#prearchive-rows .status:text-is('RECEIVING')", timeout=20_000)
+    assert v.page.evaluate("window.notReloaded") is True
+
+
 def test_whole_day_create_upload_review_archive_preview_download(visit, transactional_db, tmp_path, settings):
     """The issue's walk: sign in, create a project, upload a zip (progress), Review and Archive with
     new labels, see the previews, download the session zip and check what is in it."""

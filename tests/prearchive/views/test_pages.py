@@ -131,6 +131,21 @@ def test_prearchive_listing_query_count_does_not_grow(as_user, alice, django_ass
     assert counts[0] == counts[1]
 
 
+def test_the_listing_version_changes_when_a_session_arrives_and_tells_strangers_nothing(
+    as_user, project_a, bob, dave
+):
+    url = reverse("prearchive-version")
+    before = as_user(bob).get(url, {"project": "A"}).json()["version"]
+    page = as_user(bob).get(reverse("prearchive-project", args=["A"])).content.decode()
+    assert f'data-version="{before}"' in page and 'data-watch="/prearchive/version/?project=A"' in page
+    empty = as_user(dave).get(url, {"project": "A"}).json()["version"]
+    ingest_file(pydicom_test_file("MR_small.dcm"), IngestContext(source="test", project="A"))
+    after = as_user(bob).get(url, {"project": "A"}).json()["version"]
+    assert after != before
+    assert as_user(bob).get(url).json()["version"] == after  # every project bob may use: only A
+    assert as_user(dave).get(url, {"project": "A"}).json()["version"] == empty == before
+
+
 # --- upload -------------------------------------------------------------------------------------------
 def dicom_zip(*members: tuple[str, bytes]) -> io.BytesIO:
     buffer = io.BytesIO()
