@@ -465,6 +465,41 @@ def test_an_empty_prearchive_shows_a_session_arriving_without_a_reload(
     assert v.page.evaluate("window.notReloaded") is True
 
 
+def test_removing_a_user_and_the_bulk_archive_ask_first(visit, transactional_db, cast, project_a):
+    """Issue 15: a dismissed question changes nothing; an accepted one goes ahead."""
+    from xnatlite import permissions
+
+    session = ingest_file(
+        pydicom_test_file("MR_small.dcm"), IngestContext(source="test", project="A")
+    ).session
+    assert change_status(session, Status.BUILDING) and change_status(session, Status.READY)
+    v = visit()
+    v.sign_in("alice")
+    questions: list[str] = []
+
+    def answer(dialog, accept: bool) -> None:
+        questions.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    v.go("/projects/A/prearchive/")
+    v.page.once("dialog", lambda d: answer(d, accept=False))
+    v.page.check(f"#pick-{session.pk}")
+    v.page.click("#bulk-form button[value=archive]")
+    assert questions and questions[-1].startswith("Archive the chosen sessions")
+    session.refresh_from_db()
+    assert session.status == Status.READY and not ImageSession.objects.exists()
+
+    v.go("/projects/A/users/")
+    v.page.once("dialog", lambda d: answer(d, accept=False))
+    v.page.click("tr:has-text('bob') button:has-text('Remove')")
+    assert questions[-1] == "Remove bob from A? They lose their role and their access to its data."
+    assert permissions.role_of(cast["bob"], project_a) is not None
+    v.page.once("dialog", lambda d: answer(d, accept=True))
+    v.page.click("tr:has-text('bob') button:has-text('Remove')")
+    v.page.wait_for_selector("text=bob no longer has a role in A")
+    assert permissions.role_of(cast["bob"], project_a) is None
+
+
 def test_whole_day_create_upload_review_archive_preview_download(visit, transactional_db, tmp_path, settings):
     """The issue's walk: sign in, create a project, upload a zip (progress), Review and Archive with
     new labels, see the previews, download the session zip and check what is in it."""
