@@ -8,13 +8,15 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat, pluralize
 from django.views.decorators.http import require_POST
 
 from archive import forms, queries
 from archive.views.common import history_rows, page, paginate, project_context, readable_project
+from prearchive import projects as project_services
 from prearchive import queries as prearchive_queries
 from xnatlite import permissions, projects
-from xnatlite.errors import InvalidInput, NotFound, XnatliteError
+from xnatlite.errors import InvalidInput, InvalidStatus, NotFound, XnatliteError
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -168,6 +170,36 @@ def project_settings(request: HttpRequest, project_id: str) -> HttpResponse:
     context = project_context(request, project, "settings")
     context.update(form=form, alias_form=forms.AliasForm(), aliases=project.aliases.all())
     return render(request, "archive/project_settings.html", context)
+
+
+@page
+def project_delete(request: HttpRequest, project_id: str) -> HttpResponse:
+    """GET: what deleting the project removes (counts of subjects, sessions, files, prearchive
+    sessions) and one button. POST: delete it all (owners), then the project list says what went."""
+    project = permissions.get_project(request.user, project_id, "see")
+    permissions.require(request.user, "manage", project)
+    if request.method == "POST":
+        try:
+            gone = project_services.delete_project(project, by=request.user)
+        except InvalidStatus as exc:
+            messages.error(request, exc.message)
+            return redirect("project-delete", project_id=project.id)
+        messages.success(request, f"Project {project_id} deleted: {_contents_summary(gone)}.")
+        return redirect("project-list")
+    context = project_context(request, project, "settings")
+    contents = project_services.project_contents(project)
+    context.update(contents=contents, summary=_contents_summary(contents))
+    return render(request, "archive/project_delete.html", context)
+
+
+def _contents_summary(c: project_services.ProjectContents) -> str:
+    """'2 subjects, 3 sessions, 7 scans, 40 files (12.0 MB), 1 prearchive session (5 files)'."""
+    return (
+        f"{c.subjects} subject{pluralize(c.subjects)}, {c.sessions} session{pluralize(c.sessions)}, "
+        f"{c.scans} scan{pluralize(c.scans)}, {c.files} file{pluralize(c.files)} ({filesizeformat(c.size)}), "
+        f"{c.prearchive_sessions} prearchive session{pluralize(c.prearchive_sessions)} "
+        f"({c.prearchive_files} file{pluralize(c.prearchive_files)})"
+    )
 
 
 @page
