@@ -45,17 +45,57 @@ def _count(model: type[Model], **outer: Any) -> Coalesce:
     return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
 
 
-def project_listing(user: permissions.User | None) -> QuerySet[Project]:
-    """Projects the user may see, with subject and session counts and the last archiving time."""
+def project_listing(user: permissions.User | None, *, search: str = "") -> QuerySet[Project]:
+    """Projects the user may see, with subject and session counts and the last archiving time;
+    `search` matches the ID, the titles or an alias (what anyone who sees a project sees)."""
     last = ImageSession.objects.filter(project=OuterRef("pk")).order_by().values("project")
-    return (
-        permissions.projects_for(user, "see")
-        .annotate(
-            subject_count=_count(Subject, project=OuterRef("pk")),
-            session_count=_count(ImageSession, project=OuterRef("pk")),
-            last_activity=Subquery(last.annotate(m=Max("created_at")).values("m")),
+    qs = permissions.projects_for(user, "see")
+    if search:
+        qs = qs.filter(
+            pk__in=Project.objects.filter(
+                Q(id__icontains=search)
+                | Q(name__icontains=search)
+                | Q(secondary_id__icontains=search)
+                | Q(aliases__alias__icontains=search)
+            ).values("pk")
         )
-        .order_by("id")
+    return qs.annotate(
+        subject_count=_count(Subject, project=OuterRef("pk")),
+        session_count=_count(ImageSession, project=OuterRef("pk")),
+        last_activity=Subquery(last.annotate(m=Max("created_at")).values("m")),
+    ).order_by("id")
+
+
+SEARCH_LIMIT = 20
+
+
+@dataclass
+class SearchResults:
+    projects: list[Project]
+    subjects: list[Subject]
+    sessions: list[ImageSession]
+
+
+def search(user: permissions.User | None, text: str, *, limit: int = SEARCH_LIMIT) -> SearchResults:
+    """The header's search: projects the user may see (by ID, title, alias), subjects and sessions of
+    projects they may read (by label or accession ID), at most `limit` of each."""
+    text = text.strip()
+    if not text:
+        return SearchResults([], [], [])
+    readable = permissions.projects_for(user, "read").values("pk")
+    by_name = Q(label__icontains=text) | Q(accession_id__icontains=text)
+    return SearchResults(
+        projects=list(project_listing(user, search=text)[:limit]),
+        subjects=list(
+            Subject.objects.filter(by_name, project__in=readable)
+            .select_related("project")
+            .order_by("project_id", "label")[:limit]
+        ),
+        sessions=list(
+            ImageSession.objects.filter(by_name, project__in=readable)
+            .select_related("project", "subject")
+            .order_by("project_id", "label")[:limit]
+        ),
     )
 
 

@@ -15,6 +15,7 @@ SCAN = SESSION + "scans/<str:scan_id>/"
 
 urlpatterns = [
     path("projects/", views.project_list, name="project-list"),
+    path("search/", views.search, name="search"),
     path("projects/new/", views.project_create, name="project-create"),
     path("projects/requests/", views.project_requests, name="project-requests"),
     path(P, views.project_detail, name="project-detail"),

@@ -57,6 +57,7 @@ from archive.views.projects import (
     project_settings,
     project_user_change,
     project_users,
+    search,
     subject_list,
 )
 from archive.views.resources import (
@@ -109,6 +110,7 @@ __all__ = [
     "subject_detail",
     "subject_file_delete",
     "subject_file_download",
+    "search",
     "subject_list",
     "subject_relabel",
     "subject_resource_delete",

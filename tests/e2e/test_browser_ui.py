@@ -205,6 +205,22 @@ def test_member_browses_and_edits_a_session(visit, archived):
     assert v.only_local_requests(), v.hosts
 
 
+def test_the_header_search_finds_a_session_and_the_project_list_sorts(visit, archived):
+    v = visit()
+    v.sign_in("bob")
+    v.page.fill("#site-search", "sess1")
+    v.page.press("#site-search", "Enter")
+    v.page.wait_for_selector("#found-sessions >> text=SESS1")
+    v.shot("search")
+    v.page.click("#found-sessions >> text=SESS1")
+    v.page.wait_for_selector("h2:has-text('Session SESS1')")
+    v.go("/projects/")
+    assert v.page.locator("#project-table td.role").inner_text() == "Member"
+    v.page.click("#project-table th >> text=Sessions")
+    v.page.wait_for_selector("#project-table th[aria-sort=ascending] >> text=Sessions")
+    v.shot("project-list")
+
+
 def test_collaborator_sees_no_edit_controls(visit, archived):
     v = visit()
     v.sign_in("carol")
