@@ -181,7 +181,8 @@ def _resource_context(request: HttpRequest, owner: Project | Subject | ImageSess
     owned = list(queries.resources_of(owner))
     for resource in owned:
         resource.delete_url = resources.resource_delete_url(owner, resource)
-    files = paginate(request, queries.resource_files_of(owner), per_page=100)
+    listed = queries.scan_files(owner) if isinstance(owner, Scan) else queries.resource_files_of(owner)
+    files = paginate(request, listed, per_page=100)
     for file in files.object_list:
         file.download_url, file.delete_url = resources.file_urls(owner, file)
     return {

@@ -284,3 +284,17 @@ def test_session_page_shows_the_header_of_a_scans_first_file(as_user, project_a,
     assert rows["Modality"] == "CT" and "PixelData" not in rows
     assert f"DICOM header of the first file of scan {scan_id}" in page.content.decode()
     assert as_user(bob).get(page_url(session), {"scan": "nope"}).context["header"] == []
+
+
+def test_the_prearchive_shows_which_ae_title_sent_a_session(as_user, project_a, bob):
+    from prearchive.ingest import ReceiverInfo
+
+    sender = ReceiverInfo("XNATLITE", "CT_SCANNER_3", "10.0.0.7")
+    context = IngestContext(source="dicom", project="A", receiver=sender)
+    session = ingest_file(pydicom_test_file("MR_small.dcm"), context).session
+    session.refresh_from_db()
+    assert (session.project_id, session.calling_ae) == ("A", "CT_SCANNER_3")
+    listing = as_user(bob).get(reverse("prearchive-project", args=["A"])).content.decode()
+    assert '<div class="sender-ae">from CT_SCANNER_3</div>' in listing
+    page = as_user(bob).get(page_url(session)).content.decode()
+    assert 'sent by AE title <strong class="sender-ae">CT_SCANNER_3</strong>' in page
