@@ -29,6 +29,7 @@ from django.db.models.functions import Coalesce
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
+from archive.events import EVENT_KINDS
 from archive.models import File, ImageSession, Resource, Scan, Subject
 from xnatlite import permissions
 from xnatlite.errors import NotFound
@@ -303,9 +304,28 @@ def subject_history(subject: Subject, limit: int = 100) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(object_type="subject", object_id=subject.accession_id)[:limit]
 
 
-def project_history(project: Project) -> QuerySet[AuditEvent]:
-    """Every audit event of a project, newest first; slice it to paginate."""
-    return AuditEvent.objects.filter(project_id=project.id)
+def project_history(project: Project, *, kind: str = "", actor: str = "") -> QuerySet[AuditEvent]:
+    """Every audit event of a project, newest first, optionally of one kind (archive/events.py) or by
+    one account (its name, kept when the account is gone); slice it to paginate."""
+    events = AuditEvent.objects.filter(project_id=project.id)
+    if kind in EVENT_KINDS:
+        prefixes = Q()
+        for prefix in EVENT_KINDS[kind][1]:
+            prefixes |= Q(action__startswith=prefix)
+        events = events.filter(prefixes)
+    if actor:
+        events = events.filter(actor_name=actor)
+    return events
+
+
+def history_actors(project: Project) -> list[str]:
+    """Who appears in a project's history, for its filter."""
+    return sorted(
+        AuditEvent.objects.filter(project_id=project.id)
+        .order_by()
+        .values_list("actor_name", flat=True)
+        .distinct()
+    )
 
 
 def dicom_header(path: str | os.PathLike[str]) -> list[HeaderRow]:

@@ -16,6 +16,7 @@ from django.template.defaultfilters import filesizeformat, pluralize
 from django.views.decorators.http import require_POST
 
 from archive import forms, queries
+from archive.events import EVENT_KINDS
 from archive.views.common import history_rows, page, paginate, project_context, readable_project
 from prearchive import projects as project_services
 from prearchive import queries as prearchive_queries
@@ -279,9 +280,18 @@ def project_history(request: HttpRequest, project_id: str) -> HttpResponse:
     """Everything that happened in the project, newest first (owners)."""
     project = permissions.get_project(request.user, project_id, "see")
     permissions.require(request.user, "manage", project)
+    kind, actor = request.GET.get("kind", ""), request.GET.get("user", "")
     context = project_context(request, project, "history")
-    context["page"] = paginate(request, queries.project_history(project), per_page=100)
+    context["page"] = paginate(
+        request, queries.project_history(project, kind=kind, actor=actor), per_page=100
+    )
     context["history"] = history_rows(context["page"])
+    context.update(
+        kinds=[(key, label) for key, (label, _) in EVENT_KINDS.items()],
+        actors=queries.history_actors(project),
+        kind=kind,
+        actor=actor,
+    )
     return render(request, "archive/project_history.html", context)
 
 

@@ -282,6 +282,55 @@ def test_small_screens_get_the_same_pages(visit, archived):
     v.shot("session-phone")
 
 
+def test_history_reads_in_words_filters_and_no_page_is_wider_than_the_window(visit, archived, cast):
+    """Issue 15: History was 1,715 px wide in a 1,400 px window, the session page 968 px on a 390 px
+    phone. Long labels, paths and details wrap; the history says what happened in words."""
+    from xnatlite import audit
+
+    long = "1.2.826.0.1.3680043.8.498." + "1234567890" * 6
+    audit.record(cast["alice"], "archive.session.relabelled", archived, old_label="X" * 64, path=long * 3)
+    audit.record(cast["bob"], "archive.file.stored", archived, file="notes/" + "n" * 120 + ".txt", size=12)
+    pages = [
+        "/projects/A/history/",
+        "/projects/A/sessions/SESS1/",
+        "/projects/A/sessions/SESS1/scans/1/",
+        "/projects/A/",
+        "/projects/",
+        "/projects/A/prearchive/",
+        "/upload/?project=A",
+        "/projects/A/users/",
+    ]
+    wide = {}
+    for width, height in ((1400, 900), (390, 844)):
+        v = visit(viewport={"width": width, "height": height})
+        v.sign_in("alice")
+        for path in pages:
+            v.go(path)
+            measured = v.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            if measured[0] > measured[1]:
+                wide[(width, path)] = measured[0]
+        if width == 390:
+            v.go("/projects/A/sessions/SESS1/")
+            v.shot("session-phone")
+    assert wide == {}
+    v = visit(viewport={"width": 1400, "height": 900})
+    v.sign_in("alice")
+    v.go("/projects/A/history/")
+    history = v.page.locator("table.history").inner_text()
+    assert "Session renamed" in history and "File uploaded" in history and "archive.session" not in history
+    v.page.select_option("#history-kind", "file")
+    v.page.click("form[role=search] button:has-text('Show')")
+    v.page.wait_for_selector("text=Clear")
+    assert "Session renamed" not in v.page.locator("table.history").inner_text()
+    v.page.select_option("#history-kind", "")
+    v.page.select_option("#history-user", "alice")
+    v.page.click("form[role=search] button:has-text('Show')")
+    v.page.wait_for_url("**user=alice**")
+    shown = v.page.locator("table.history").inner_text()
+    assert "Session renamed" in shown and "File uploaded" not in shown
+    v.shot("history")
+
+
 def test_someone_elses_project_is_not_found_in_the_browser(visit, archived):
     make_project("D2", UserFactory(username="frank"))
     v = visit()
