@@ -710,6 +710,21 @@ def test_owner_relabels_uploads_resource_files_and_deletes_after_confirming(visi
     assert v.only_local_requests(), v.hosts
 
 
+def test_owner_deletes_a_project_after_seeing_what_goes(visit, archived):
+    folder = layout.archive_project_dir("A")
+    assert folder.is_dir()
+    v = visit()
+    v.sign_in("alice")
+    v.go("/projects/A/settings/")
+    v.page.click("text=Delete this project")
+    contents = v.page.locator("#project-contents").inner_text()
+    assert "1 subject" in contents and "1 session with 2 scans" in contents and "3 archived files" in contents
+    v.shot("project-delete")
+    v.page.click("button:has-text('Delete project A')")
+    v.page.wait_for_selector("text=Project A deleted")
+    assert not Project.objects.filter(pk="A").exists() and not folder.exists()
+
+
 def test_site_admin_edits_the_site_script(visit, transactional_db, cast):
     v = visit()
     v.sign_in("root")

@@ -567,5 +567,6 @@ def test_scan_files_are_in_instance_order_named_by_number_and_uid_and_snapshots_
     rows = rows[: rows.index("</table>")].split("<tr")[2:]
     numbers = [row.split('<td class="num instance">')[1].split("<")[0] for row in rows]
     assert numbers == ["1", "2", "9", "10", ""]
+    assert "shown below" in rows[0]  # the header shown at first is the lowest InstanceNumber's
     assert "1.2.3.4.9" in rows[2] and "show header" in rows[2]
     assert "1_qc.png" in rows[4] and "show header" not in rows[4]
