@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from django.db.models.functions import Coalesce
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
+from archive.events import EVENT_KINDS
 from archive.models import File, ImageSession, Resource, Scan, Subject
 from xnatlite import permissions
 from xnatlite.errors import NotFound
@@ -45,17 +47,57 @@ def _count(model: type[Model], **outer: Any) -> Coalesce:
     return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
 
 
-def project_listing(user: permissions.User | None) -> QuerySet[Project]:
-    """Projects the user may see, with subject and session counts and the last archiving time."""
+def project_listing(user: permissions.User | None, *, search: str = "") -> QuerySet[Project]:
+    """Projects the user may see, with subject and session counts and the last archiving time;
+    `search` matches the ID, the titles or an alias (what anyone who sees a project sees)."""
     last = ImageSession.objects.filter(project=OuterRef("pk")).order_by().values("project")
-    return (
-        permissions.projects_for(user, "see")
-        .annotate(
-            subject_count=_count(Subject, project=OuterRef("pk")),
-            session_count=_count(ImageSession, project=OuterRef("pk")),
-            last_activity=Subquery(last.annotate(m=Max("created_at")).values("m")),
+    qs = permissions.projects_for(user, "see")
+    if search:
+        qs = qs.filter(
+            pk__in=Project.objects.filter(
+                Q(id__icontains=search)
+                | Q(name__icontains=search)
+                | Q(secondary_id__icontains=search)
+                | Q(aliases__alias__icontains=search)
+            ).values("pk")
         )
-        .order_by("id")
+    return qs.annotate(
+        subject_count=_count(Subject, project=OuterRef("pk")),
+        session_count=_count(ImageSession, project=OuterRef("pk")),
+        last_activity=Subquery(last.annotate(m=Max("created_at")).values("m")),
+    ).order_by("id")
+
+
+SEARCH_LIMIT = 20
+
+
+@dataclass
+class SearchResults:
+    projects: list[Project]
+    subjects: list[Subject]
+    sessions: list[ImageSession]
+
+
+def search(user: permissions.User | None, text: str, *, limit: int = SEARCH_LIMIT) -> SearchResults:
+    """The header's search: projects the user may see (by ID, title, alias), subjects and sessions of
+    projects they may read (by label or accession ID), at most `limit` of each."""
+    text = text.strip()
+    if not text:
+        return SearchResults([], [], [])
+    readable = permissions.projects_for(user, "read").values("pk")
+    by_name = Q(label__icontains=text) | Q(accession_id__icontains=text)
+    return SearchResults(
+        projects=list(project_listing(user, search=text)[:limit]),
+        subjects=list(
+            Subject.objects.filter(by_name, project__in=readable)
+            .select_related("project")
+            .order_by("project_id", "label")[:limit]
+        ),
+        sessions=list(
+            ImageSession.objects.filter(by_name, project__in=readable)
+            .select_related("project", "subject")
+            .order_by("project_id", "label")[:limit]
+        ),
     )
 
 
@@ -208,6 +250,30 @@ def resource_files_of(owner: Project | Subject | ImageSession | Scan) -> QuerySe
     )
 
 
+# XNAT's default file name `{StudyUID}-{SeriesNumber}-{InstanceNumber}-{hash}.dcm` (prearchive/instances.py).
+_XNAT_DICOM_NAME = re.compile(r"[0-9.]+-[^-/]*-(-?[0-9]+)-[^-/]+\.dcm")
+
+
+def instance_number(file: File) -> int | None:
+    """The InstanceNumber a DICOM file's name carries (every instance xnatlite received is named so);
+    None for other files (snapshots, notes) and names without one."""
+    match = _XNAT_DICOM_NAME.fullmatch(file.name.rsplit("/", 1)[-1])
+    return int(match.group(1)) if match else None
+
+
+def scan_files(scan: Scan) -> list[File]:
+    """A scan's files, resource by resource, DICOM instances in InstanceNumber order (then by name),
+    each with `.instance_number`. Sorted here, since the number is in the name: a scan's thousands of
+    rows are cheap to sort, and its files are shown 100 a page."""
+    files = list(resource_files_of(scan))
+    for file in files:
+        file.instance_number = instance_number(file)  # type: ignore[attr-defined]
+    files.sort(
+        key=lambda f: (f.resource.label, f.instance_number is None, f.instance_number or 0, f.name)  # type: ignore[attr-defined]
+    )
+    return files
+
+
 def session_history(session: ImageSession, limit: int = 100) -> QuerySet[AuditEvent]:
     """Audit events on the session, its scans and their resources (files stored, deleted), newest first."""
     scan_ids = [str(pk) for pk in Scan.objects.filter(session=session).values_list("pk", flat=True)]
@@ -238,9 +304,28 @@ def subject_history(subject: Subject, limit: int = 100) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(object_type="subject", object_id=subject.accession_id)[:limit]
 
 
-def project_history(project: Project) -> QuerySet[AuditEvent]:
-    """Every audit event of a project, newest first; slice it to paginate."""
-    return AuditEvent.objects.filter(project_id=project.id)
+def project_history(project: Project, *, kind: str = "", actor: str = "") -> QuerySet[AuditEvent]:
+    """Every audit event of a project, newest first, optionally of one kind (archive/events.py) or by
+    one account (its name, kept when the account is gone); slice it to paginate."""
+    events = AuditEvent.objects.filter(project_id=project.id)
+    if kind in EVENT_KINDS:
+        prefixes = Q()
+        for prefix in EVENT_KINDS[kind][1]:
+            prefixes |= Q(action__startswith=prefix)
+        events = events.filter(prefixes)
+    if actor:
+        events = events.filter(actor_name=actor)
+    return events
+
+
+def history_actors(project: Project) -> list[str]:
+    """Who appears in a project's history, for its filter."""
+    return sorted(
+        AuditEvent.objects.filter(project_id=project.id)
+        .order_by()
+        .values_list("actor_name", flat=True)
+        .distinct()
+    )
 
 
 def dicom_header(path: str | os.PathLike[str]) -> list[HeaderRow]:

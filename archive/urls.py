@@ -15,6 +15,7 @@ SCAN = SESSION + "scans/<str:scan_id>/"
 
 urlpatterns = [
     path("projects/", views.project_list, name="project-list"),
+    path("search/", views.search, name="search"),
     path("projects/new/", views.project_create, name="project-create"),
     path("projects/requests/", views.project_requests, name="project-requests"),
     path(P, views.project_detail, name="project-detail"),
@@ -57,6 +58,7 @@ urlpatterns = [
     path(P + "files/<int:file_id>/", views.project_file_download, name="project-file-download"),
     path(P + "files/<int:file_id>/delete/", views.project_file_delete, name="project-file-delete"),
     path(P + "settings/", views.project_settings, name="project-settings"),
+    path(P + "delete/", views.project_delete, name="project-delete"),
     path(P + "settings/aliases/", views.project_alias, name="project-alias"),
     path(P + "history/", views.project_history, name="project-history"),
     path(P + "users/", views.project_users, name="project-users"),

@@ -150,7 +150,7 @@ def build_beside(session: ArchiveSource, target: Target, request: ArchiveRequest
             raise ArchiveConflict(
                 "[15] Duplicate DICOM file uploaded: instance "
                 f"{sop_instance_uid} is already archived in session {label}; "
-                "archive with overwrite=delete to replace it"
+                "archive it again choosing Replace to replace it"
             )
         build.replaced[old.pk] = old
         old_relative = Path(old.path).relative_to(layout.relative_path(final)) if old.path else None

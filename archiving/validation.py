@@ -284,7 +284,7 @@ def validate(
             1,
             CONFLICT,
             f"Session {existing.label} already exists in project {project.id}; "
-            "archive with overwrite=append to add to it",
+            "archive it again choosing Append to add to it",
         )
     )
     if target.subject is None or existing.subject_id != target.subject.pk:
@@ -330,7 +330,7 @@ def validate(
                 15,
                 CONFLICT,
                 f"Duplicate DICOM file uploaded: {duplicates} instance(s) are already archived in "
-                f"session {existing.label}; archive with overwrite=delete to replace them",
+                f"session {existing.label}; archive it again choosing Replace to replace them",
             )
         )
     return results, target

@@ -3,6 +3,7 @@ from django.apps import AppConfig
 
 class PrearchiveConfig(AppConfig):
     name = "prearchive"
+    verbose_name = "Prearchive"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -69,6 +69,7 @@ def _create_session(found: routing.Route, study: Study, context: IngestContext) 
                     protocol=context.protocol,
                     timezone=context.timezone,
                     receiver_ae=context.receiver.ae_title if context.receiver else "",
+                    calling_ae=context.receiver.calling_ae[:16] if context.receiver else "",
                     uploaded_by=context.uploader,
                     routing_values=PrearchiveSession.routing_text(found.candidates)
                     if project is None

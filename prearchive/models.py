@@ -166,6 +166,12 @@ class PrearchiveSession(models.Model):
     protocol = models.CharField(max_length=255, blank=True)
     timezone = models.CharField(max_length=64, blank=True)
     receiver_ae = models.CharField("receiver AE title", max_length=16, blank=True)
+    calling_ae = models.CharField(
+        "sender AE title",
+        max_length=16,
+        blank=True,
+        help_text="the calling AE title of the association that began it",
+    )
     open_upload = models.CharField(
         max_length=64,
         blank=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -39,6 +40,15 @@ def prearchive_listing(
             chosen |= Q(project__isnull=True)
         rows = rows.filter(chosen)
     return rows.select_related("project").order_by("-created_at", "-id")
+
+
+def listing_version(rows: QuerySet[PrearchiveSession]) -> str:
+    """A short digest of what a prearchive listing shows (rows, statuses, counts): the page asks for it
+    every few seconds and reloads its table only when it changed (static/refresh.js)."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    for values in rows.order_by("pk").values_list("pk", "status", "file_count", "last_modified"):
+        digest.update(repr(values).encode())
+    return digest.hexdigest()[:16]
 
 
 def get_prearchive_session(

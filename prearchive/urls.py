@@ -10,6 +10,7 @@ urlpatterns = [
     path("prearchive/", views.site_prearchive, name="prearchive"),
     path("projects/<str:project_id>/prearchive/", views.project_prearchive, name="prearchive-project"),
     path("prearchive/actions/", views.bulk_action, name="prearchive-bulk"),
+    path("prearchive/version/", views.listing_version, name="prearchive-version"),
     path(SESSION, views.session_detail, name="prearchive-session"),
     path(SESSION + "action/", views.session_action, name="prearchive-action"),
     path(SESSION + "review/", views.review, name="prearchive-review"),

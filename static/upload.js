@@ -9,6 +9,7 @@
   var UNFINISHED = "The files before it were kept in the prearchive as an unfinished upload: upload again to" +
     " complete it, or build or delete the session there.";
   var MAX_BYTES = 256 * 1024 * 1024; // several requests keep a failed batch cheap to retry
+  var SKIPPED_SHOWN = 20;
 
   var form, dropped = [], results, statusLine, bar, box;
 
@@ -134,11 +135,14 @@
       err.textContent = summary.error + (summary.files ? " " + UNFINISHED : "");
       results.appendChild(err);
     }
-    var ok = document.createElement("p");
-    ok.className = "ok-box";
-    ok.textContent = summary.files + " file(s) received into " + summary.sessions.length + " prearchive session(s)." +
-      (summary.skipped.length ? " " + summary.skipped.length + " file(s) skipped (not DICOM)." : "");
-    results.appendChild(ok);
+    if (summary.files || !summary.error) {
+      var ok = document.createElement("p");
+      ok.className = "ok-box";
+      ok.textContent = summary.files + " file(s) received into " + summary.sessions.length + " prearchive session(s)." +
+        (summary.skipped.length ? " " + summary.skipped.length + " file(s) skipped (not DICOM): " +
+          summary.skipped.slice(0, SKIPPED_SHOWN).join(", ") + (summary.skipped.length > SKIPPED_SHOWN ? ", …" : "") : "");
+      results.appendChild(ok);
+    }
     if (!summary.sessions.length) return;
     var table = document.createElement("table");
     table.className = "listing";
@@ -168,11 +172,17 @@
     var summary = { sessions: [], files: 0, skipped: [], error: "" }, seen = {};
     var button = document.getElementById("upload-button");
     button.disabled = true; box.hidden = false; bar.value = 0; results.innerHTML = "";
-    var queue = batches(files), index = 0, uploadId = newUploadId();
+    var queue = batches(files), index = 0, uploadId = newUploadId(), unreadable = "";
     (function next() {
       if (index >= queue.length || summary.error) {
         bar.value = 100;
-        statusLine.textContent = summary.error ? "Stopped." : "Done.";
+        // Nothing in any batch was DICOM (junk, an empty zip): the upload failed, whatever each batch said.
+        if (!summary.files && !summary.error) {
+          summary.error = summary.skipped.length ? "No file could be read as DICOM: " +
+            summary.skipped.slice(0, SKIPPED_SHOWN).join(", ") : unreadable || "No DICOM file was chosen.";
+        }
+        statusLine.textContent = !summary.error ? "Done." : summary.files ? "Stopped." : "Failed.";
+        statusLine.className = summary.error ? "failed" : "";
         button.disabled = false;
         if (!summary.error) clearChosen();
         render(summary);
@@ -192,7 +202,9 @@
         (answer.sessions || []).forEach(function (s) {
           if (!seen[s.url]) { seen[s.url] = s; summary.sessions.push(s); } else { seen[s.url].status = s.status; seen[s.url].files = s.files; }
         });
-        if (answer.error) summary.error = answer.error;
+        // A batch with nothing readable is not the end of a folder's upload: later batches may hold DICOM.
+        if (answer.unreadable) unreadable = answer.error;
+        else if (answer.error) summary.error = answer.error;
         next();
       });
     })();
@@ -219,5 +231,12 @@
     document.getElementById("clear-chosen").addEventListener("click", clearChosen);
     form.querySelectorAll("input[type=file]").forEach(function (input) { input.addEventListener("change", showChosen); });
     form.addEventListener("submit", upload);
+    // "How to send data" names the chosen project in its routing rule and upload tool command.
+    var project = form.elements.project;
+    function nameProject() {
+      document.querySelectorAll("#how-to-send .project-id").forEach(function (el) { el.textContent = project.value || "PROJECT"; });
+    }
+    project.addEventListener("change", nameProject);
+    nameProject();
   });
 })();

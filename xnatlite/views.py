@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 
 from xnatlite import heartbeats, permissions
@@ -27,3 +28,8 @@ def status(request: HttpRequest) -> HttpResponse:
     if not permissions.is_site_admin(request.user):
         raise PermissionDenied
     return render(request, "admin/status.html", {"health": heartbeats.site_health(), "title": "Site status"})
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on every page that names none (Django admin, files opened inline)."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

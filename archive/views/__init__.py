@@ -49,6 +49,7 @@ from archive.views.projects import (
     home,
     project_alias,
     project_create,
+    project_delete,
     project_detail,
     project_history,
     project_list,
@@ -56,6 +57,7 @@ from archive.views.projects import (
     project_settings,
     project_user_change,
     project_users,
+    search,
     subject_list,
 )
 from archive.views.resources import (
@@ -77,6 +79,7 @@ __all__ = [
     "project_alias",
     "project_context",
     "project_create",
+    "project_delete",
     "project_requests",
     "project_detail",
     "project_file_delete",
@@ -107,6 +110,7 @@ __all__ = [
     "subject_detail",
     "subject_file_delete",
     "subject_file_download",
+    "search",
     "subject_list",
     "subject_relabel",
     "subject_resource_delete",

@@ -159,7 +159,7 @@ def scan_detail(request: HttpRequest, project_id: str, session: str, scan_id: st
     form, saved = _edit_form(request, scan, forms.ScanEditForm, update_scan, f"Scan {scan.scan_id}")
     if saved:
         return redirect("scan-detail", project_id=project.id, session=found.label, scan_id=scan.scan_id)
-    chosen = _chosen_file(request, queries.resource_files_of(scan))
+    chosen = _chosen_file(request, queries.scan_files(scan))
     header, header_error = header_of(chosen.absolute_path, chosen.name) if chosen else ([], "")
     context = project_context(request, project, "sessions")
     context.update(
@@ -181,7 +181,8 @@ def _resource_context(request: HttpRequest, owner: Project | Subject | ImageSess
     owned = list(queries.resources_of(owner))
     for resource in owned:
         resource.delete_url = resources.resource_delete_url(owner, resource)
-    files = paginate(request, queries.resource_files_of(owner), per_page=100)
+    listed = queries.scan_files(owner) if isinstance(owner, Scan) else queries.resource_files_of(owner)
+    files = paginate(request, listed, per_page=100)
     for file in files.object_list:
         file.download_url, file.delete_url = resources.file_urls(owner, file)
     return {
@@ -205,12 +206,13 @@ def project_resources(request: HttpRequest, project_id: str) -> HttpResponse:
     return render(request, "archive/project_resources.html", context)
 
 
-def _chosen_file(request: HttpRequest, files) -> File | None:
-    """The file named by `?file=<id>` among the scan's files, else its first DICOM file."""
+def _chosen_file(request: HttpRequest, files: list[File]) -> File | None:
+    """The file named by `?file=<id>` among the scan's files, else its first DICOM file (the lowest
+    InstanceNumber: `files` come from queries.scan_files)."""
     wanted = request.GET.get("file", "")
     if wanted.isdigit():
-        return files.filter(pk=int(wanted)).first()
-    return files.filter(resource__label="DICOM").first() or files.first()
+        return next((f for f in files if f.pk == int(wanted)), None)
+    return next((f for f in files if f.resource.label == "DICOM"), files[0] if files else None)
 
 
 @page

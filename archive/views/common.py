@@ -15,6 +15,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from archive import queries
+from archive.events import event_words
 from archive.models import File, ImageSession, Resource, Scan, Subject
 from archive.services.subjects import find_subject
 from prearchive import queries as prearchive_queries
@@ -134,6 +135,7 @@ def history_rows(events, *, full: bool = True, labels: dict[tuple[str, str], str
             text = ", ".join(map(str, value)) if isinstance(value, list) else value
             parts.append(f"{key}: {text}")
         event.summary = "; ".join(parts)
+        event.words = event_words(event.action)
         if not full:
             event.object_label = (labels or {}).get((event.object_type, event.object_id), event.object_type)
     return rows

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat, pluralize
 from django.views.decorators.http import require_POST
 
 from archive import forms, queries
+from archive.events import EVENT_KINDS
 from archive.views.common import history_rows, page, paginate, project_context, readable_project
+from prearchive import projects as project_services
 from prearchive import queries as prearchive_queries
 from xnatlite import permissions, projects
-from xnatlite.errors import InvalidInput, NotFound, XnatliteError
+from xnatlite.errors import InvalidInput, InvalidStatus, NotFound, XnatliteError
+from xnatlite.models import Project
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -26,12 +34,29 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
-    listing = list(queries.project_listing(request.user))
+    """The projects the user may see: searchable, sortable by each column, with the user's role and
+    the sessions waiting in the prearchive of those they may use (a constant number of queries)."""
+    search = request.GET.get("q", "").strip()
+    sort = request.GET.get("sort", "id")
+    listing = list(queries.project_listing(request.user, search=search))
     readable = set(permissions.projects_for(request.user, "read").values_list("pk", flat=True))
+    roles = permissions.project_roles(request.user)
+    waiting = dict(
+        prearchive_queries.prearchive_listing(request.user)
+        .filter(project__isnull=False)
+        .order_by()
+        .values_list("project")
+        .annotate(n=Count("pk"))
+    )
+    usable = set(permissions.projects_for(request.user, "prearchive").values_list("pk", flat=True))
     for project in listing:
         project.readable = project.pk in readable
+        project.role = roles.get(project.pk)
+        project.waiting = waiting.get(project.pk, 0) if project.pk in usable else None
     context = {
-        "projects": listing,
+        "projects": _sorted_projects(listing, sort),
+        "search": search,
+        "sort": sort if sort.lstrip("-") in PROJECT_SORTS else "id",
         "may_create": permissions.may_create_project(request.user),
         "waiting_requests": (
             projects.project_requests(request.user, pending_only=True).count()
@@ -40,6 +65,36 @@ def project_list(request: HttpRequest) -> HttpResponse:
         ),
     }
     return render(request, "archive/project_list.html", context)
+
+
+# Columns of the project list; counts of projects the user may not read sort as empty, so the order
+# tells nothing about them.
+PROJECT_SORTS: dict[str, Callable[[Project], Any]] = {
+    "id": lambda p: p.pk.lower(),
+    "title": lambda p: p.title.lower(),
+    "role": lambda p: p.role.label if p.role else None,
+    "subjects": lambda p: p.subject_count if p.readable else None,
+    "sessions": lambda p: p.session_count if p.readable else None,
+    "last": lambda p: p.last_activity if p.readable else None,
+    "waiting": lambda p: p.waiting,
+}
+
+
+def _sorted_projects(listing: list[Project], sort: str) -> list[Project]:
+    key = PROJECT_SORTS.get(sort.lstrip("-"), PROJECT_SORTS["id"])
+    present = [p for p in listing if key(p) is not None]
+    present.sort(key=key, reverse=sort.startswith("-"))
+    return present + [p for p in listing if key(p) is None]  # empty values last, either way
+
+
+@login_required
+def search(request: HttpRequest) -> HttpResponse:
+    """The header's search box: projects, subjects and sessions the user may read."""
+    text = request.GET.get("q", "").strip()
+    results = queries.search(request.user, text)
+    return render(
+        request, "archive/search.html", {"q": text, "results": results, "limit": queries.SEARCH_LIMIT}
+    )
 
 
 @login_required
@@ -171,6 +226,36 @@ def project_settings(request: HttpRequest, project_id: str) -> HttpResponse:
 
 
 @page
+def project_delete(request: HttpRequest, project_id: str) -> HttpResponse:
+    """GET: what deleting the project removes (counts of subjects, sessions, files, prearchive
+    sessions) and one button. POST: delete it all (owners), then the project list says what went."""
+    project = permissions.get_project(request.user, project_id, "see")
+    permissions.require(request.user, "manage", project)
+    if request.method == "POST":
+        try:
+            gone = project_services.delete_project(project, by=request.user)
+        except InvalidStatus as exc:
+            messages.error(request, exc.message)
+            return redirect("project-delete", project_id=project.id)
+        messages.success(request, f"Project {project_id} deleted: {_contents_summary(gone)}.")
+        return redirect("project-list")
+    context = project_context(request, project, "settings")
+    contents = project_services.project_contents(project)
+    context.update(contents=contents, summary=_contents_summary(contents))
+    return render(request, "archive/project_delete.html", context)
+
+
+def _contents_summary(c: project_services.ProjectContents) -> str:
+    """'2 subjects, 3 sessions, 7 scans, 40 files (12.0 MB), 1 prearchive session (5 files)'."""
+    return (
+        f"{c.subjects} subject{pluralize(c.subjects)}, {c.sessions} session{pluralize(c.sessions)}, "
+        f"{c.scans} scan{pluralize(c.scans)}, {c.files} file{pluralize(c.files)} ({filesizeformat(c.size)}), "
+        f"{c.prearchive_sessions} prearchive session{pluralize(c.prearchive_sessions)} "
+        f"({c.prearchive_files} file{pluralize(c.prearchive_files)})"
+    )
+
+
+@page
 @require_POST
 def project_alias(request: HttpRequest, project_id: str) -> HttpResponse:
     """Add (`alias`) or remove (`remove`) a project alias."""
@@ -195,9 +280,18 @@ def project_history(request: HttpRequest, project_id: str) -> HttpResponse:
     """Everything that happened in the project, newest first (owners)."""
     project = permissions.get_project(request.user, project_id, "see")
     permissions.require(request.user, "manage", project)
+    kind, actor = request.GET.get("kind", ""), request.GET.get("user", "")
     context = project_context(request, project, "history")
-    context["page"] = paginate(request, queries.project_history(project), per_page=100)
+    context["page"] = paginate(
+        request, queries.project_history(project, kind=kind, actor=actor), per_page=100
+    )
     context["history"] = history_rows(context["page"])
+    context.update(
+        kinds=[(key, label) for key, (label, _) in EVENT_KINDS.items()],
+        actors=queries.history_actors(project),
+        kind=kind,
+        actor=actor,
+    )
     return render(request, "archive/project_history.html", context)
 
 

@@ -3,6 +3,7 @@ and Archive (review.py) and the upload page (upload.py)."""
 
 from prearchive.views.pages import (
     bulk_action,
+    listing_version,
     project_prearchive,
     session_action,
     session_detail,
@@ -14,6 +15,7 @@ from prearchive.views.upload import upload
 
 __all__ = [
     "bulk_action",
+    "listing_version",
     "project_prearchive",
     "review",
     "session_action",

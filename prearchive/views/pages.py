@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -52,7 +52,18 @@ def _listing(
     context["page"] = paginate(request, rows, per_page=PER_PAGE)
     context["rows"] = _rows(context["page"])
     context["busy"] = any(row.busy for row in context["rows"])
+    context["version"] = queries.listing_version(rows)
     return render(request, template, context)
+
+
+@page
+def listing_version(request: HttpRequest) -> JsonResponse:
+    """The digest of a prearchive listing (`?project=`; none: every project the user may use), which
+    the listing pages poll to show sessions that arrive while nothing is busy. A project the user may
+    not use gives the digest of an empty listing, as if it did not exist."""
+    chosen = request.GET.get("project", "")
+    rows = queries.prearchive_listing(request.user, [chosen] if chosen else None)
+    return JsonResponse({"version": queries.listing_version(rows)})
 
 
 @page

@@ -28,8 +28,8 @@ KEPT_FIELD_TITLES = {
 # --- Review and Archive -----------------------------------------------------------------------------
 OVERWRITE_CHOICES = [
     (NONE, "Leave the existing session alone (archiving stops)"),
-    (APPEND, "Add to the existing session: new scans and files; collisions stop archiving"),
-    (DELETE, "Add to it and replace what collides (a backup of replaced files is kept)"),
+    (APPEND, "Append: add new scans and files to the existing session; collisions stop archiving"),
+    (DELETE, "Replace: append, and replace what collides (a backup of replaced files is kept)"),
 ]
 
 

@@ -70,7 +70,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         form.initial["project"] = initial_project
         return render(request, "prearchive/upload.html", {"form": form, "projects": projects})
     files = request.FILES.getlist("files")
-    outcome = {"sessions": [], "files": 0, "skipped": [], "error": ""}
+    outcome = {"sessions": [], "files": 0, "skipped": [], "error": "", "unreadable": False}
     if not form.is_valid():
         outcome["error"] = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
     elif not files:
@@ -140,8 +140,13 @@ def _ingest(request: HttpRequest, data: dict, files, upload_id: str, commit_also
             archive=False,
             commit=True,
         )
-    if skipped and not count and not error:  # nothing could be read: say which, as a refusal
+    # Nothing in this request could be read: say which files, as a refusal. `unreadable` lets the
+    # page's script go on with the next batch of a folder: the upload fails only if no batch had DICOM.
+    unreadable = not count and not error
+    if unreadable and skipped:
         error = f"No file could be read as DICOM: {', '.join(skipped[:SKIPPED_SHOWN])}"
+    elif unreadable:  # an empty zip or tar: nothing at all came
+        error = f"No DICOM file in {', '.join(f.name for f in files[:SKIPPED_SHOWN])}: it holds no files"
     fresh = {s.pk: s for s in queries.prearchive_listing(request.user).filter(pk__in=shown)}
     rows = [_session_json(fresh[pk]) for pk in shown if pk in fresh]
     # A session gone from the prearchive after its commit was archived (the project archives by itself).
@@ -152,6 +157,7 @@ def _ingest(request: HttpRequest, data: dict, files, upload_id: str, commit_also
         "skipped": skipped[:SKIPPED_SHOWN],
         "skipped_count": len(skipped),
         "error": error,
+        "unreadable": unreadable,
     }
 
 

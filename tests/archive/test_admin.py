@@ -105,3 +105,23 @@ def test_admin_approves_and_refuses_project_requests(admin_client, alice, dave, 
         "OTHER": "refused",
     }
     assert AuditEvent.objects.filter(action="archive.project.request_approved", actor=root).exists()
+
+
+def test_the_admin_is_titled_xnatlite_with_readable_sections_and_every_page_has_a_favicon(
+    admin_client, client
+):
+    """Issue 15: not "Django administration" and "Xnatlite", "Dicom_Receiver"."""
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    assert "<title>Accounts, projects, receivers, scripts and the audit log | xnatlite</title>" in html
+    assert "xnatlite administration" in html and "Django administration" not in html
+    for section in (
+        "Projects, requests and audit log",
+        "Archive",
+        "Prearchive",
+        "Anonymization",
+        "DICOM receivers",
+    ):
+        assert f">{section}</a>" in html, section
+    favicon = client.get("/favicon.ico")
+    assert favicon.status_code == 301 and favicon["Location"].endswith("/static/favicon.svg")
+    assert 'rel="icon"' in client.get(reverse("login")).content.decode()

@@ -63,8 +63,10 @@ def refused(session: PrearchiveSession, code: int) -> None:
 def test_overwrite_none_refuses_an_existing_session(ready, first, alice):
     before = snapshot(first)
     session = ready(datasets=instances(first.study_uid, generate_uid(), 2, 1))
-    with pytest.raises(ArchiveConflict, match=r"\[1\] Session E1 already exists"):
+    with pytest.raises(ArchiveConflict, match=r"\[1\] Session E1 already exists") as raised:
         handoff.archive_session(session, by=alice, subject="S1", label="E1")
+    # Issue 15: the reason speaks the page's words (Append, Replace), not the parameter's (overwrite=append).
+    assert "choosing Append to add to it" in str(raised.value) and "overwrite=" not in str(raised.value)
     refused(session, 1)
     assert snapshot(first) == before
 

@@ -70,6 +70,7 @@ def test_it_stores_a_study_in_the_prearchive_layout(receiver, project_a):
     )
     assert (session.status, session.file_count, session.scan_count) == (Status.RECEIVING, 6, 2)
     assert (session.source, session.receiver_ae, session.prevent_anon) == ("dicom", "XNATLITE", False)
+    assert session.calling_ae == "TESTSCU"  # who sent it, shown in the prearchive (issue 15)
     assert session.folder == layout.prearchive_root() / "A" / session.timestamp / "P001"
     files = list(PrearchiveFile.objects.filter(session=session).order_by("scan_id", "instance_number"))
     assert [(f.scan_id, f.instance_number) for f in files] == [(s, i) for s in "12" for i in (1, 2, 3)]

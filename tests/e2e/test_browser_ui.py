@@ -205,6 +205,22 @@ def test_member_browses_and_edits_a_session(visit, archived):
     assert v.only_local_requests(), v.hosts
 
 
+def test_the_header_search_finds_a_session_and_the_project_list_sorts(visit, archived):
+    v = visit()
+    v.sign_in("bob")
+    v.page.fill("#site-search", "sess1")
+    v.page.press("#site-search", "Enter")
+    v.page.wait_for_selector("#found-sessions >> text=SESS1")
+    v.shot("search")
+    v.page.click("#found-sessions >> text=SESS1")
+    v.page.wait_for_selector("h2:has-text('Session SESS1')")
+    v.go("/projects/")
+    assert v.page.locator("#project-table td.role").inner_text() == "Member"
+    v.page.click("#project-table th >> text=Sessions")
+    v.page.wait_for_selector("#project-table th[aria-sort=ascending] >> text=Sessions")
+    v.shot("project-list")
+
+
 def test_collaborator_sees_no_edit_controls(visit, archived):
     v = visit()
     v.sign_in("carol")
@@ -264,6 +280,55 @@ def test_small_screens_get_the_same_pages(visit, archived):
     v.go("/projects/A/sessions/SESS1/")
     assert v.page.locator("h2:has-text('Session SESS1')").is_visible()
     v.shot("session-phone")
+
+
+def test_history_reads_in_words_filters_and_no_page_is_wider_than_the_window(visit, archived, cast):
+    """Issue 15: History was 1,715 px wide in a 1,400 px window, the session page 968 px on a 390 px
+    phone. Long labels, paths and details wrap; the history says what happened in words."""
+    from xnatlite import audit
+
+    long = "1.2.826.0.1.3680043.8.498." + "1234567890" * 6
+    audit.record(cast["alice"], "archive.session.relabelled", archived, old_label="X" * 64, path=long * 3)
+    audit.record(cast["bob"], "archive.file.stored", archived, file="notes/" + "n" * 120 + ".txt", size=12)
+    pages = [
+        "/projects/A/history/",
+        "/projects/A/sessions/SESS1/",
+        "/projects/A/sessions/SESS1/scans/1/",
+        "/projects/A/",
+        "/projects/",
+        "/projects/A/prearchive/",
+        "/upload/?project=A",
+        "/projects/A/users/",
+    ]
+    wide = {}
+    for width, height in ((1400, 900), (390, 844)):
+        v = visit(viewport={"width": width, "height": height})
+        v.sign_in("alice")
+        for path in pages:
+            v.go(path)
+            measured = v.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            if measured[0] > measured[1]:
+                wide[(width, path)] = measured[0]
+        if width == 390:
+            v.go("/projects/A/sessions/SESS1/")
+            v.shot("session-phone")
+    assert wide == {}
+    v = visit(viewport={"width": 1400, "height": 900})
+    v.sign_in("alice")
+    v.go("/projects/A/history/")
+    history = v.page.locator("table.history").inner_text()
+    assert "Session renamed" in history and "File uploaded" in history and "archive.session" not in history
+    v.page.select_option("#history-kind", "file")
+    v.page.click("form[role=search] button:has-text('Show')")
+    v.page.wait_for_selector("text=Clear")
+    assert "Session renamed" not in v.page.locator("table.history").inner_text()
+    v.page.select_option("#history-kind", "")
+    v.page.select_option("#history-user", "alice")
+    v.page.click("form[role=search] button:has-text('Show')")
+    v.page.wait_for_url("**user=alice**")
+    shown = v.page.locator("table.history").inner_text()
+    assert "Session renamed" in shown and "File uploaded" not in shown
+    v.shot("history")
 
 
 def test_someone_elses_project_is_not_found_in_the_browser(visit, archived):
@@ -341,6 +406,52 @@ def test_upload_a_folder(visit, transactional_db, cast, project_a, tmp_path):
     assert PrearchiveFile.objects.filter(session__project=project_a).count() == 2
 
 
+def test_an_upload_with_nothing_dicom_shows_failure_naming_the_files(
+    visit, transactional_db, cast, project_a, tmp_path
+):
+    """Issue 15: a text file, an empty zip and a zip of junk each end in "Failed.", never a green "Done."."""
+    (tmp_path / "notes.txt").write_text("not dicom")
+    with zipfile.ZipFile(tmp_path / "empty.zip", "w"):
+        pass
+    with zipfile.ZipFile(tmp_path / "junk.zip", "w") as archive:
+        archive.writestr("junk/readme.txt", "hello")
+    v = visit()
+    v.sign_in("bob")
+    for name, named in [
+        ("notes.txt", "notes.txt"),
+        ("empty.zip", "empty.zip"),
+        ("junk.zip", "junk/readme.txt"),
+    ]:
+        v.go("/upload/?project=A")
+        v.page.set_input_files("#id_files", str(tmp_path / name))
+        v.page.wait_for_selector("#chosen:has-text('1 file(s)')")
+        v.page.click("#upload-button")
+        v.page.wait_for_selector("#upload-status:has-text('Failed.')")
+        assert "Done." not in v.page.locator("#upload-status").inner_text()
+        assert v.page.locator("#upload-results .ok-box").count() == 0
+        assert named in v.page.locator("#upload-results .danger-box").inner_text()
+    v.shot("upload-failed")
+    assert not PrearchiveSession.objects.exists()
+
+
+def test_the_upload_page_says_how_to_send_data_to_the_chosen_project(
+    visit, transactional_db, cast, project_a
+):
+    make_project("B", cast["alice"])
+    v = visit(viewport={"width": 390, "height": 844})
+    v.sign_in("alice")
+    v.go("/upload/?project=A")
+    v.page.click("#how-to-send summary")
+    command = v.page.locator("#how-to-send pre.command")
+    assert command.inner_text().endswith("--user alice --project A")
+    v.page.select_option("#id_project", "B")
+    assert command.inner_text().endswith("--project B")
+    assert "Project: B" in v.page.locator("#how-to-send").inner_text()
+    assert v.page.locator("#how-to-send summary").inner_text() == "How to send data to B"
+    v.shot("how-to-send")
+    assert v.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
 def test_an_upload_cut_off_between_batches_is_held_and_sending_it_again_completes_it(
     visit, transactional_db, cast, project_a, tmp_path
 ):
@@ -403,6 +514,55 @@ def test_prearchive_list_refreshes_itself_while_receiving(visit, transactional_d
     assert change_status(session, Status.BUILDING) and change_status(session, Status.READY)
     v.page.wait_for_selector("#prearchive-rows .status:text-is('READY')", timeout=10_000)
     assert v.page.locator("#prearchive-rows").get_attribute("data-refresh") == "idle"
+
+
+def test_an_empty_prearchive_shows_a_session_arriving_without_a_reload(
+    visit, transactional_db, cast, project_a
+):
+    """Issue 15: nothing busy, nothing listed; a session that arrives appears by itself."""
+    v = visit()
+    v.sign_in("bob")
+    v.go("/projects/A/prearchive/")
+    assert "Nothing is waiting" in v.page.locator("#prearchive-rows").inner_text()
+    v.page.evaluate("window.notReloaded = true")
+    ingest_file(pydicom_test_file("MR_small.dcm"), IngestContext(source="test", project="A"))
+    v.page.wait_for_selector("#prearchive-rows .status:text-is('RECEIVING')", timeout=20_000)
+    assert v.page.evaluate("window.notReloaded") is True
+
+
+def test_removing_a_user_and_the_bulk_archive_ask_first(visit, transactional_db, cast, project_a):
+    """Issue 15: a dismissed question changes nothing; an accepted one goes ahead."""
+    from xnatlite import permissions
+
+    session = ingest_file(
+        pydicom_test_file("MR_small.dcm"), IngestContext(source="test", project="A")
+    ).session
+    assert change_status(session, Status.BUILDING) and change_status(session, Status.READY)
+    v = visit()
+    v.sign_in("alice")
+    questions: list[str] = []
+
+    def answer(dialog, accept: bool) -> None:
+        questions.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    v.go("/projects/A/prearchive/")
+    v.page.once("dialog", lambda d: answer(d, accept=False))
+    v.page.check(f"#pick-{session.pk}")
+    v.page.click("#bulk-form button[value=archive]")
+    assert questions and questions[-1].startswith("Archive the chosen sessions")
+    session.refresh_from_db()
+    assert session.status == Status.READY and not ImageSession.objects.exists()
+
+    v.go("/projects/A/users/")
+    v.page.once("dialog", lambda d: answer(d, accept=False))
+    v.page.click("tr:has-text('bob') button:has-text('Remove')")
+    assert questions[-1] == "Remove bob from A? They lose their role and their access to its data."
+    assert permissions.role_of(cast["bob"], project_a) is not None
+    v.page.once("dialog", lambda d: answer(d, accept=True))
+    v.page.click("tr:has-text('bob') button:has-text('Remove')")
+    v.page.wait_for_selector("text=bob no longer has a role in A")
+    assert permissions.role_of(cast["bob"], project_a) is None
 
 
 def test_whole_day_create_upload_review_archive_preview_download(visit, transactional_db, tmp_path, settings):
@@ -548,6 +708,21 @@ def test_owner_relabels_uploads_resource_files_and_deletes_after_confirming(visi
     v.page.wait_for_selector("h2:has-text('Subject P100')")
     assert archived.project.subjects.get(label="P100").gender == "female"
     assert v.only_local_requests(), v.hosts
+
+
+def test_owner_deletes_a_project_after_seeing_what_goes(visit, archived):
+    folder = layout.archive_project_dir("A")
+    assert folder.is_dir()
+    v = visit()
+    v.sign_in("alice")
+    v.go("/projects/A/settings/")
+    v.page.click("text=Delete this project")
+    contents = v.page.locator("#project-contents").inner_text()
+    assert "1 subject" in contents and "1 session with 2 scans" in contents and "3 archived files" in contents
+    v.shot("project-delete")
+    v.page.click("button:has-text('Delete project A')")
+    v.page.wait_for_selector("text=Project A deleted")
+    assert not Project.objects.filter(pk="A").exists() and not folder.exists()
 
 
 def test_site_admin_edits_the_site_script(visit, transactional_db, cast):

@@ -72,3 +72,14 @@ def test_pyxnat_style_user_calls(api, alice, dave, project_a):
     client = api(alice)
     assert client.put("/data/projects/A/users/Collaborators/dave").status_code == 200
     assert permissions.role_of(dave, project_a) == "collaborator"
+
+
+def test_owner_deletes_a_project_through_the_api(api, session_with_files, cast):
+    """XNAT lets owners `DELETE /data/projects/{id}` (issue 15); members get 403, strangers 404."""
+    assert api(cast["bob"]).delete("/data/projects/A").status_code == 403
+    assert api(cast["dave"]).delete("/data/projects/A").status_code == 404
+    assert Project.objects.filter(pk="A").exists()
+    assert api(cast["alice"]).delete("/data/projects/A").status_code == 200
+    assert not Project.objects.filter(pk="A").exists()
+    assert AuditEvent.objects.filter(action="archive.project.deleted", project_id="A").exists()
+    assert api(cast["alice"]).get("/data/projects/A").status_code == 404

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 
 from archive import queries
+from prearchive import projects as project_services
 from xnatapi import documents as docs
 from xnatapi import fields, lookups, render
 from xnatapi.http import Endpoint, api_view, created, method_not_allowed, params, text
@@ -62,8 +63,9 @@ class ProjectDetail(Endpoint):
     post = put
 
     def delete(self, request: HttpRequest, project: str) -> HttpResponse:
-        permissions.require(request.user, "manage", lookups.get_project(request.user, project))
-        raise InvalidInput("Projects are deleted by a site administrator, not through the API")
+        """Owners delete a project with everything in it, as XNAT lets them (prearchive/projects.py)."""
+        project_services.delete_project(lookups.get_project(request.user, project), by=request.user)
+        return text("")
 
 
 def _setting(request: HttpRequest, project: str, field: str, value: str) -> HttpResponse:

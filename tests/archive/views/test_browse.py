@@ -543,3 +543,30 @@ def test_session_page_offers_the_downloads(as_user, session_a, carol):
     html = as_user(carol).get(session_url("session-detail", session_a)).content.decode()
     assert f'href="{session_url("session-download", session_a)}"' in html
     assert 'name="scan" value="1" form="download-scans"' in html
+
+
+def test_scan_files_are_in_instance_order_named_by_number_and_uid_and_snapshots_offer_no_header(
+    as_user, session_a, alice
+):
+    """Issue 15: XNAT's file names carry the InstanceNumber; the scan page sorts by it (10 after 9,
+    not after 1), shows it and the SOP Instance UID; a PNG snapshot has no "show header" link."""
+    scan = Scan.objects.get(session=session_a, scan_id="1")
+    dicom = scan.resources.get(label="DICOM")
+    File.objects.filter(resource=dicom).delete()
+    for number in (10, 2, 9, 1):
+        File.objects.create(
+            resource=dicom,
+            name=f"1.2.3-1-{number}-abc{number}.dcm",
+            path=f"x/{number}.dcm",
+            sop_instance_uid=f"1.2.3.4.{number}",
+        )
+    snapshots = Resource.objects.create(scan=scan, label="SNAPSHOTS", format="PNG")
+    File.objects.create(resource=snapshots, name="1_qc.png", path="x/1_qc.png")
+    html = as_user(alice).get(reverse("scan-detail", args=["A", "SESS1", "1"])).content.decode()
+    rows = html[html.index('<table class="listing files">') :]
+    rows = rows[: rows.index("</table>")].split("<tr")[2:]
+    numbers = [row.split('<td class="num instance">')[1].split("<")[0] for row in rows]
+    assert numbers == ["1", "2", "9", "10", ""]
+    assert "shown below" in rows[0]  # the header shown at first is the lowest InstanceNumber's
+    assert "1.2.3.4.9" in rows[2] and "show header" in rows[2]
+    assert "1_qc.png" in rows[4] and "show header" not in rows[4]

@@ -221,3 +221,26 @@ def test_a_public_projects_readers_cannot_delete(as_user, session_a, more, alice
     assert client.get(reverse("session-detail", args=["A", "SESS1"])).status_code == 200
     assert client.post(reverse("session-delete", args=["A", "SESS1"])).status_code == 403
     assert archive_state() == before
+
+
+# --- a whole project (issue 15) -------------------------------------------------------------------
+def test_deleting_a_project_shows_what_goes_then_deletes_it_for_its_owner_only(as_user, session_a, cast):
+    from xnatlite.models import Project
+
+    url = reverse("project-delete", args=["A"])
+    for who, status in (("bob", 403), ("carol", 403), ("dave", 404)):
+        assert as_user(cast[who]).get(url).status_code == status, who
+        assert as_user(cast[who]).post(url).status_code == status, who
+    client = as_user(cast["alice"])
+    settings_page = client.get(reverse("project-settings", args=["A"])).content.decode()
+    assert url in settings_page
+    page = client.get(url).content.decode()
+    assert "1 subject</li>" in page and "1 session with 2 scans" in page and "3 archived files" in page
+    assert "0 prearchive sessions (0 files)" in page
+    assert Project.objects.filter(pk="A").exists()  # looking changes nothing
+    response = client.post(url, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("project-list")
+    assert "Project A deleted: 1 subject, 1 session, 2 scans, 3 files" in response.content.decode()
+    assert not Project.objects.filter(pk="A").exists() and not Subject.objects.exists()
+    assert not layout.archive_project_dir("A").exists()
+    assert AuditEvent.objects.filter(action="archive.project.deleted", project_id="A").count() == 1

@@ -53,3 +53,24 @@ def test_readers_of_a_public_project_see_no_pre_archive_identifier(renamed, as_u
     for identifier in ORIGINAL:
         assert identifier not in html
     assert "archive.subject.created" in html and "A/SUBJ1" in html  # named by today's label
+
+
+def test_project_history_speaks_words_and_filters_by_kind_and_user(as_user, project_a, session_a, alice, bob):
+    """Issue 15: "Session fields changed", not `archive.session.updated`; a kind and a user to filter by."""
+    from archive.events import EVENT_KINDS, EVENT_WORDS, event_words
+    from xnatlite import audit
+
+    audit.record(bob, "archive.session.updated", session_a, fields=["note"])
+    audit.record(alice, "archive.file.stored", session_a, file="a.txt", size=3)
+    url = reverse("project-history", args=["A"])
+    client = as_user(alice)
+    everything = client.get(url).content.decode()
+    assert ">Session fields changed</span>" in everything and ">File uploaded</span>" in everything
+    assert ">Role given</span>" in everything and "<code>archive." not in everything
+    files = client.get(url, {"kind": "file"}).content.decode()
+    assert "File uploaded" in files and "Session fields changed" not in files and "Role given" not in files
+    by_bob = client.get(url, {"user": "bob"}).content.decode()
+    assert "Session fields changed" in by_bob and "File uploaded" not in by_bob
+    assert '<option value="bob">bob</option>' in everything
+    assert all(any(a.startswith(p) for kind in EVENT_KINDS.values() for p in kind[1]) for a in EVENT_WORDS)
+    assert event_words("archive.thing.done_twice") == "Thing done twice"

@@ -131,6 +131,21 @@ def test_prearchive_listing_query_count_does_not_grow(as_user, alice, django_ass
     assert counts[0] == counts[1]
 
 
+def test_the_listing_version_changes_when_a_session_arrives_and_tells_strangers_nothing(
+    as_user, project_a, bob, dave
+):
+    url = reverse("prearchive-version")
+    before = as_user(bob).get(url, {"project": "A"}).json()["version"]
+    page = as_user(bob).get(reverse("prearchive-project", args=["A"])).content.decode()
+    assert f'data-version="{before}"' in page and 'data-watch="/prearchive/version/?project=A"' in page
+    empty = as_user(dave).get(url, {"project": "A"}).json()["version"]
+    ingest_file(pydicom_test_file("MR_small.dcm"), IngestContext(source="test", project="A"))
+    after = as_user(bob).get(url, {"project": "A"}).json()["version"]
+    assert after != before
+    assert as_user(bob).get(url).json()["version"] == after  # every project bob may use: only A
+    assert as_user(dave).get(url, {"project": "A"}).json()["version"] == empty == before
+
+
 # --- upload -------------------------------------------------------------------------------------------
 def dicom_zip(*members: tuple[str, bytes]) -> io.BytesIO:
     buffer = io.BytesIO()
@@ -188,6 +203,27 @@ def test_upload_of_loose_files_without_javascript_renders_the_result(as_user, pr
     session = PrearchiveSession.objects.get(project=project_a)
     assert session.label == "SESS_X" and session.file_count == 1
     assert page_url(session) in html
+
+
+@pytest.mark.parametrize(
+    ("members", "named"),
+    [
+        ((), "study.zip"),  # an empty zip
+        ((("junk/a.txt", b"hello"), ("junk/b.bin", b"\x00" * 200)), "study.zip: junk/a.txt"),
+    ],
+)
+def test_an_upload_with_nothing_dicom_is_refused_naming_the_files(as_user, project_a, bob, members, named):
+    """Issue 15: an empty zip or a zip of junk is a failure that names the files, not "0 files received"."""
+    response = as_user(bob).post(
+        reverse("upload"), {"project": "A", "files": [dicom_zip(*members)]}, HTTP_ACCEPT="application/json"
+    )
+    body = response.json()
+    assert response.status_code == 400 and body["unreadable"] is True
+    assert named in body["error"] and body["files"] == 0
+    assert not PrearchiveSession.objects.exists()
+    html = as_user(bob).post(reverse("upload"), {"project": "A", "files": [dicom_zip(*members)]})
+    page = html.content.decode()
+    assert "danger-box" in page and named in page and "ok-box" not in page
 
 
 def test_upload_into_a_project_the_user_may_not_use_is_refused(as_user, project_a, carol, dave):
@@ -248,3 +284,17 @@ def test_session_page_shows_the_header_of_a_scans_first_file(as_user, project_a,
     assert rows["Modality"] == "CT" and "PixelData" not in rows
     assert f"DICOM header of the first file of scan {scan_id}" in page.content.decode()
     assert as_user(bob).get(page_url(session), {"scan": "nope"}).context["header"] == []
+
+
+def test_the_prearchive_shows_which_ae_title_sent_a_session(as_user, project_a, bob):
+    from prearchive.ingest import ReceiverInfo
+
+    sender = ReceiverInfo("XNATLITE", "CT_SCANNER_3", "10.0.0.7")
+    context = IngestContext(source="dicom", project="A", receiver=sender)
+    session = ingest_file(pydicom_test_file("MR_small.dcm"), context).session
+    session.refresh_from_db()
+    assert (session.project_id, session.calling_ae) == ("A", "CT_SCANNER_3")
+    listing = as_user(bob).get(reverse("prearchive-project", args=["A"])).content.decode()
+    assert '<div class="sender-ae">from CT_SCANNER_3</div>' in listing
+    page = as_user(bob).get(page_url(session)).content.decode()
+    assert 'sent by AE title <strong class="sender-ae">CT_SCANNER_3</strong>' in page
