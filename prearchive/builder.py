@@ -185,12 +185,13 @@ def build_session(
     auto-archive) runs in the transaction that makes the session READY: a process killed in between
     leaves neither, never a READY session that was to be archived and never will be."""
     with disk.flock(disk.session_lock_path(session.pk)):  # not had: the caller holds it already
-        _build(session, report, on_ready)
+        whole = _build(session, report)
+    if whole:
+        _make_ready(session, report, on_ready)
 
 
-def _build(
-    session: PrearchiveSession, report: BuildReport, on_ready: Callable[[PrearchiveSession], object] | None
-) -> None:
+def _build(session: PrearchiveSession, report: BuildReport) -> bool:
+    """Rows, scan IDs and counts from disk; True when the session is whole and may become READY."""
     if session.open_upload:
         PrearchiveSession.objects.filter(pk=session.pk).update(open_upload="")
         session.open_upload = ""
@@ -208,35 +209,41 @@ def _build(
             _remove_empty_folder(session)
             audit.record(ACTOR, "prearchive.session.removed_empty", session)
             report.removed.append(session.pk)
-        return
+        return False
     problem = _build_problem(session)
-    if problem:
-        if change_status(session, Status.ERROR, reason=problem):
-            report.errors.append(session.pk)
-            audit.record(ACTOR, "prearchive.session.build_failed", session, reason=problem)
-            return
-    elif _make_ready(session, on_ready):
-        report.ready.append(session.pk)
-        log.info(
-            "prearchive session %s is READY (%s files, %s scans)",
-            session,
-            session.file_count,
-            session.scan_count,
-        )
+    if not problem:
+        return True
+    if change_status(session, Status.ERROR, reason=problem):
+        report.errors.append(session.pk)
+        audit.record(ACTOR, "prearchive.session.build_failed", session, reason=problem)
+    else:
+        _interrupted(session, report)
+    return False
+
+
+def _make_ready(
+    session: PrearchiveSession, report: BuildReport, on_ready: Callable[[PrearchiveSession], object] | None
+) -> None:
+    """READY, with `on_ready` in the same transaction; after the session's lock is let go, since the
+    archive task it queues takes that lock (in this very process, at commit, when there is no broker)."""
+    with transaction.atomic():
+        ready = change_status(session, Status.READY)
+        if ready and on_ready is not None:
+            on_ready(session)
+    if not ready:
+        _interrupted(session, report)
         return
-    # Data arrived during the build: no auto-archive, back to RECEIVING for the next idle period.
+    report.ready.append(session.pk)
+    log.info(
+        "prearchive session %s is READY (%s files, %s scans)", session, session.file_count, session.scan_count
+    )
+
+
+def _interrupted(session: PrearchiveSession, report: BuildReport) -> None:
+    """Data arrived during the build: no auto-archive, back to RECEIVING for the next idle period."""
     session.refresh_from_db(fields=["status"])
     if session.status == Status.RECEIVING_INTERRUPT and change_status(session, Status.RECEIVING):
         report.interrupted.append(session.pk)
-
-
-def _make_ready(session: PrearchiveSession, on_ready: Callable[[PrearchiveSession], object] | None) -> bool:
-    with transaction.atomic():
-        if not change_status(session, Status.READY):
-            return False
-        if on_ready is not None:
-            on_ready(session)
-    return True
 
 
 def _remove_empty_folder(session: PrearchiveSession) -> None:

@@ -235,3 +235,19 @@ def test_auto_archive_leaves_flagged_labels_in_error_with_the_reason(built, proj
     )
     assert not ImageSession.objects.exists()
     assert AuditEvent.objects.filter(action="prearchive.session.auto_archive_refused").count() == 1
+
+
+def test_the_sweep_auto_archives_in_its_own_process_without_a_broker(transactional_db, project_a):
+    """The embedded mode: the sweep makes the session READY and queues its archive in one transaction,
+    whose task runs in this process at commit and takes the session's lock, which the build must have
+    let go by then (it did not, once: the archive was skipped as 'being archived by another process')."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    project_a.prearchive_code = PrearchiveCode.AUTO_ARCHIVE
+    project_a.save()
+    ingest_study(make_study(n_instances=2, study_description="A"))
+    report = build_idle_sessions(now=timezone.now() + timedelta(seconds=settings.SESSION_IDLE_SECONDS + 1))
+    assert len(report.ready) == 1
+    assert ImageSession.objects.count() == 1 and not PrearchiveSession.objects.exists()
