@@ -25,7 +25,6 @@ may lose the last seconds (as with the instances written straight to the prearch
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import fcntl
 import glob
@@ -44,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import DatabaseError, close_old_connections
+from inotify_simple import INotify
+from inotify_simple import flags as inotify_flags
 
 from anonymize.dicomedit.errors import ScriptRuntimeError
 from dicom_receiver import folders
@@ -114,48 +115,41 @@ BLANKS_KEPT = 2 * BATCH_SIZE  # a worker writes at most a batch before it keeps 
 
 # --- the workers ---------------------------------------------------------------------------------
 class QueueWatch:
-    """Wakes an idle worker the moment an instance is queued (Linux inotify), instead of the worker
-    polling the queue: a worker idle for a while would otherwise start on a new association's first
-    instances up to IDLE_WAIT_MAX late. Where inotify is missing, `wait` just sleeps (polling).
+    """Wakes an idle worker the moment an instance is queued (Linux inotify, through inotify_simple),
+    instead of the worker polling the queue: a worker idle for a while would otherwise start on a new
+    association's first instances up to IDLE_WAIT_MAX late. Where inotify is missing, `wait` just
+    sleeps (polling). Kept because it measured more than 10 % on the full path (bench/RESULTS.md).
     """
 
-    _IN_MOVED_TO, _IN_NONBLOCK, _IN_CLOEXEC = 0x80, os.O_NONBLOCK, os.O_CLOEXEC
-
     def __init__(self, folder: Path):
-        self.fd = -1
+        self.inotify: INotify | None = None
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = libc.inotify_init1(self._IN_NONBLOCK | self._IN_CLOEXEC)
-            if fd < 0:
-                return
-            if libc.inotify_add_watch(fd, os.fsencode(folder), self._IN_MOVED_TO) < 0:
-                os.close(fd)
-                return
-            self.fd = fd
-        except (OSError, AttributeError):  # no libc to load, or no inotify in it
-            self.fd = -1
+            inotify = INotify(nonblocking=True)
+        except OSError:  # no inotify here
+            return
+        try:
+            inotify.add_watch(folder, inotify_flags.MOVED_TO)
+        except OSError:
+            inotify.close()
+            return
+        self.inotify = inotify
 
     def drain(self) -> None:
         """Forget the events so far (call before looking at the queue, then `wait`)."""
-        if self.fd < 0:
-            return
-        try:
-            while os.read(self.fd, 65536):
-                pass
-        except BlockingIOError:
-            pass
+        if self.inotify is not None:
+            self.inotify.read(timeout=0)
 
     def wait(self, stop: threading.Event, timeout: float) -> None:
         """Until an instance is queued after the last `drain`, `stop` is set, or `timeout` passed."""
-        if self.fd < 0:
+        if self.inotify is None:
             stop.wait(timeout)
             return
-        select.select([self.fd], [], [], timeout)
+        select.select([self.inotify], [], [], timeout)
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        if self.inotify is not None:
+            self.inotify.close()
+            self.inotify = None
 
 
 @dataclass

@@ -228,7 +228,7 @@ def test_workers_share_what_waits_instead_of_one_taking_a_whole_batch(transactio
 
 def test_an_idle_worker_wakes_as_soon_as_an_instance_is_queued(transactional_db, tmp_path):
     watch = spool.QueueWatch(folders.queue_dir())
-    assert watch.fd >= 0  # Linux: inotify
+    assert watch.inotify is not None  # Linux: inotify
     stop = threading.Event()
     try:
         watch.drain()
@@ -245,7 +245,7 @@ def test_an_idle_worker_wakes_as_soon_as_an_instance_is_queued(transactional_db,
 
 def test_without_inotify_an_idle_worker_polls(transactional_db, tmp_path):
     watch = spool.QueueWatch(tmp_path / "missing")  # nothing to watch: the polling fallback
-    assert watch.fd == -1
+    assert watch.inotify is None
     stop = threading.Event()
     waiter = threading.Thread(target=watch.wait, args=(stop, 60.0))
     waiter.start()
