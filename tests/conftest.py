@@ -118,6 +118,17 @@ def child_env(data_root, settings) -> dict:
     return env
 
 
+def celery_worker_command(queue: str) -> list[str]:
+    """A real Celery worker on `queue` only, two processes, without the chatter between workers."""
+    import sys
+
+    return [
+        sys.executable,
+        *("-m", "celery", "-A", "xnatlite", "worker", "-Q", queue, "--concurrency=2", "--loglevel=INFO"),
+        *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+    ]
+
+
 @pytest.fixture
 def celery_worker(transactional_db, child_env, tmp_path):
     """A real Celery worker process on this run's own queue, when a broker is configured.
@@ -128,7 +139,6 @@ def celery_worker(transactional_db, child_env, tmp_path):
     import os
     import signal
     import subprocess
-    import sys
     import uuid
 
     from xnatlite.celery import app
@@ -143,21 +153,7 @@ def celery_worker(transactional_db, child_env, tmp_path):
     log = tmp_path / "worker.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "xnatlite",
-                "worker",
-                "-Q",
-                queue,
-                "--concurrency=2",
-                "--loglevel=INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
+            celery_worker_command(queue),
             env=child_env,
             stdout=out,
             stderr=subprocess.STDOUT,

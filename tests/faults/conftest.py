@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.conftest import celery_worker_command
 from tests.e2e.conftest import ROOT
 from tests.ports import reserved_port
 from tests.waiting import TIMEOUT, wait_for
@@ -196,21 +197,7 @@ def deployment(transactional_db, child_env, tmp_path) -> Iterator:
         )
         worker = Role(
             "worker",
-            [
-                *python,
-                "-m",
-                "celery",
-                "-A",
-                "xnatlite",
-                "worker",
-                "-Q",
-                queue,
-                "--concurrency=2",
-                "--loglevel=INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
+            celery_worker_command(queue),
             env,
             tmp_path,
             ready="ready.",
